@@ -1,0 +1,3 @@
+//! The Agora broker: one Mesos framework connection shared by many frontends.
+
+pub mod core;
