@@ -1,1 +1,29 @@
-//! agora-proto
+//! Types generated from `proto/`: Agora's public API and the subset of the
+//! Mesos v1 wire protocol that the broker and the devcluster speak.
+//!
+//! Code generation happens here and nowhere else, so every crate in the
+//! workspace sees the same types.
+//!
+//! # Layout
+//! - [`mesos::v1`], [`mesos::v1::scheduler`]: Mesos messages, same package,
+//!   names and field numbers as upstream, so the bytes match a real master.
+//! - [`mesos_json`]: Mesos's own JSON dialect for those messages.
+//! - [`FILE_DESCRIPTOR_SET`]: descriptors for reflection and JSON.
+
+pub mod mesos_json;
+
+/// Mesos v1 wire types.
+pub mod mesos {
+    /// `mesos.v1`: ids, resources, offers, tasks, statuses.
+    pub mod v1 {
+        tonic::include_proto!("mesos.v1");
+
+        /// `mesos.v1.scheduler`: the scheduler API's calls and events.
+        pub mod scheduler {
+            tonic::include_proto!("mesos.v1.scheduler");
+        }
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every proto compiled here.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("descriptor");

@@ -1,0 +1,21 @@
+//! Generates Rust code for every `.proto` under this directory, once, for the
+//! whole workspace, plus the descriptor set that server reflection and the
+//! Mesos JSON codec read at run time.
+
+use std::{env, path::PathBuf};
+
+const PROTOS: &[&str] = &["mesos/v1/mesos.proto", "mesos/v1/scheduler/scheduler.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("descriptor.bin"))
+        .compile_with_config(config, PROTOS, &["."])?;
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    Ok(())
+}
