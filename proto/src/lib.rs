@@ -5,12 +5,22 @@
 //! workspace sees the same types.
 //!
 //! # Layout
+//! - [`agora::v1`]: the public API — the `Broker` service for frontends and
+//!   the `Admin` service for operators, with their messages and events.
 //! - [`mesos::v1`], [`mesos::v1::scheduler`]: Mesos messages, same package,
 //!   names and field numbers as upstream, so the bytes match a real master.
 //! - [`mesos_json`]: Mesos's own JSON dialect for those messages.
 //! - [`FILE_DESCRIPTOR_SET`]: descriptors for reflection and JSON.
 
 pub mod mesos_json;
+
+/// Agora's public API.
+pub mod agora {
+    /// `agora.v1`: Broker and Admin services.
+    pub mod v1 {
+        tonic::include_proto!("agora.v1");
+    }
+}
 
 /// Mesos v1 wire types.
 pub mod mesos {
