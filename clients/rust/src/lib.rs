@@ -1,1 +1,256 @@
-//! agora-client
+//! A small typed client for Agora's `Broker` service.
+//!
+//! Frontends may use the generated stubs in [`api`] directly; this crate
+//! adds what every frontend otherwise writes again: opening a session and
+//! waiting for its `Subscribed` event, carrying the session id on each call,
+//! and builders for the common requests.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agora_client::Error> {
+//! use agora_client::{Acquire, Frontend, Slot, Task};
+//! let (mut frontend, mut events) =
+//!     Frontend::subscribe("http://127.0.0.1:50051", "my-frontend", &["default"]).await?;
+//! let leases = frontend.acquire(Acquire::new("default").slot(Slot::new(1.0, 128.0))).await?;
+//! frontend.launch(&leases[0].id, Task::shell("hello", "echo hello").resources(1.0, 128.0)).await?;
+//! while let Some(event) = events.next().await? {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`Frontend`]: one session's calls.
+//! - [`Events`]: the session's event stream.
+//! - [`Acquire`], [`Slot`], [`Task`]: request builders.
+
+mod builders;
+
+use std::time::Duration;
+
+pub use agora_proto::agora::v1 as api;
+use api::{broker_client::BrokerClient, event::Kind};
+pub use builders::{Acquire, Slot, Task};
+use tonic::{Streaming, transport::Channel};
+
+/// What can go wrong talking to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The address is not a valid URI.
+    #[error("invalid broker address {0:?}: expected a URI such as http://127.0.0.1:50051")]
+    Address(String),
+    /// No connection could be made.
+    #[error("cannot connect to the broker at {address}: {source}")]
+    Connect {
+        address: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The broker answered with an error status.
+    #[error("broker refused the call: {0}")]
+    Status(#[from] tonic::Status),
+    /// The stream ended or sent something else before `Subscribed`.
+    #[error("the broker did not confirm the subscription")]
+    NotSubscribed,
+}
+
+/// One frontend session: every call carries its session id.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    client: BrokerClient<Channel>,
+    frontend_id: String,
+    session_id: String,
+}
+
+impl Frontend {
+    /// Connects to `address` (e.g. `http://127.0.0.1:50051`), subscribes as
+    /// `name` in `namespaces`, and waits for the `Subscribed` event.
+    pub async fn subscribe(
+        address: &str,
+        name: &str,
+        namespaces: &[&str],
+    ) -> Result<(Frontend, Events), Error> {
+        let client = connect(address).await?;
+        Self::subscribe_with(client, name, namespaces, 0).await
+    }
+
+    /// Subscribes over an existing client, replaying unacknowledged events
+    /// after `resume_after` (0 for all of them).
+    pub async fn subscribe_with(
+        mut client: BrokerClient<Channel>,
+        name: &str,
+        namespaces: &[&str],
+        resume_after: u64,
+    ) -> Result<(Frontend, Events), Error> {
+        let request = api::SubscribeRequest {
+            frontend: name.to_owned(),
+            namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
+            capabilities: Vec::new(),
+            resume_after,
+        };
+        let mut stream = client.subscribe(request).await?.into_inner();
+        let first = stream.message().await?.ok_or(Error::NotSubscribed)?;
+        let Some(Kind::Subscribed(subscribed)) = first.kind else {
+            return Err(Error::NotSubscribed);
+        };
+        let frontend = Frontend {
+            client,
+            frontend_id: subscribed.frontend_id,
+            session_id: subscribed.session_id,
+        };
+        Ok((frontend, Events { stream }))
+    }
+
+    /// The broker's id for this frontend.
+    pub fn frontend_id(&self) -> &str {
+        &self.frontend_id
+    }
+
+    /// The id of this session.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// Leases capacity; see [`Acquire`].
+    pub async fn acquire(&mut self, acquire: Acquire) -> Result<Vec<api::Lease>, Error> {
+        let request = acquire.into_request(&self.session_id);
+        Ok(self.client.acquire(request).await?.into_inner().leases)
+    }
+
+    /// Extends leases by `hold_for`.
+    pub async fn hold(
+        &mut self,
+        lease_ids: &[&str],
+        hold_for: Duration,
+    ) -> Result<Vec<api::Lease>, Error> {
+        let request = api::HoldRequest {
+            session_id: self.session_id.clone(),
+            lease_ids: owned(lease_ids),
+            hold_for: Some(duration(hold_for)),
+        };
+        Ok(self.client.hold(request).await?.into_inner().leases)
+    }
+
+    /// Gives leases back; their agents are not offered to this frontend
+    /// again for `refuse_for`.
+    pub async fn release(&mut self, lease_ids: &[&str], refuse_for: Duration) -> Result<(), Error> {
+        let request = api::ReleaseRequest {
+            session_id: self.session_id.clone(),
+            lease_ids: owned(lease_ids),
+            refuse_for: Some(duration(refuse_for)),
+        };
+        self.client.release(request).await?;
+        Ok(())
+    }
+
+    /// Starts one task on a lease and returns what the broker launched.
+    pub async fn launch(&mut self, lease_id: &str, task: Task) -> Result<api::LaunchedTask, Error> {
+        let request = api::LaunchRequest {
+            session_id: self.session_id.clone(),
+            launches: vec![api::Launch {
+                lease_id: lease_id.to_owned(),
+                work: Some(api::launch::Work::Task(task.into_spec())),
+            }],
+        };
+        let mut launched = self.client.launch(request).await?.into_inner().tasks;
+        launched.pop().ok_or(Error::Status(tonic::Status::internal(
+            "the broker answered a launch without the launched task",
+        )))
+    }
+
+    /// Kills tasks of this frontend.
+    pub async fn kill(&mut self, task_ids: &[&str]) -> Result<(), Error> {
+        let request = api::KillRequest {
+            session_id: self.session_id.clone(),
+            task_ids: owned(task_ids),
+            grace: None,
+        };
+        self.client.kill(request).await?;
+        Ok(())
+    }
+
+    /// Confirms every event up to `sequence`.
+    pub async fn acknowledge(&mut self, sequence: u64) -> Result<(), Error> {
+        let request = api::AcknowledgeRequest {
+            session_id: self.session_id.clone(),
+            up_to_sequence: sequence,
+        };
+        self.client.acknowledge(request).await?;
+        Ok(())
+    }
+
+    /// Leases this frontend holds.
+    pub async fn list_leases(&mut self) -> Result<Vec<api::Lease>, Error> {
+        let request = api::ListLeasesRequest {
+            session_id: self.session_id.clone(),
+            namespace: String::new(),
+        };
+        Ok(self.client.list_leases(request).await?.into_inner().leases)
+    }
+
+    /// Agents and what the broker holds of them.
+    pub async fn list_agents(&mut self) -> Result<Vec<api::AgentView>, Error> {
+        let request = api::ListAgentsRequest {
+            session_id: self.session_id.clone(),
+        };
+        Ok(self.client.list_agents(request).await?.into_inner().agents)
+    }
+
+    /// This frontend's tasks and their latest states.
+    pub async fn list_tasks(&mut self) -> Result<Vec<api::TaskStatus>, Error> {
+        let request = api::ListTasksRequest {
+            session_id: self.session_id.clone(),
+            namespace: String::new(),
+        };
+        Ok(self.client.list_tasks(request).await?.into_inner().tasks)
+    }
+
+    /// The generated client, for calls this crate does not wrap.
+    pub fn raw(&mut self) -> &mut BrokerClient<Channel> {
+        &mut self.client
+    }
+}
+
+/// The event stream of one session.
+#[derive(Debug)]
+pub struct Events {
+    stream: Streaming<api::Event>,
+}
+
+impl Events {
+    /// The next event; `None` when the broker ended the stream.
+    pub async fn next(&mut self) -> Result<Option<api::Event>, Error> {
+        Ok(self.stream.message().await?)
+    }
+
+    /// The next task status, skipping other events; with its sequence.
+    pub async fn next_task_status(&mut self) -> Result<Option<(u64, api::TaskStatus)>, Error> {
+        while let Some(event) = self.next().await? {
+            if let Some(Kind::TaskStatus(status)) = event.kind {
+                return Ok(Some((event.sequence, status)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Opens a channel to the broker at `address`.
+pub async fn connect(address: &str) -> Result<BrokerClient<Channel>, Error> {
+    let endpoint =
+        Channel::from_shared(address.to_owned()).map_err(|_| Error::Address(address.to_owned()))?;
+    let channel = endpoint.connect().await.map_err(|source| Error::Connect {
+        address: address.to_owned(),
+        source,
+    })?;
+    Ok(BrokerClient::new(channel))
+}
+
+fn owned(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+pub(crate) fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,129 @@
+//! Builders for the requests frontends send most, so a test or a small
+//! frontend reads as what it asks for.
+
+use std::time::Duration;
+
+use crate::{api, duration};
+
+/// `count` identical slots of resources.
+#[derive(Debug, Clone)]
+pub struct Slot(api::SlotRequest);
+
+impl Slot {
+    /// One slot of `cpus` cores and `mem_mb` megabytes.
+    pub fn new(cpus: f64, mem_mb: f64) -> Self {
+        Slot(api::SlotRequest {
+            resources: Some(api::Resources {
+                cpus,
+                mem_mb,
+                ..Default::default()
+            }),
+            count: 1,
+            port_count: 0,
+        })
+    }
+
+    /// Asks for `count` such slots.
+    pub fn count(mut self, count: u32) -> Self {
+        self.0.count = count;
+        self
+    }
+
+    /// Adds `ports` ports of any number.
+    pub fn ports(mut self, ports: u32) -> Self {
+        self.0.port_count = ports;
+        self
+    }
+}
+
+/// An Acquire request for one namespace.
+#[derive(Debug, Clone)]
+pub struct Acquire(api::AcquireRequest);
+
+impl Acquire {
+    /// An empty request in `namespace`; add slots with [`Acquire::slot`].
+    pub fn new(namespace: &str) -> Self {
+        Acquire(api::AcquireRequest {
+            namespace: namespace.to_owned(),
+            ..Default::default()
+        })
+    }
+
+    /// Adds slots.
+    pub fn slot(mut self, slot: Slot) -> Self {
+        self.0.slots.push(slot.0);
+        self
+    }
+
+    /// Waits up to `wait_for` for capacity instead of failing at once.
+    pub fn wait_for(mut self, wait_for: Duration) -> Self {
+        self.0.wait_for = Some(duration(wait_for));
+        self
+    }
+
+    /// Asks for leases that last `hold_for` before launch.
+    pub fn hold_for(mut self, hold_for: Duration) -> Self {
+        self.0.hold_for = Some(duration(hold_for));
+        self
+    }
+
+    /// Makes the call idempotent under retries.
+    pub fn request_id(mut self, request_id: &str) -> Self {
+        self.0.request_id = request_id.to_owned();
+        self
+    }
+
+    /// All slots or none.
+    pub fn gang(mut self) -> Self {
+        self.0.gang = true;
+        self
+    }
+
+    pub(crate) fn into_request(self, session_id: &str) -> api::AcquireRequest {
+        api::AcquireRequest {
+            session_id: session_id.to_owned(),
+            ..self.0
+        }
+    }
+}
+
+/// A task to launch on a lease.
+#[derive(Debug, Clone)]
+pub struct Task(api::TaskSpec);
+
+impl Task {
+    /// A task with the frontend's id `id` running `command` under `/bin/sh -c`.
+    pub fn shell(id: &str, command: &str) -> Self {
+        Task(api::TaskSpec {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            command: Some(api::Command {
+                shell: command.to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// The resources the task uses; they must fit its lease.
+    pub fn resources(mut self, cpus: f64, mem_mb: f64) -> Self {
+        self.0.resources = Some(api::Resources {
+            cpus,
+            mem_mb,
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        if let Some(command) = self.0.command.as_mut() {
+            command.environment.insert(name.to_owned(), value.to_owned());
+        }
+        self
+    }
+
+    pub(crate) fn into_spec(self) -> api::TaskSpec {
+        self.0
+    }
+}
