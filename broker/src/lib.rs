@@ -1,3 +1,6 @@
-//! The Agora broker: one Mesos framework connection shared by many frontends.
+//! The Agora broker: one Mesos framework connection shared by many frontend
+//! schedulers over gRPC.
 
+pub mod config;
 pub mod core;
+pub mod telemetry;

@@ -118,7 +118,9 @@ impl Task {
     /// Sets an environment variable.
     pub fn env(mut self, name: &str, value: &str) -> Self {
         if let Some(command) = self.0.command.as_mut() {
-            command.environment.insert(name.to_owned(), value.to_owned());
+            command
+                .environment
+                .insert(name.to_owned(), value.to_owned());
         }
         self
     }

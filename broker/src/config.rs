@@ -1,0 +1,380 @@
+//! The broker's configuration: built-in defaults, then a TOML file, then
+//! `AGORA_*` environment variables, then command-line flags — each layer
+//! overriding the one before. Everything is validated into typed values
+//! before any port is bound, so a bad setting fails at start, not at the
+//! first request.
+
+use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything `agora serve` and `agora dev` need to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC API listens.
+    pub listen: SocketAddr,
+    pub mesos: MesosSettings,
+    /// Namespaces known at start; each maps to one Mesos role.
+    pub namespaces: Vec<NamespaceSettings>,
+    pub broker: BrokerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// How Agora reaches Mesos and presents itself as a framework.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MesosSettings {
+    /// Master URLs, tried in turn; redirects lead to the leader.
+    pub masters: Vec<String>,
+    /// Wire encoding of calls and events.
+    pub encoding: WireEncoding,
+    /// The framework's name as Mesos shows it.
+    pub framework_name: String,
+    /// The Unix user tasks run as unless they say otherwise.
+    pub user: String,
+    /// The framework principal, for masters that authenticate frameworks.
+    pub principal: Option<String>,
+    /// The principal's secret (HTTP basic authentication); never logged.
+    pub secret: Option<Secret>,
+    /// A framework id to resume, so a restarted broker keeps its tasks.
+    pub framework_id: Option<String>,
+    /// How long Mesos keeps the framework's tasks while Agora is away.
+    #[serde(with = "humantime_serde")]
+    pub failover_timeout: Duration,
+}
+
+/// Mesos's two encodings of the scheduler API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireEncoding {
+    Protobuf,
+    Json,
+}
+
+/// A namespace declared in the configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSettings {
+    pub name: String,
+    /// The Mesos role; `role_prefix` + name when unset.
+    pub role: Option<String>,
+}
+
+/// Timings of the broker's own policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSettings {
+    /// Prefix of the Mesos role of a namespace without an explicit role.
+    pub role_prefix: String,
+    /// How long an unleased offer stays in the pool before it is declined.
+    #[serde(with = "humantime_serde")]
+    pub pool_ttl: Duration,
+    /// How long Mesos keeps a declined offer's agent away from Agora.
+    #[serde(with = "humantime_serde")]
+    pub decline_refuse: Duration,
+    /// Lease duration when an Acquire does not ask for one.
+    #[serde(with = "humantime_serde")]
+    pub default_hold: Duration,
+    /// The longest a lease may be held before launch.
+    #[serde(with = "humantime_serde")]
+    pub max_hold: Duration,
+    /// How long before expiry a holder is warned.
+    #[serde(with = "humantime_serde")]
+    pub expiring_notice: Duration,
+    /// How long a dropped session's leases survive, for a reconnect.
+    #[serde(with = "humantime_serde")]
+    pub session_grace: Duration,
+    /// How long a sibling slice waits for its agent's next offer after
+    /// another slice of the same offer was launched.
+    #[serde(with = "humantime_serde")]
+    pub rebind_timeout: Duration,
+    /// How often a session's stream carries a heartbeat.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+}
+
+/// Logs and traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// OTLP/gRPC collector (e.g. Jaeger at `http://127.0.0.1:4317`); spans
+    /// are exported only when set.
+    pub otlp_endpoint: Option<String>,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            mesos: MesosSettings::default(),
+            namespaces: vec![NamespaceSettings {
+                name: "default".into(),
+                role: None,
+            }],
+            broker: BrokerSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+impl Default for MesosSettings {
+    fn default() -> Self {
+        MesosSettings {
+            masters: vec!["http://127.0.0.1:5050".into()],
+            encoding: WireEncoding::Protobuf,
+            framework_name: "agora".into(),
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            principal: None,
+            secret: None,
+            framework_id: None,
+            failover_timeout: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        BrokerSettings {
+            role_prefix: String::new(),
+            pool_ttl: Duration::from_secs(5),
+            decline_refuse: Duration::from_secs(5),
+            default_hold: Duration::from_secs(30),
+            max_hold: Duration::from_secs(300),
+            expiring_notice: Duration::from_secs(5),
+            session_grace: Duration::from_secs(30),
+            rebind_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            otlp_endpoint: None,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Layers the defaults, the TOML file at `file` (if any), `AGORA_*`
+    /// variables (nested keys joined with `__`, e.g.
+    /// `AGORA_MESOS__FRAMEWORK_NAME`), then `overrides`, and validates.
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("AGORA_").split("__"))
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.mesos.masters.is_empty() {
+            return invalid("mesos.masters", "name at least one master URL");
+        }
+        if let Some(bad) = self.mesos.masters.iter().find(|m| {
+            !(m.starts_with("http://") || m.starts_with("https://")) || m.len() <= "https://".len()
+        }) {
+            return invalid(
+                "mesos.masters",
+                &format!("{bad:?} is not an http(s) URL such as http://127.0.0.1:5050"),
+            );
+        }
+        if self.mesos.secret.is_some() && self.mesos.principal.is_none() {
+            return invalid("mesos.secret", "a secret needs mesos.principal");
+        }
+        if self.namespaces.is_empty() {
+            return invalid("namespaces", "declare at least one namespace");
+        }
+        let mut names: Vec<&str> = self.namespaces.iter().map(|n| n.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return invalid("namespaces", &format!("{:?} is declared twice", pair[0]));
+        }
+        if self.broker.default_hold > self.broker.max_hold {
+            return invalid("broker.default_hold", "must not exceed broker.max_hold");
+        }
+        if self.broker.heartbeat_interval.is_zero() {
+            return invalid("broker.heartbeat_interval", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// The Mesos role of each configured namespace, in declaration order.
+    pub fn namespace_roles(&self) -> Vec<(String, String)> {
+        self.namespaces
+            .iter()
+            .map(|ns| {
+                let role = ns
+                    .role
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{}", self.broker.role_prefix, ns.name));
+                (ns.name.clone(), role)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error, which is large"
+)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail(toml: &str, overrides: Figment) -> Result<Config, String> {
+        let mut result = Err(String::new());
+        Jail::expect_with(|jail| {
+            jail.create_file("agora.toml", toml)?;
+            result =
+                Config::load(Some(Path::new("agora.toml")), overrides).map_err(|e| e.to_string());
+            Ok(())
+        });
+        result
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let mut seen = None;
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "agora.toml",
+                r#"
+                listen = "127.0.0.1:7000"
+                [mesos]
+                masters = ["http://m1:5050"]
+                framework_name = "from-file"
+                [broker]
+                pool_ttl = "2s"
+                "#,
+            )?;
+            jail.set_env("AGORA_MESOS__FRAMEWORK_NAME", "from-env");
+            let flags = Figment::from(Serialized::default("listen", "127.0.0.1:7001"));
+            seen = Some(Config::load(Some(Path::new("agora.toml")), flags).unwrap());
+            Ok(())
+        });
+        let config = seen.unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7001".parse().unwrap());
+        assert_eq!(config.mesos.framework_name, "from-env");
+        assert_eq!(config.mesos.masters, vec!["http://m1:5050".to_owned()]);
+        assert_eq!(config.broker.pool_ttl, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn refuses_bad_settings_naming_the_field() {
+        for (toml, field) in [
+            ("[mesos]\nmasters = []", "mesos.masters"),
+            ("[mesos]\nmasters = [\"m1:5050\"]", "mesos.masters"),
+            ("[mesos]\nsecret = \"s\"", "mesos.secret"),
+            ("namespaces = []", "namespaces"),
+            (
+                "[[namespaces]]\nname = \"a\"\n[[namespaces]]\nname = \"a\"",
+                "namespaces",
+            ),
+            (
+                "[broker]\ndefault_hold = \"10m\"\nmax_hold = \"1m\"",
+                "broker.default_hold",
+            ),
+        ] {
+            let error = load_in_jail(toml, Figment::new()).unwrap_err();
+            assert!(error.contains(field), "{toml:?} gave {error}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_keys() {
+        let error = load_in_jail("[mesos]\nmaster = \"http://x\"", Figment::new()).unwrap_err();
+        assert!(error.contains("master"), "{error}");
+    }
+
+    #[test]
+    fn never_prints_the_secret() {
+        let settings = MesosSettings {
+            secret: Some(Secret("hunter2".into())),
+            ..Default::default()
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn namespace_roles_use_the_prefix_unless_given() {
+        let config = Config {
+            namespaces: vec![
+                NamespaceSettings {
+                    name: "a".into(),
+                    role: None,
+                },
+                NamespaceSettings {
+                    name: "b".into(),
+                    role: Some("eng/b".into()),
+                },
+            ],
+            broker: BrokerSettings {
+                role_prefix: "agora-".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            config.namespace_roles(),
+            vec![("a".into(), "agora-a".into()), ("b".into(), "eng/b".into())]
+        );
+    }
+}
