@@ -1,1 +1,140 @@
-//! agora-tests
+//! Harness for end-to-end tests: starts the real `agora` and `devcluster`
+//! binaries as child processes on port 0, reads the address each prints on
+//! its first stdout line, and stops them when the test ends.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this
+//! test executable (cargo builds a package's binaries for its integration
+//! tests), so no test depends on an installed copy.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    time::{Instant, sleep, timeout},
+};
+
+/// A child process that is killed when dropped.
+pub struct Process {
+    name: String,
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Starts `binary` with `args`, waits for its `listening on URL` line.
+    pub async fn start(binary: &str, args: &[&str]) -> Process {
+        let path = binary_path(binary);
+        let log = log_path(binary);
+        let stderr = std::fs::File::create(&log).expect("create the child's log file");
+        let mut child = Command::new(&path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", path.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{binary} printed no address in 60 s; log: {}", log.display()))
+            .expect("read the child's stdout")
+            .unwrap_or_else(|| panic!("{binary} exited before listening; log: {}", log.display()));
+        let url = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{binary} first line was {first:?}"))
+            .to_owned();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Process {
+            name: binary.to_owned(),
+            child,
+            url,
+            log,
+        }
+    }
+
+    /// The URL from the child's `listening on` line.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the child's stderr goes.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// The child's OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_else(|| panic!("{} has exited", self.name))
+    }
+}
+
+/// A standalone devcluster on port 0 with `agents` agents.
+pub async fn devcluster(agents: u32, extra: &[&str]) -> Process {
+    let agents = agents.to_string();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--agents", &agents];
+    args.extend_from_slice(extra);
+    Process::start("devcluster", &args).await
+}
+
+/// A broker on port 0 connected to the master at `master_url`.
+pub async fn broker(master_url: &str, extra: &[&str]) -> Process {
+    let mut args = vec!["serve", "--master", master_url, "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Process::start("agora", &args).await
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps")
+        .to_path_buf()
+}
+
+fn binary_path(name: &str) -> PathBuf {
+    let path = target_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so cargo builds it",
+        path.display()
+    );
+    path
+}
+
+fn log_path(name: &str) -> PathBuf {
+    let dir = target_dir().join("e2e-logs");
+    std::fs::create_dir_all(&dir).expect("create target/<profile>/e2e-logs");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    dir.join(format!("{name}-{}-{stamp}.log", std::process::id()))
+}
+
+pub use agora_client as client;
