@@ -52,27 +52,39 @@ impl Admin for AdminService {
         &self,
         _: Request<api::GetUsageRequest>,
     ) -> Result<Response<api::GetUsageResponse>, Status> {
-        Err(not_yet("GetUsage", "use Broker.ListLeases and Broker.ListTasks"))
+        Err(not_yet(
+            "GetUsage",
+            "use Broker.ListLeases and Broker.ListTasks",
+        ))
     }
 
     async fn list_frontends(
         &self,
         _: Request<api::ListFrontendsRequest>,
     ) -> Result<Response<api::ListFrontendsResponse>, Status> {
-        Err(not_yet("ListFrontends", "the broker's logs name each session"))
+        Err(not_yet(
+            "ListFrontends",
+            "the broker's logs name each session",
+        ))
     }
 
     async fn drain_frontend(
         &self,
         _: Request<api::DrainFrontendRequest>,
     ) -> Result<Response<api::DrainFrontendResponse>, Status> {
-        Err(not_yet("DrainFrontend", "the frontend can release its own leases"))
+        Err(not_yet(
+            "DrainFrontend",
+            "the frontend can release its own leases",
+        ))
     }
 
     async fn list_reclaims(
         &self,
         _: Request<api::ListReclaimsRequest>,
     ) -> Result<Response<api::ListReclaimsResponse>, Status> {
-        Err(not_yet("ListReclaims", "no capacity is lent in this version"))
+        Err(not_yet(
+            "ListReclaims",
+            "no capacity is lent in this version",
+        ))
     }
 }

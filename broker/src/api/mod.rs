@@ -3,5 +3,6 @@
 //! and the mapping of domain errors to status codes.
 
 pub mod admin;
+pub mod server;
 pub mod session_stream;
 pub mod status;

@@ -30,10 +30,8 @@ pub fn with_reason(
 /// `INVALID_ARGUMENT` for one field, with a `BadRequest` naming it.
 pub fn invalid_field(field: &str, description: impl Into<String>) -> Status {
     let description = description.into();
-    let mut details = ErrorDetails::with_bad_request(vec![FieldViolation::new(
-        field,
-        description.clone(),
-    )]);
+    let mut details =
+        ErrorDetails::with_bad_request(vec![FieldViolation::new(field, description.clone())]);
     details.set_error_info(
         ErrorReason::InvalidField.as_str_name(),
         DOMAIN,
@@ -54,7 +52,10 @@ mod tests {
     fn invalid_field_names_the_field_in_message_and_details() {
         let status = invalid_field("slots[0].resources.cpus", "must not be negative");
         assert_eq!(status.code(), Code::InvalidArgument);
-        assert_eq!(status.message(), "slots[0].resources.cpus: must not be negative");
+        assert_eq!(
+            status.message(),
+            "slots[0].resources.cpus: must not be negative"
+        );
         let details = status.get_error_details();
         let violation = &details.bad_request().unwrap().field_violations[0];
         assert_eq!(violation.field, "slots[0].resources.cpus");

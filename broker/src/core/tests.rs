@@ -1,0 +1,835 @@
+//! Behaviour of the core, one case per rule, plus property tests over
+//! random sequences of inputs checking the invariants after every step.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const T0: Timestamp = Timestamp(1_000_000);
+
+fn res(cpus: f64, mem: f64) -> Resources {
+    Resources::from_scalars([("cpus", cpus), ("mem", mem)], []).unwrap()
+}
+
+fn agent(n: u32) -> Agent {
+    Agent {
+        id: AgentId(format!("agent-{n}")),
+        hostname: format!("host-{n}"),
+        attributes: vec![],
+    }
+}
+
+fn offer(id: &str, agent_n: u32, resources: Resources) -> Offer {
+    Offer {
+        id: OfferId(id.into()),
+        agent: agent(agent_n),
+        role: "default".into(),
+        resources,
+    }
+}
+
+fn slot(cpus: f64, mem: f64) -> Slot {
+    Slot {
+        resources: res(cpus, mem),
+        port_count: 0,
+        count: 1,
+    }
+}
+
+fn acquire(slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
+    AcquireRequest {
+        namespace: "default".into(),
+        slots,
+        hold_for: None,
+        wait_for,
+    }
+}
+
+fn task(id: &str, cpus: f64, mem: f64) -> TaskSpec {
+    TaskSpec {
+        client_id: id.into(),
+        name: id.into(),
+        resources: res(cpus, mem),
+        command: Command::Shell("true".into()),
+        environment: vec![],
+        user: None,
+        labels: vec![],
+    }
+}
+
+fn core() -> Core {
+    Core::new(CoreConfig::default(), "boot")
+}
+
+fn session(core: &mut Core, name: &str) -> SessionId {
+    core.subscribe(T0, FrontendName(name.into()), vec!["default".into()], 0)
+        .unwrap()
+}
+
+fn granted(outcome: Result<AcquireOutcome, CoreError>) -> Vec<Lease> {
+    match outcome.unwrap() {
+        AcquireOutcome::Granted(leases) => leases,
+        AcquireOutcome::Waiting => panic!("expected leases at once"),
+    }
+}
+
+fn mesos_calls(effects: &[Effect]) -> Vec<&MesosCall> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Mesos(call) => Some(call),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn acquires_from_the_pool_at_once() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let leases = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ));
+    assert_eq!(leases.len(), 1);
+    assert_eq!(leases[0].resources, res(1.0, 128.0));
+    assert_eq!(
+        leases[0].expires_at,
+        T0.after(CoreConfig::default().default_hold)
+    );
+    assert_eq!(core.agents()[0].pooled, res(3.0, 896.0));
+}
+
+#[test]
+fn waits_for_capacity_and_is_served_when_an_offer_arrives() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    let outcome = core.acquire(
+        T0,
+        Ticket(7),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::from_secs(10)),
+    );
+    assert_eq!(outcome, Ok(AcquireOutcome::Waiting));
+    assert_eq!(
+        mesos_calls(&core.drain_effects()),
+        vec![&MesosCall::Revive {
+            roles: vec!["default".into()]
+        }]
+    );
+    core.offers(
+        T0.after(Duration::from_secs(1)),
+        vec![offer("o1", 1, res(2.0, 512.0))],
+    );
+    match core.drain_effects().as_slice() {
+        [
+            Effect::AcquireDone {
+                ticket: Ticket(7),
+                result: Ok(leases),
+            },
+        ] => assert_eq!(leases.len(), 1),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_wait_that_runs_out_answers_no_capacity() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::from_secs(2)),
+    )
+    .unwrap();
+    core.drain_effects();
+    assert_eq!(core.next_deadline(), Some(T0.after(Duration::from_secs(2))));
+    core.tick(T0.after(Duration::from_secs(2)));
+    assert_eq!(
+        core.drain_effects(),
+        vec![Effect::AcquireDone {
+            ticket: Ticket(1),
+            result: Err(CoreError::NoCapacity {
+                waited: Duration::from_secs(2)
+            }),
+        }]
+    );
+}
+
+#[test]
+fn without_wait_no_capacity_is_refused_at_once() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    let outcome = core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    );
+    assert_eq!(
+        outcome,
+        Err(CoreError::NoCapacity {
+            waited: Duration::ZERO
+        })
+    );
+}
+
+#[test]
+fn several_slots_are_granted_together_or_not_at_all() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(2.0, 512.0))]);
+    let mut two = slot(1.5, 128.0);
+    two.count = 2;
+    let outcome = core.acquire(T0, Ticket(1), &s, acquire(vec![two], Duration::ZERO));
+    assert!(outcome.is_err());
+    assert_eq!(core.agents()[0].pooled, res(2.0, 512.0), "nothing was held");
+}
+
+#[test]
+fn hold_is_capped_and_release_returns_to_the_pool() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let held = core
+        .hold(
+            T0,
+            &s,
+            std::slice::from_ref(&lease.id),
+            Duration::from_secs(24 * 3600),
+        )
+        .unwrap();
+    assert_eq!(held[0].expires_at, T0.after(CoreConfig::default().max_hold));
+    core.release(T0, &s, std::slice::from_ref(&lease.id), Duration::ZERO)
+        .unwrap();
+    assert_eq!(core.agents()[0].pooled, res(4.0, 1024.0));
+    assert_eq!(
+        core.release(T0, &s, std::slice::from_ref(&lease.id), Duration::ZERO),
+        Err(CoreError::LeaseNotFound(lease.id))
+    );
+}
+
+#[test]
+fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let la = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &a,
+        acquire(vec![slot(2.0, 256.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let lb = granted(core.acquire(
+        T0,
+        Ticket(2),
+        &b,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    core.drain_effects();
+
+    let launched = core
+        .launch(T0, &a, vec![(la.id.clone(), task("web", 1.0, 128.0))])
+        .unwrap();
+    assert!(launched[0].task_id.0.starts_with("default.a.web."));
+    match mesos_calls(&core.drain_effects()).as_slice() {
+        [
+            MesosCall::Accept {
+                offer_ids,
+                tasks,
+                refuse_seconds,
+            },
+        ] => {
+            assert_eq!(offer_ids, &vec![OfferId("o1".into())]);
+            assert_eq!(tasks.len(), 1);
+            assert_eq!(*refuse_seconds, 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // b's slice waits for the agent's next offer, then is bound to it.
+    assert!(matches!(
+        core.launch(T0, &b, vec![(lb.id.clone(), task("x", 1.0, 128.0))]),
+        Err(CoreError::LeaseAwaitingOffer { .. })
+    ));
+    core.offers(
+        T0.after(Duration::from_secs(1)),
+        vec![offer("o2", 1, res(3.0, 896.0))],
+    );
+    assert_eq!(core.agents()[0].pooled, res(2.0, 768.0));
+    core.launch(T0, &b, vec![(lb.id, task("x", 1.0, 128.0))])
+        .unwrap();
+}
+
+#[test]
+fn a_sibling_not_reoffered_in_time_is_lost() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let la = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &a,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let lb = granted(core.acquire(
+        T0,
+        Ticket(2),
+        &b,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    core.launch(T0, &a, vec![(la.id, task("t", 1.0, 128.0))])
+        .unwrap();
+    core.drain_effects();
+    core.tick(T0.after(CoreConfig::default().rebind_timeout));
+    let lost: Vec<_> = core
+        .drain_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Deliver {
+                session,
+                event: FrontendEvent::LeaseLost { lease, reason, .. },
+                ..
+            } => Some((session, lease, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, vec![(b, lb.id, LeaseLostReason::RebindTimeout)]);
+}
+
+#[test]
+fn a_task_bigger_than_its_lease_is_refused_and_changes_nothing() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    core.drain_effects();
+    let error = core
+        .launch(T0, &s, vec![(lease.id.clone(), task("big", 2.0, 64.0))])
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CoreError::TaskExceedsLease {
+            lease: lease.id.clone(),
+            resource: "cpus".into(),
+            asked: 2.0,
+            available: 1.0
+        }
+    );
+    assert!(core.drain_effects().is_empty());
+    assert_eq!(core.leases_of(&s, None).unwrap(), vec![lease]);
+}
+
+#[test]
+fn another_frontends_lease_and_task_look_like_unknown_ones() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &a,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    assert_eq!(
+        core.launch(T0, &b, vec![(lease.id.clone(), task("t", 1.0, 128.0))]),
+        Err(CoreError::LeaseNotFound(lease.id.clone()))
+    );
+    let launched = core
+        .launch(T0, &a, vec![(lease.id, task("t", 1.0, 128.0))])
+        .unwrap();
+    assert_eq!(
+        core.kill(&b, &[launched[0].task_id.clone()], None),
+        Err(CoreError::TaskNotFound(launched[0].task_id.clone()))
+    );
+}
+
+#[test]
+fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let task_id = core
+        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
+        .unwrap()[0]
+        .task_id
+        .clone();
+    core.drain_effects();
+    for (n, state) in [TaskState::Starting, TaskState::Running]
+        .into_iter()
+        .enumerate()
+    {
+        core.status_update(StatusUpdate {
+            task_id: task_id.clone(),
+            agent_id: Some(agent(1).id),
+            state,
+            reason: None,
+            message: None,
+            timestamp: None,
+            uuid: Some(vec![n as u8]),
+        });
+        match core.drain_effects().as_slice() {
+            [
+                Effect::Mesos(MesosCall::Acknowledge { uuid, .. }),
+                Effect::Deliver {
+                    sequence,
+                    event: FrontendEvent::TaskStatus(record),
+                    ..
+                },
+            ] => {
+                assert_eq!(uuid, &vec![n as u8]);
+                assert_eq!(*sequence, n as u64 + 1);
+                assert_eq!(record.state, state);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        core.tasks_of(&s, None).unwrap()[0].state,
+        TaskState::Running
+    );
+}
+
+#[test]
+fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
+    let mut core = core();
+    session(&mut core, "a");
+    core.status_update(StatusUpdate {
+        task_id: TaskId("someone-elses".into()),
+        agent_id: Some(agent(1).id),
+        state: TaskState::Running,
+        reason: None,
+        message: None,
+        timestamp: None,
+        uuid: Some(vec![1]),
+    });
+    assert!(matches!(
+        core.drain_effects().as_slice(),
+        [Effect::Mesos(MesosCall::Acknowledge { .. })]
+    ));
+    core.status_update(StatusUpdate {
+        task_id: TaskId("someone-elses".into()),
+        agent_id: Some(agent(1).id),
+        state: TaskState::Lost,
+        reason: Some("REASON_RECONCILIATION".into()),
+        message: None,
+        timestamp: None,
+        uuid: None,
+    });
+    assert!(core.drain_effects().is_empty());
+}
+
+#[test]
+fn acknowledged_events_are_not_replayed_the_rest_are() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let task_id = core
+        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
+        .unwrap()[0]
+        .task_id
+        .clone();
+    for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
+        core.status_update(StatusUpdate {
+            task_id: task_id.clone(),
+            agent_id: Some(agent(1).id),
+            state,
+            reason: None,
+            message: None,
+            timestamp: None,
+            uuid: None,
+        });
+    }
+    core.acknowledge(&s, 1).unwrap();
+    core.end_session(T0, &s);
+    core.drain_effects();
+    let again = core
+        .subscribe(T0, FrontendName("a".into()), vec!["default".into()], 1)
+        .unwrap();
+    let replayed: Vec<u64> = core
+        .drain_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Deliver {
+                session, sequence, ..
+            } if session == again => Some(sequence),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replayed, vec![2, 3]);
+}
+
+#[test]
+fn rescind_loses_leases_and_expiry_warns_first() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(
+        T0,
+        vec![
+            offer("o1", 1, res(4.0, 1024.0)),
+            offer("o2", 2, res(4.0, 1024.0)),
+        ],
+    );
+    let leases = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(
+            vec![Slot {
+                count: 2,
+                ..slot(3.0, 128.0)
+            }],
+            Duration::ZERO,
+        ),
+    ));
+    core.drain_effects();
+    core.rescind(&leases[0].offer.clone().unwrap());
+    assert!(matches!(
+        core.drain_effects().as_slice(),
+        [Effect::Deliver {
+            event: FrontendEvent::LeaseLost {
+                reason: LeaseLostReason::OfferRescinded,
+                ..
+            },
+            ..
+        }]
+    ));
+    let expiry = leases[1].expires_at;
+    core.tick(Timestamp(expiry.0 - 1000));
+    assert!(matches!(
+        core.drain_effects().as_slice(),
+        [Effect::Deliver {
+            event: FrontendEvent::LeaseExpiring { .. },
+            ..
+        }]
+    ));
+    core.tick(expiry);
+    let effects = core.drain_effects();
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Deliver {
+            event: FrontendEvent::LeaseLost {
+                reason: LeaseLostReason::Expired,
+                ..
+            },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn unleased_offers_are_declined_after_the_pool_ttl() {
+    let mut core = core();
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let ttl = CoreConfig::default().pool_ttl;
+    assert_eq!(core.next_deadline(), Some(T0.after(ttl)));
+    core.tick(T0.after(ttl));
+    assert_eq!(
+        mesos_calls(&core.drain_effects()),
+        vec![&MesosCall::Decline {
+            offer_ids: vec![OfferId("o1".into())],
+            refuse_seconds: 5.0
+        }]
+    );
+    assert!(core.agents().is_empty());
+}
+
+#[test]
+fn a_dropped_session_keeps_its_leases_for_the_grace() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let mut request = acquire(vec![slot(1.0, 128.0)], Duration::ZERO);
+    request.hold_for = Some(Duration::from_secs(120));
+    granted(core.acquire(T0, Ticket(1), &s, request));
+    core.end_session(T0, &s);
+    let grace = CoreConfig::default().session_grace;
+    core.tick(T0.after(grace - Duration::from_millis(1)));
+    assert_eq!(core.agents()[0].leased, res(1.0, 128.0));
+    core.drain_effects();
+    core.tick(T0.after(grace));
+    assert!(core.agents().iter().all(|agent| agent.leased.is_empty()));
+    let again = core
+        .subscribe(T0, FrontendName("a".into()), vec!["default".into()], 0)
+        .unwrap();
+    assert!(core.drain_effects().iter().any(|e| matches!(
+        e,
+        Effect::Deliver { session, event: FrontendEvent::LeaseLost { reason: LeaseLostReason::SessionEnded, .. }, .. }
+            if *session == again
+    )));
+}
+
+#[test]
+fn refuses_requests_outside_the_sessions_namespaces() {
+    let mut core = Core::new(
+        CoreConfig {
+            namespaces: vec![
+                ("default".into(), "default".into()),
+                ("other".into(), "other".into()),
+            ],
+            ..Default::default()
+        },
+        "boot",
+    );
+    let s = session(&mut core, "a");
+    let mut request = acquire(vec![slot(1.0, 1.0)], Duration::ZERO);
+    request.namespace = "other".into();
+    assert_eq!(
+        core.acquire(T0, Ticket(1), &s, request.clone()),
+        Err(CoreError::NamespaceNotSubscribed {
+            namespace: "other".into()
+        })
+    );
+    request.namespace = "nope".into();
+    assert_eq!(
+        core.acquire(T0, Ticket(1), &s, request),
+        Err(CoreError::NamespaceNotFound("nope".into()))
+    );
+}
+
+/// One random input to the core.
+#[derive(Debug, Clone)]
+enum Step {
+    Offer {
+        agent: u32,
+        cpus: u32,
+        mem: u32,
+    },
+    Rescind {
+        pick: usize,
+    },
+    Acquire {
+        frontend: usize,
+        cpus: u32,
+        count: u32,
+        wait: bool,
+    },
+    Hold {
+        frontend: usize,
+        pick: usize,
+    },
+    Release {
+        frontend: usize,
+        pick: usize,
+    },
+    Launch {
+        frontend: usize,
+        pick: usize,
+        half: bool,
+    },
+    Status {
+        pick: usize,
+        state: usize,
+        uuid: bool,
+    },
+    Advance {
+        millis: u64,
+    },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0u32..4, 1u32..8, 1u32..4).prop_map(|(agent, cpus, mem)| Step::Offer { agent, cpus, mem }),
+        any::<usize>().prop_map(|pick| Step::Rescind { pick }),
+        (0usize..2, 1u32..4, 1u32..3, any::<bool>()).prop_map(|(frontend, cpus, count, wait)| {
+            Step::Acquire {
+                frontend,
+                cpus,
+                count,
+                wait,
+            }
+        }),
+        (0usize..2, any::<usize>()).prop_map(|(frontend, pick)| Step::Hold { frontend, pick }),
+        (0usize..2, any::<usize>()).prop_map(|(frontend, pick)| Step::Release { frontend, pick }),
+        (0usize..2, any::<usize>(), any::<bool>()).prop_map(|(frontend, pick, half)| {
+            Step::Launch {
+                frontend,
+                pick,
+                half,
+            }
+        }),
+        (any::<usize>(), 0usize..4, any::<bool>()).prop_map(|(pick, state, uuid)| Step::Status {
+            pick,
+            state,
+            uuid
+        }),
+        (0u64..20_000).prop_map(|millis| Step::Advance { millis }),
+    ]
+}
+
+/// Checks what must hold after every input.
+fn check_invariants(
+    core: &Core,
+    acks_expected: usize,
+    acks_seen: usize,
+) -> Result<(), TestCaseError> {
+    // No resource or port is leased twice, and leases never exceed their offer.
+    for view in core.agents() {
+        prop_assert!(view.pooled.scalar("cpus") >= 0.0);
+    }
+    for (offer_id, pooled) in &core.offers {
+        let mut leased = Resources::default();
+        for state in core
+            .leases
+            .values()
+            .filter(|s| s.lease.offer.as_ref() == Some(offer_id))
+        {
+            leased.add(&state.lease.resources);
+        }
+        let mut total = pooled.free.clone();
+        total.add(&leased);
+        prop_assert!(
+            pooled.offer.resources.contains(&total),
+            "offer {offer_id} over-leased"
+        );
+        prop_assert_eq!(total.scalar("cpus"), pooled.offer.resources.scalar("cpus"));
+    }
+    prop_assert_eq!(
+        acks_expected,
+        acks_seen,
+        "every update with a uuid is acknowledged once"
+    );
+    for frontend in core.frontends.values() {
+        let sequences: Vec<u64> = frontend.outbox.iter().map(|(s, _)| *s).collect();
+        prop_assert!(sequences.windows(2).all(|w| w[0] < w[1]));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn invariants_hold_under_random_inputs(steps in proptest::collection::vec(step(), 1..80)) {
+        let mut core = core();
+        let sessions = [session(&mut core, "a"), session(&mut core, "b")];
+        let mut now = T0;
+        let mut next_offer = 0;
+        let mut ticket = 0;
+        let mut acks_expected = 0;
+        let mut acks_seen = 0;
+        let mut delivered: std::collections::BTreeMap<TaskId, usize> = Default::default();
+        let mut updates_sent: std::collections::BTreeMap<TaskId, usize> = Default::default();
+        for step in steps {
+            match step {
+                Step::Offer { agent: n, cpus, mem } => {
+                    next_offer += 1;
+                    core.offers(now, vec![offer(&format!("o{next_offer}"), n, res(f64::from(cpus), f64::from(mem) * 256.0))]);
+                }
+                Step::Rescind { pick } => {
+                    let ids: Vec<OfferId> = core.offers.keys().cloned().collect();
+                    if !ids.is_empty() {
+                        core.rescind(&ids[pick % ids.len()]);
+                    }
+                }
+                Step::Acquire { frontend, cpus, count, wait } => {
+                    ticket += 1;
+                    let request = acquire(
+                        vec![Slot { count, ..slot(f64::from(cpus) / 2.0, 128.0) }],
+                        if wait { Duration::from_secs(5) } else { Duration::ZERO },
+                    );
+                    let _ = core.acquire(now, Ticket(ticket), &sessions[frontend], request);
+                }
+                Step::Hold { frontend, pick } | Step::Release { frontend, pick } | Step::Launch { frontend, pick, .. } => {
+                    let leases = core.leases_of(&sessions[frontend], None).unwrap();
+                    if leases.is_empty() {
+                        continue;
+                    }
+                    let lease = leases[pick % leases.len()].clone();
+                    match step {
+                        Step::Hold { .. } => { core.hold(now, &sessions[frontend], &[lease.id], Duration::from_secs(60)).unwrap(); }
+                        Step::Release { .. } => core.release(now, &sessions[frontend], &[lease.id], Duration::ZERO).unwrap(),
+                        Step::Launch { half, .. } => {
+                            let cpus = lease.resources.scalar("cpus") / if half { 2.0 } else { 1.0 };
+                            let spec = task(&format!("t{ticket}-{pick}"), cpus, 64.0);
+                            let _ = core.launch(now, &sessions[frontend], vec![(lease.id, spec)]);
+                        }
+                        _ => unreachable!(),
+                    }
+                }
+                Step::Status { pick, state, uuid } => {
+                    let ids: Vec<TaskId> = core.tasks.keys().cloned().collect();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    let id = ids[pick % ids.len()].clone();
+                    let state = [TaskState::Starting, TaskState::Running, TaskState::Finished, TaskState::Failed][state];
+                    acks_expected += usize::from(uuid);
+                    *updates_sent.entry(id.clone()).or_default() += 1;
+                    core.status_update(StatusUpdate {
+                        task_id: id,
+                        agent_id: Some(agent(0).id),
+                        state,
+                        reason: None,
+                        message: None,
+                        timestamp: None,
+                        uuid: uuid.then(|| vec![1, 2, 3]),
+                    });
+                }
+                Step::Advance { millis } => {
+                    now = Timestamp(now.0 + millis);
+                    core.tick(now);
+                }
+            }
+            for effect in core.drain_effects() {
+                match effect {
+                    Effect::Mesos(MesosCall::Acknowledge { .. }) => acks_seen += 1,
+                    Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. } => {
+                        *delivered.entry(record.id.clone()).or_default() += 1;
+                    }
+                    _ => {}
+                }
+            }
+            check_invariants(&core, acks_expected, acks_seen)?;
+        }
+        // Every update of an owned task reached its (single, live) session.
+        prop_assert_eq!(delivered, updates_sent);
+        // With no demand and enough time, every unleased offer is declined.
+        for state in core.leases.clone().values() {
+            let _ = core.release(now, &sessions[usize::from(state.lease.frontend.0 == "b")], std::slice::from_ref(&state.lease.id), Duration::ZERO);
+        }
+        now = now.after(Duration::from_secs(3600));
+        core.tick(now);
+        prop_assert!(core.offers.is_empty(), "offers leak: {:?}", core.offers.keys().collect::<Vec<_>>());
+    }
+}
