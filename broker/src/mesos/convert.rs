@@ -1,0 +1,414 @@
+//! Conversions between Mesos wire types and the core's domain types, in
+//! both directions and without I/O: offers and statuses in, calls out.
+
+use std::time::Duration;
+
+use agora_proto::mesos::v1::{
+    self as mesos, CommandInfo, DurationInfo, Environment, Filters, KillPolicy, Label, Labels,
+    Resource, TaskInfo,
+    scheduler::{Call, call},
+};
+
+use crate::core::{self, MesosCall, Resources, StatusUpdate, TaskState};
+
+/// The core's view of a Mesos offer. Revocable resources are left out: no
+/// request may use them until revocable capacity is supported.
+pub fn offer(offer: &mesos::Offer) -> core::Offer {
+    let role = offer
+        .allocation_info
+        .as_ref()
+        .and_then(|a| a.role.clone())
+        .or_else(|| {
+            offer
+                .resources
+                .iter()
+                .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+        })
+        .unwrap_or_else(|| "*".into());
+    core::Offer {
+        id: core::OfferId(offer.id.value.clone()),
+        agent: core::Agent {
+            id: core::AgentId(offer.agent_id.value.clone()),
+            hostname: offer.hostname.clone(),
+            attributes: offer.attributes.iter().map(attribute).collect(),
+        },
+        role,
+        resources: resources(offer.resources.iter().filter(|r| r.revocable.is_none())),
+    }
+}
+
+/// Sums scalar resources by name and collects `ports` ranges. Values Mesos
+/// sent are trusted to be sane; anything that is not is dropped rather than
+/// let into the core.
+fn resources<'a>(list: impl Iterator<Item = &'a Resource>) -> Resources {
+    let mut scalars = Vec::new();
+    let mut ports = Vec::new();
+    for resource in list {
+        if let Some(scalar) = &resource.scalar {
+            scalars.push((resource.name.as_str(), scalar.value));
+        } else if resource.name == "ports"
+            && let Some(ranges) = &resource.ranges
+        {
+            ports.extend(ranges.range.iter().map(|r| (r.begin, r.end)));
+        }
+    }
+    Resources::from_scalars(scalars.iter().copied(), ports.iter().copied()).unwrap_or_else(
+        |error| {
+            tracing::warn!(%error, "ignoring an offer's unusable resources");
+            Resources::default()
+        },
+    )
+}
+
+/// Renders an attribute's value as Mesos prints it.
+fn attribute(attribute: &mesos::Attribute) -> (String, String) {
+    let value = if let Some(text) = &attribute.text {
+        text.value.clone()
+    } else if let Some(scalar) = &attribute.scalar {
+        scalar.value.to_string()
+    } else if let Some(ranges) = &attribute.ranges {
+        let parts: Vec<String> = ranges
+            .range
+            .iter()
+            .map(|r| format!("{}-{}", r.begin, r.end))
+            .collect();
+        format!("[{}]", parts.join(","))
+    } else if let Some(set) = &attribute.set {
+        format!("{{{}}}", set.item.join(","))
+    } else {
+        String::new()
+    };
+    (attribute.name.clone(), value)
+}
+
+/// The core's view of a status update. Unknown states map to `Unknown`.
+pub fn status(status: &mesos::TaskStatus) -> StatusUpdate {
+    StatusUpdate {
+        task_id: core::TaskId(status.task_id.value.clone()),
+        agent_id: status
+            .agent_id
+            .as_ref()
+            .map(|a| core::AgentId(a.value.clone())),
+        state: task_state(status.state),
+        reason: status
+            .reason
+            .and_then(|r| mesos::task_status::Reason::try_from(r).ok())
+            .map(|r| r.as_str_name().to_owned()),
+        message: status.message.clone(),
+        timestamp: status.timestamp,
+        uuid: status.uuid.clone(),
+    }
+}
+
+fn task_state(state: i32) -> TaskState {
+    use mesos::TaskState as M;
+    match M::try_from(state) {
+        Ok(M::TaskStaging) => TaskState::Staging,
+        Ok(M::TaskStarting) => TaskState::Starting,
+        Ok(M::TaskRunning) => TaskState::Running,
+        Ok(M::TaskKilling) => TaskState::Killing,
+        Ok(M::TaskFinished) => TaskState::Finished,
+        Ok(M::TaskFailed) => TaskState::Failed,
+        Ok(M::TaskKilled) => TaskState::Killed,
+        Ok(M::TaskError) => TaskState::Error,
+        Ok(M::TaskLost) => TaskState::Lost,
+        Ok(M::TaskDropped) => TaskState::Dropped,
+        Ok(M::TaskUnreachable) => TaskState::Unreachable,
+        Ok(M::TaskGone) => TaskState::Gone,
+        Ok(M::TaskGoneByOperator) => TaskState::GoneByOperator,
+        Ok(M::TaskUnknown) | Err(_) => TaskState::Unknown,
+    }
+}
+
+/// The Mesos call for a core effect. `framework_id` is filled in by the
+/// client.
+pub fn call(effect: MesosCall) -> Call {
+    let mut call = Call::default();
+    match effect {
+        MesosCall::Accept {
+            offer_ids,
+            tasks,
+            refuse_seconds,
+        } => {
+            call.r#type = Some(call::Type::Accept as i32);
+            call.accept = Some(call::Accept {
+                offer_ids: offer_ids.into_iter().map(offer_id).collect(),
+                operations: vec![mesos::offer::Operation {
+                    r#type: Some(mesos::offer::operation::Type::Launch as i32),
+                    launch: Some(mesos::offer::operation::Launch {
+                        task_infos: tasks.into_iter().map(task_info).collect(),
+                    }),
+                    ..Default::default()
+                }],
+                filters: Some(Filters {
+                    refuse_seconds: Some(refuse_seconds),
+                }),
+            });
+        }
+        MesosCall::Decline {
+            offer_ids,
+            refuse_seconds,
+        } => {
+            call.r#type = Some(call::Type::Decline as i32);
+            call.decline = Some(call::Decline {
+                offer_ids: offer_ids.into_iter().map(offer_id).collect(),
+                filters: Some(Filters {
+                    refuse_seconds: Some(refuse_seconds),
+                }),
+            });
+        }
+        MesosCall::Acknowledge {
+            agent_id,
+            task_id,
+            uuid,
+        } => {
+            call.r#type = Some(call::Type::Acknowledge as i32);
+            call.acknowledge = Some(call::Acknowledge {
+                agent_id: mesos::AgentId { value: agent_id.0 },
+                task_id: mesos::TaskId { value: task_id.0 },
+                uuid,
+            });
+        }
+        MesosCall::Kill {
+            task_id,
+            agent_id,
+            grace,
+        } => {
+            call.r#type = Some(call::Type::Kill as i32);
+            call.kill = Some(call::Kill {
+                task_id: mesos::TaskId { value: task_id.0 },
+                agent_id: Some(mesos::AgentId { value: agent_id.0 }),
+                kill_policy: grace.map(|grace| KillPolicy {
+                    grace_period: Some(duration(grace)),
+                }),
+            });
+        }
+        MesosCall::Revive { roles } => {
+            call.r#type = Some(call::Type::Revive as i32);
+            call.revive = Some(call::Revive { roles });
+        }
+        MesosCall::Reconcile { tasks } => {
+            call.r#type = Some(call::Type::Reconcile as i32);
+            call.reconcile = Some(call::Reconcile {
+                tasks: tasks
+                    .into_iter()
+                    .map(|(task, agent)| call::reconcile::Task {
+                        task_id: mesos::TaskId { value: task.0 },
+                        agent_id: Some(mesos::AgentId { value: agent.0 }),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    call
+}
+
+fn offer_id(id: core::OfferId) -> mesos::OfferId {
+    mesos::OfferId { value: id.0 }
+}
+
+fn duration(duration: Duration) -> DurationInfo {
+    DurationInfo {
+        nanoseconds: i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+fn task_info(task: core::LaunchTask) -> TaskInfo {
+    let spec = task.spec;
+    let (shell, value, arguments) = match spec.command {
+        core::Command::Shell(line) => (true, line, Vec::new()),
+        core::Command::Exec(argv) => (false, argv.first().cloned().unwrap_or_default(), argv),
+    };
+    TaskInfo {
+        name: spec.name,
+        task_id: mesos::TaskId {
+            value: task.task_id.0,
+        },
+        agent_id: mesos::AgentId {
+            value: task.agent_id.0,
+        },
+        resources: mesos_resources(&spec.resources, &task.role),
+        command: Some(CommandInfo {
+            shell: Some(shell),
+            value: Some(value),
+            arguments,
+            environment: (!spec.environment.is_empty()).then(|| Environment {
+                variables: spec
+                    .environment
+                    .into_iter()
+                    .map(|(name, value)| mesos::environment::Variable {
+                        name,
+                        r#type: Some(mesos::environment::variable::Type::Value as i32),
+                        value: Some(value),
+                    })
+                    .collect(),
+            }),
+            user: spec.user,
+            ..Default::default()
+        }),
+        labels: (!spec.labels.is_empty()).then(|| Labels {
+            labels: spec
+                .labels
+                .into_iter()
+                .map(|(key, value)| Label {
+                    key,
+                    value: Some(value),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Resources allocated to `role`, as a task must carry them in a
+/// MULTI_ROLE framework.
+fn mesos_resources(resources: &Resources, role: &str) -> Vec<Resource> {
+    let allocation = Some(mesos::resource::AllocationInfo {
+        role: Some(role.to_owned()),
+    });
+    let mut list: Vec<Resource> = resources
+        .scalars()
+        .map(|(name, amount)| Resource {
+            name: name.to_owned(),
+            r#type: mesos::value::Type::Scalar as i32,
+            scalar: Some(mesos::value::Scalar { value: amount }),
+            allocation_info: allocation.clone(),
+            ..Default::default()
+        })
+        .collect();
+    if !resources.port_ranges().is_empty() {
+        list.push(Resource {
+            name: "ports".into(),
+            r#type: mesos::value::Type::Ranges as i32,
+            ranges: Some(mesos::value::Ranges {
+                range: resources
+                    .port_ranges()
+                    .iter()
+                    .map(|&(begin, end)| mesos::value::Range { begin, end })
+                    .collect(),
+            }),
+            allocation_info: allocation,
+            ..Default::default()
+        });
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(name: &str, value: f64, role: &str) -> Resource {
+        Resource {
+            name: name.into(),
+            r#type: mesos::value::Type::Scalar as i32,
+            scalar: Some(mesos::value::Scalar { value }),
+            allocation_info: Some(mesos::resource::AllocationInfo {
+                role: Some(role.into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_an_offer_with_its_role_ports_and_attributes_skipping_revocable() {
+        let mut revocable = scalar("cpus", 8.0, "ci");
+        revocable.revocable = Some(mesos::resource::RevocableInfo {});
+        let ports = Resource {
+            name: "ports".into(),
+            r#type: mesos::value::Type::Ranges as i32,
+            ranges: Some(mesos::value::Ranges {
+                range: vec![mesos::value::Range {
+                    begin: 31000,
+                    end: 31005,
+                }],
+            }),
+            ..Default::default()
+        };
+        let wire = mesos::Offer {
+            id: mesos::OfferId { value: "o1".into() },
+            agent_id: mesos::AgentId { value: "a1".into() },
+            hostname: "h1".into(),
+            resources: vec![
+                scalar("cpus", 2.5, "ci"),
+                scalar("mem", 512.0, "ci"),
+                revocable,
+                ports,
+            ],
+            attributes: vec![mesos::Attribute {
+                name: "rack".into(),
+                r#type: mesos::value::Type::Text as i32,
+                text: Some(mesos::value::Text { value: "r1".into() }),
+                ..Default::default()
+            }],
+            allocation_info: Some(mesos::resource::AllocationInfo {
+                role: Some("ci".into()),
+            }),
+            ..Default::default()
+        };
+        let offer = offer(&wire);
+        assert_eq!(offer.role, "ci");
+        assert_eq!(offer.resources.scalar("cpus"), 2.5);
+        assert_eq!(offer.resources.port_ranges(), &[(31000, 31005)]);
+        assert_eq!(
+            offer.agent.attributes,
+            vec![("rack".to_owned(), "r1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn reads_statuses_with_unknown_states_and_reasons() {
+        let status = status(&mesos::TaskStatus {
+            task_id: mesos::TaskId { value: "t".into() },
+            state: 99,
+            reason: Some(mesos::task_status::Reason::CommandExecutorFailed as i32),
+            uuid: Some(vec![7]),
+            ..Default::default()
+        });
+        assert_eq!(status.state, TaskState::Unknown);
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("REASON_COMMAND_EXECUTOR_FAILED")
+        );
+        assert_eq!(status.uuid, Some(vec![7]));
+    }
+
+    #[test]
+    fn writes_an_accept_with_allocated_resources_and_refuse_zero() {
+        let resources =
+            Resources::from_scalars([("cpus", 0.5), ("mem", 128.0)], [(31000, 31001)]).unwrap();
+        let call = call(MesosCall::Accept {
+            offer_ids: vec![core::OfferId("o1".into())],
+            tasks: vec![core::LaunchTask {
+                task_id: core::TaskId("ns.fe.t.1".into()),
+                agent_id: core::AgentId("a1".into()),
+                role: "ns".into(),
+                spec: core::TaskSpec {
+                    client_id: "t".into(),
+                    name: "t".into(),
+                    resources,
+                    command: core::Command::Shell("echo hello".into()),
+                    environment: vec![("A".into(), "1".into())],
+                    user: None,
+                    labels: vec![],
+                },
+            }],
+            refuse_seconds: 0.0,
+        });
+        let accept = call.accept.unwrap();
+        assert_eq!(accept.filters.unwrap().refuse_seconds, Some(0.0));
+        let task = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
+        assert_eq!(
+            task.command.as_ref().unwrap().value.as_deref(),
+            Some("echo hello")
+        );
+        assert_eq!(task.resources.len(), 3);
+        assert!(
+            task.resources.iter().all(|r| r
+                .allocation_info
+                .as_ref()
+                .and_then(|a| a.role.as_deref())
+                == Some("ns"))
+        );
+    }
+}
