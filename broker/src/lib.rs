@@ -1,8 +1,126 @@
 //! The Agora broker: one Mesos framework connection shared by many frontend
 //! schedulers over gRPC.
+//!
+//! The library holds everything; the `agora` binary only parses flags,
+//! starts telemetry and calls [`run`]. Tests and `agora dev` call [`run`]
+//! the same way, with an already-bound listener.
+//!
+//! # Layout
+//! - [`core`]: the sans-IO brain — pool, leases, tasks, status routing.
+//! - [`mesos`]: the Mesos v1 scheduler HTTP client.
+//! - [`runtime`]: the loop that owns the core and carries out its effects.
+//! - [`api`]: the tonic services, conversions and error mapping.
+//! - [`config`]: layered configuration.
+//! - [`telemetry`]: logs and OTLP traces.
 
 pub mod api;
 pub mod config;
 pub mod core;
 pub mod mesos;
+pub mod runtime;
 pub mod telemetry;
+
+use std::{future::Future, time::Duration};
+
+use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, framework_info::capability};
+use tokio::net::TcpListener;
+
+use crate::{
+    api::{broker::BrokerService, server::ServeError},
+    config::{Config, WireEncoding},
+    core::{Core, CoreConfig},
+    mesos::{Encoding, MesosConfig, backoff::Backoff},
+};
+
+/// Serves the broker on `listener` until `shutdown` resolves. The Mesos
+/// subscription is kept in the background; health reports SERVING only while
+/// it is live. The framework is not torn down on shutdown: Mesos keeps its
+/// tasks for the failover timeout, for the next start.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let namespaces = config.namespace_roles();
+    let core = Core::new(core_config(&config, namespaces), &boot_id());
+    let roles = core.roles();
+    let (commands, mesos) = runtime::start(
+        core,
+        config.broker.heartbeat_interval,
+        mesos_config(&config, roles),
+    );
+    let subscribed = mesos.subscribed();
+    let broker = BrokerService::new(
+        commands,
+        config.broker.heartbeat_interval,
+        subscribed.clone(),
+    );
+    api::server::serve(broker, listener, subscribed, shutdown).await
+}
+
+fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig {
+    let broker = &config.broker;
+    CoreConfig {
+        namespaces,
+        pool_ttl: broker.pool_ttl,
+        decline_refuse: broker.decline_refuse,
+        default_hold: broker.default_hold,
+        max_hold: broker.max_hold,
+        expiring_notice: broker.expiring_notice,
+        session_grace: broker.session_grace,
+        rebind_timeout: broker.rebind_timeout,
+    }
+}
+
+fn mesos_config(config: &Config, roles: Vec<String>) -> MesosConfig {
+    let mesos = &config.mesos;
+    let capabilities = [
+        capability::Type::MultiRole,
+        capability::Type::PartitionAware,
+        capability::Type::TaskKillingState,
+        capability::Type::RevocableResources,
+    ]
+    .into_iter()
+    .map(|kind| agora_proto::mesos::v1::framework_info::Capability {
+        r#type: Some(kind as i32),
+    })
+    .collect();
+    MesosConfig {
+        masters: mesos
+            .masters
+            .iter()
+            .map(|m| m.trim_end_matches('/').to_owned())
+            .collect(),
+        encoding: match mesos.encoding {
+            WireEncoding::Protobuf => Encoding::Protobuf,
+            WireEncoding::Json => Encoding::Json,
+        },
+        framework_info: FrameworkInfo {
+            user: mesos.user.clone(),
+            name: mesos.framework_name.clone(),
+            id: mesos
+                .framework_id
+                .clone()
+                .map(|value| FrameworkId { value }),
+            failover_timeout: Some(mesos.failover_timeout.as_secs_f64()),
+            checkpoint: Some(true),
+            roles,
+            principal: mesos.principal.clone(),
+            capabilities,
+            ..Default::default()
+        },
+        missed_heartbeats: 5,
+        request_timeout: Duration::from_secs(30),
+        backoff: Backoff::default(),
+        credentials: mesos
+            .principal
+            .clone()
+            .zip(mesos.secret.as_ref().map(|s| s.expose().to_owned())),
+    }
+}
+
+/// A random id for this start of the broker, so lease and task ids never
+/// repeat across restarts.
+fn boot_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}

@@ -736,6 +736,24 @@ impl Core {
         }
     }
 
+    /// Mesos did not take an ACCEPT: its tasks never started. They end as
+    /// `Dropped` and their frontends are told why.
+    pub fn accept_failed(&mut self, tasks: &[TaskId], reason: &str) {
+        for task in tasks {
+            let Some(record) = self.tasks.get_mut(task) else {
+                continue;
+            };
+            if record.state != TaskState::Staging {
+                continue;
+            }
+            record.state = TaskState::Dropped;
+            record.message = Some(format!("the launch did not reach Mesos: {reason}"));
+            let record = record.clone();
+            let frontend = record.frontend.clone();
+            self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
+        }
+    }
+
     /// Appends an event to the frontend's outbox and delivers it to each of
     /// its live sessions.
     fn notify(&mut self, frontend: &FrontendName, event: FrontendEvent) {

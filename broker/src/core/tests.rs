@@ -424,6 +424,45 @@ fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
 }
 
 #[test]
+fn a_launch_mesos_refused_ends_dropped_and_says_why() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+    ))
+    .remove(0);
+    let task_id = core
+        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
+        .unwrap()[0]
+        .task_id
+        .clone();
+    core.drain_effects();
+    core.accept_failed(std::slice::from_ref(&task_id), "not subscribed to Mesos");
+    match core.drain_effects().as_slice() {
+        [
+            Effect::Deliver {
+                event: FrontendEvent::TaskStatus(record),
+                ..
+            },
+        ] => {
+            assert_eq!(record.state, TaskState::Dropped);
+            assert!(
+                record
+                    .message
+                    .as_deref()
+                    .unwrap()
+                    .contains("not subscribed")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
     let mut core = core();
     session(&mut core, "a");

@@ -1,0 +1,319 @@
+//! The `Broker` service. Handlers never touch state: each converts its
+//! request (refusing bad input), sends one command to the runtime with a
+//! oneshot reply, awaits it, and converts the answer or maps the error.
+
+use std::time::Duration;
+
+use agora_proto::agora::v1::{self as api, ErrorReason, broker_server::Broker};
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::{Code, Request, Response, Status};
+use tracing::instrument;
+
+use super::{
+    convert,
+    session_stream::SessionStream,
+    status::{invalid_field, with_reason},
+};
+use crate::{
+    core::{CoreError, LeaseId, SessionId, TaskId},
+    runtime::{Command, SESSION_BUFFER},
+};
+
+/// Serves `agora.v1.Broker` by talking to the runtime.
+#[derive(Clone)]
+pub struct BrokerService {
+    commands: mpsc::Sender<Command>,
+    heartbeat: Duration,
+    subscribed: watch::Receiver<bool>,
+}
+
+impl BrokerService {
+    /// A service sending commands to the runtime; `subscribed` says whether
+    /// Mesos is reachable now.
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        heartbeat: Duration,
+        subscribed: watch::Receiver<bool>,
+    ) -> Self {
+        BrokerService {
+            commands,
+            heartbeat,
+            subscribed,
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, CoreError>>) -> Command,
+    ) -> Result<T, Status> {
+        let (reply, answer) = oneshot::channel();
+        let stopping =
+            || Status::unavailable("the broker is shutting down; retry on its successor");
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| stopping())?;
+        Ok(answer.await.map_err(|_| stopping())??)
+    }
+
+    fn require_mesos(&self) -> Result<(), Status> {
+        if *self.subscribed.borrow() {
+            return Ok(());
+        }
+        Err(with_reason(
+            Code::Unavailable,
+            ErrorReason::NotReady,
+            "Agora is not subscribed to Mesos right now; retry shortly",
+            &[],
+        ))
+    }
+}
+
+fn session(id: &str) -> Result<SessionId, Status> {
+    if id.is_empty() {
+        return Err(invalid_field(
+            "session_id",
+            "pass the session id from the Subscribed event of your Subscribe stream",
+        ));
+    }
+    Ok(SessionId(id.to_owned()))
+}
+
+fn namespace_filter(namespace: &str) -> Option<String> {
+    (!namespace.is_empty()).then(|| namespace.to_owned())
+}
+
+#[tonic::async_trait]
+impl Broker for BrokerService {
+    type SubscribeStream = SessionStream;
+
+    #[instrument(skip_all, fields(frontend = %request.get_ref().frontend, session))]
+    async fn subscribe(
+        &self,
+        request: Request<api::SubscribeRequest>,
+    ) -> Result<Response<SessionStream>, Status> {
+        let request = request.into_inner();
+        let (events, stream) = mpsc::channel(SESSION_BUFFER);
+        let session = self
+            .ask(|reply| Command::Subscribe {
+                frontend: request.frontend,
+                namespaces: request.namespaces,
+                resume_after: request.resume_after,
+                events,
+                reply,
+            })
+            .await?;
+        tracing::Span::current().record("session", session.0.as_str());
+        let commands = self.commands.clone();
+        let on_end = Box::new(move || {
+            tokio::spawn(async move {
+                let _ = commands.send(Command::SessionEnded(session)).await;
+            });
+        });
+        Ok(Response::new(SessionStream::new(
+            stream,
+            self.heartbeat,
+            on_end,
+        )))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id, namespace = %request.get_ref().namespace))]
+    async fn acquire(
+        &self,
+        request: Request<api::AcquireRequest>,
+    ) -> Result<Response<api::AcquireResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let domain = convert::acquire(&request)?;
+        let leases = self
+            .ask(|reply| Command::Acquire {
+                session,
+                request: domain,
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::AcquireResponse {
+            leases: leases.iter().map(convert::lease).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn hold(
+        &self,
+        request: Request<api::HoldRequest>,
+    ) -> Result<Response<api::HoldResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
+        let hold_for = convert::duration("hold_for", request.hold_for.as_ref())?
+            .ok_or_else(|| invalid_field("hold_for", "say how long to hold"))?;
+        let leases = self
+            .ask(|reply| Command::Hold {
+                session,
+                leases,
+                hold_for,
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::HoldResponse {
+            leases: leases.iter().map(convert::lease).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn release(
+        &self,
+        request: Request<api::ReleaseRequest>,
+    ) -> Result<Response<api::ReleaseResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
+        let refuse_for =
+            convert::duration("refuse_for", request.refuse_for.as_ref())?.unwrap_or_default();
+        self.ask(|reply| Command::Release {
+            session,
+            leases,
+            refuse_for,
+            reply,
+        })
+        .await?;
+        Ok(Response::new(api::ReleaseResponse {}))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id, tasks = request.get_ref().launches.len()))]
+    async fn launch(
+        &self,
+        request: Request<api::LaunchRequest>,
+    ) -> Result<Response<api::LaunchResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let launches = convert::launches(&request)?;
+        self.require_mesos()?;
+        let launched = self
+            .ask(|reply| Command::Launch {
+                session,
+                launches,
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::LaunchResponse {
+            tasks: launched
+                .into_iter()
+                .map(|t| api::LaunchedTask {
+                    task_id: t.task_id.0,
+                    client_task_id: t.client_id,
+                    lease_id: t.lease.0,
+                    agent_id: t.agent.0,
+                })
+                .collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn kill(
+        &self,
+        request: Request<api::KillRequest>,
+    ) -> Result<Response<api::KillResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
+        let grace = convert::duration("grace", request.grace.as_ref())?;
+        self.require_mesos()?;
+        self.ask(|reply| Command::Kill {
+            session,
+            tasks,
+            grace,
+            reply,
+        })
+        .await?;
+        Ok(Response::new(api::KillResponse {}))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id, up_to = request.get_ref().up_to_sequence))]
+    async fn acknowledge(
+        &self,
+        request: Request<api::AcknowledgeRequest>,
+    ) -> Result<Response<api::AcknowledgeResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        self.ask(|reply| Command::Acknowledge {
+            session,
+            up_to: request.up_to_sequence,
+            reply,
+        })
+        .await?;
+        Ok(Response::new(api::AcknowledgeResponse {}))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn reconcile(
+        &self,
+        request: Request<api::ReconcileRequest>,
+    ) -> Result<Response<api::ReconcileResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
+        let records = self
+            .ask(|reply| Command::Reconcile {
+                session,
+                tasks,
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::ReconcileResponse {
+            tasks: records.iter().map(convert::task_status).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn list_agents(
+        &self,
+        request: Request<api::ListAgentsRequest>,
+    ) -> Result<Response<api::ListAgentsResponse>, Status> {
+        let session = session(&request.get_ref().session_id)?;
+        let agents = self
+            .ask(|reply| Command::ListAgents { session, reply })
+            .await?;
+        Ok(Response::new(api::ListAgentsResponse {
+            agents: agents.iter().map(convert::agent_view).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn list_leases(
+        &self,
+        request: Request<api::ListLeasesRequest>,
+    ) -> Result<Response<api::ListLeasesResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let leases = self
+            .ask(|reply| Command::ListLeases {
+                session,
+                namespace: namespace_filter(&request.namespace),
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::ListLeasesResponse {
+            leases: leases.iter().map(convert::lease).collect(),
+        }))
+    }
+
+    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    async fn list_tasks(
+        &self,
+        request: Request<api::ListTasksRequest>,
+    ) -> Result<Response<api::ListTasksResponse>, Status> {
+        let request = request.into_inner();
+        let session = session(&request.session_id)?;
+        let tasks = self
+            .ask(|reply| Command::ListTasks {
+                session,
+                namespace: namespace_filter(&request.namespace),
+                reply,
+            })
+            .await?;
+        Ok(Response::new(api::ListTasksResponse {
+            tasks: tasks.iter().map(convert::task_status).collect(),
+        }))
+    }
+}

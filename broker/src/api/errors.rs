@@ -1,0 +1,186 @@
+//! The one place domain errors become gRPC statuses: each [`CoreError`]
+//! maps to its canonical code, a message saying what to fix, and an
+//! `ErrorInfo` with its reason and facts.
+
+use agora_proto::agora::v1::ErrorReason;
+use tonic::{Code, Status};
+
+use super::status::{invalid_field, with_reason};
+use crate::core::CoreError;
+
+impl From<CoreError> for Status {
+    fn from(error: CoreError) -> Status {
+        let message = error.to_string();
+        match error {
+            CoreError::InvalidResource(invalid) => invalid_field(&invalid.name, invalid.reason),
+            CoreError::InvalidRequest { field, reason } => invalid_field(&field, reason),
+            CoreError::SessionNotFound(session) => with_reason(
+                Code::NotFound,
+                ErrorReason::SessionNotFound,
+                message,
+                &[("session", session.0)],
+            ),
+            CoreError::NamespaceNotFound(namespace) => with_reason(
+                Code::NotFound,
+                ErrorReason::NamespaceNotFound,
+                message,
+                &[("namespace", namespace)],
+            ),
+            CoreError::NamespaceNotSubscribed { namespace } => with_reason(
+                Code::PermissionDenied,
+                ErrorReason::NamespaceNotGranted,
+                message,
+                &[("namespace", namespace)],
+            ),
+            CoreError::LeaseNotFound(lease) => with_reason(
+                Code::NotFound,
+                ErrorReason::LeaseNotFound,
+                message,
+                &[("lease", lease.0)],
+            ),
+            CoreError::LeaseAwaitingOffer { lease } => with_reason(
+                Code::FailedPrecondition,
+                ErrorReason::LeaseUnusable,
+                message,
+                &[("lease", lease.0), ("state", "awaiting_offer".into())],
+            ),
+            CoreError::TaskExceedsLease {
+                lease,
+                resource,
+                asked,
+                available,
+            } => with_reason(
+                Code::InvalidArgument,
+                ErrorReason::TaskExceedsLease,
+                message,
+                &[
+                    ("lease", lease.0),
+                    ("resource", resource),
+                    ("asked", asked.to_string()),
+                    ("available", available.to_string()),
+                ],
+            ),
+            CoreError::DuplicateTask { client_id } => invalid_field(
+                "task.id",
+                format!("a live task with id {client_id:?} already exists for this frontend"),
+            ),
+            CoreError::TaskNotFound(task) => with_reason(
+                Code::NotFound,
+                ErrorReason::TaskNotFound,
+                message,
+                &[("task", task.0)],
+            ),
+            CoreError::NoCapacity { waited } => with_reason(
+                Code::DeadlineExceeded,
+                ErrorReason::NoCapacity,
+                format!("{message}; wait longer (wait_for) or ask for less"),
+                &[("waited", format!("{waited:?}"))],
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::{LeaseId, SessionId, TaskId};
+    use tonic_types::StatusExt;
+
+    #[test]
+    fn every_error_has_its_code_and_reason() {
+        let lease = || LeaseId("l-1".into());
+        let table = [
+            (
+                CoreError::LeaseNotFound(lease()),
+                Code::NotFound,
+                "LEASE_NOT_FOUND",
+            ),
+            (
+                CoreError::TaskNotFound(TaskId("t".into())),
+                Code::NotFound,
+                "TASK_NOT_FOUND",
+            ),
+            (
+                CoreError::SessionNotFound(SessionId("s".into())),
+                Code::NotFound,
+                "SESSION_NOT_FOUND",
+            ),
+            (
+                CoreError::NamespaceNotFound("x".into()),
+                Code::NotFound,
+                "NAMESPACE_NOT_FOUND",
+            ),
+            (
+                CoreError::NamespaceNotSubscribed {
+                    namespace: "x".into(),
+                },
+                Code::PermissionDenied,
+                "NAMESPACE_NOT_GRANTED",
+            ),
+            (
+                CoreError::LeaseAwaitingOffer { lease: lease() },
+                Code::FailedPrecondition,
+                "LEASE_UNUSABLE",
+            ),
+            (
+                CoreError::TaskExceedsLease {
+                    lease: lease(),
+                    resource: "cpus".into(),
+                    asked: 2.0,
+                    available: 1.0,
+                },
+                Code::InvalidArgument,
+                "TASK_EXCEEDS_LEASE",
+            ),
+            (
+                CoreError::NoCapacity {
+                    waited: Duration::from_secs(1),
+                },
+                Code::DeadlineExceeded,
+                "NO_CAPACITY",
+            ),
+            (
+                CoreError::InvalidRequest {
+                    field: "slots".into(),
+                    reason: "empty".into(),
+                },
+                Code::InvalidArgument,
+                "INVALID_FIELD",
+            ),
+            (
+                CoreError::DuplicateTask {
+                    client_id: "t".into(),
+                },
+                Code::InvalidArgument,
+                "INVALID_FIELD",
+            ),
+        ];
+        for (error, code, reason) in table {
+            let status = Status::from(error.clone());
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(
+                status.get_error_details().error_info().unwrap().reason,
+                reason,
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_too_big_tells_the_numbers() {
+        let status = Status::from(CoreError::TaskExceedsLease {
+            lease: LeaseId("l-1".into()),
+            resource: "cpus".into(),
+            asked: 2.0,
+            available: 1.0,
+        });
+        assert_eq!(
+            status.message(),
+            "lease l-1 holds 1 cpus, the task asks for 2"
+        );
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.metadata["asked"], "2");
+    }
+}

@@ -1,0 +1,409 @@
+//! The runtime loop: the only owner of the [`Core`]. It feeds the core with
+//! frontend commands (from the gRPC handlers, over a bounded channel, each
+//! with a oneshot reply), Mesos events (from the client) and the clock (a
+//! timer set to the core's next deadline), and carries the core's effects
+//! out in order: Mesos calls to a call pump that sends them one at a time,
+//! events to sessions, deferred replies to their callers.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use agora_proto::{agora::v1 as api, mesos::v1::scheduler::event};
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+use tracing::{debug, info, warn};
+
+use crate::{
+    api::convert,
+    core::{
+        self, AcquireOutcome, Core, CoreError, Effect, FrontendName, LeaseId, MesosCall, SessionId,
+        TaskId, Ticket, Timestamp,
+    },
+    mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
+};
+
+/// How many events may wait for a slow session before it is closed; the
+/// frontend resubscribes and gets them replayed.
+pub const SESSION_BUFFER: usize = 1024;
+
+/// The sending half of a session's event stream.
+pub type SessionSender = mpsc::Sender<Result<api::Event, Status>>;
+
+type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
+
+/// What a gRPC handler asks of the core.
+pub enum Command {
+    Subscribe {
+        frontend: String,
+        namespaces: Vec<String>,
+        resume_after: u64,
+        events: SessionSender,
+        reply: Reply<SessionId>,
+    },
+    SessionEnded(SessionId),
+    Acquire {
+        session: SessionId,
+        request: core::AcquireRequest,
+        reply: Reply<Vec<core::Lease>>,
+    },
+    Hold {
+        session: SessionId,
+        leases: Vec<LeaseId>,
+        hold_for: Duration,
+        reply: Reply<Vec<core::Lease>>,
+    },
+    Release {
+        session: SessionId,
+        leases: Vec<LeaseId>,
+        refuse_for: Duration,
+        reply: Reply<()>,
+    },
+    Launch {
+        session: SessionId,
+        launches: Vec<(LeaseId, core::TaskSpec)>,
+        reply: Reply<Vec<core::Launched>>,
+    },
+    Kill {
+        session: SessionId,
+        tasks: Vec<TaskId>,
+        grace: Option<Duration>,
+        reply: Reply<()>,
+    },
+    Acknowledge {
+        session: SessionId,
+        up_to: u64,
+        reply: Reply<()>,
+    },
+    Reconcile {
+        session: SessionId,
+        tasks: Vec<TaskId>,
+        reply: Reply<Vec<core::TaskRecord>>,
+    },
+    ListAgents {
+        session: SessionId,
+        reply: Reply<Vec<core::AgentView>>,
+    },
+    ListLeases {
+        session: SessionId,
+        namespace: Option<String>,
+        reply: Reply<Vec<core::Lease>>,
+    },
+    ListTasks {
+        session: SessionId,
+        namespace: Option<String>,
+        reply: Reply<Vec<core::TaskRecord>>,
+    },
+}
+
+/// The wall clock as the core counts time.
+fn now() -> Timestamp {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A launch that Mesos did not take, reported back by the call pump.
+struct FailedAccept {
+    tasks: Vec<TaskId>,
+    reason: String,
+}
+
+/// Owns the core and everything that talks to it.
+pub struct Runtime {
+    core: Core,
+    heartbeat: Duration,
+    sessions: HashMap<SessionId, SessionSender>,
+    waiting: HashMap<u64, Reply<Vec<core::Lease>>>,
+    next_ticket: u64,
+    calls: mpsc::Sender<MesosCall>,
+}
+
+impl Runtime {
+    /// Runs until every command sender is dropped (the server stopped).
+    pub async fn run(
+        core: Core,
+        heartbeat: Duration,
+        mut commands: mpsc::Receiver<Command>,
+        mut mesos_events: mpsc::Receiver<MesosEvent>,
+        mesos: MesosHandle,
+    ) {
+        let (calls, calls_rx) = mpsc::channel(4096);
+        let (failures_tx, mut failures) = mpsc::channel(256);
+        tokio::spawn(call_pump(mesos, calls_rx, failures_tx));
+        let mut runtime = Runtime {
+            core,
+            heartbeat,
+            sessions: HashMap::new(),
+            waiting: HashMap::new(),
+            next_ticket: 0,
+            calls,
+        };
+        loop {
+            let sleep = match runtime.core.next_deadline() {
+                Some(deadline) => Duration::from_millis(deadline.0.saturating_sub(now().0)),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => runtime.command(command),
+                    None => break,
+                },
+                Some(event) = mesos_events.recv() => runtime.mesos_event(event),
+                Some(failed) = failures.recv() => runtime.core.accept_failed(&failed.tasks, &failed.reason),
+                () = tokio::time::sleep(sleep) => runtime.core.tick(now()),
+            }
+            runtime.carry_out().await;
+        }
+        info!("runtime stopped");
+    }
+
+    fn command(&mut self, command: Command) {
+        let now = now();
+        let core = &mut self.core;
+        match command {
+            Command::Subscribe {
+                frontend,
+                namespaces,
+                resume_after,
+                events,
+                reply,
+            } => {
+                let result = core.subscribe(
+                    now,
+                    FrontendName(frontend.clone()),
+                    namespaces,
+                    resume_after,
+                );
+                if let Ok(session) = &result {
+                    let subscribed = api::Event {
+                        sequence: 0,
+                        kind: Some(api::event::Kind::Subscribed(api::Subscribed {
+                            frontend_id: frontend,
+                            session_id: session.0.clone(),
+                            heartbeat_interval: prost_types::Duration::try_from(self.heartbeat)
+                                .ok(),
+                        })),
+                    };
+                    if events.try_send(Ok(subscribed)).is_ok() {
+                        self.sessions.insert(session.clone(), events);
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Command::SessionEnded(session) => {
+                debug!(session = %session, "session ended");
+                self.sessions.remove(&session);
+                core.end_session(now, &session);
+            }
+            Command::Acquire {
+                session,
+                request,
+                reply,
+            } => {
+                self.next_ticket += 1;
+                let ticket = self.next_ticket;
+                match core.acquire(now, Ticket(ticket), &session, request) {
+                    Ok(AcquireOutcome::Granted(leases)) => {
+                        let _ = reply.send(Ok(leases));
+                    }
+                    Ok(AcquireOutcome::Waiting) => {
+                        self.waiting.insert(ticket, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+            }
+            Command::Hold {
+                session,
+                leases,
+                hold_for,
+                reply,
+            } => {
+                let _ = reply.send(core.hold(now, &session, &leases, hold_for));
+            }
+            Command::Release {
+                session,
+                leases,
+                refuse_for,
+                reply,
+            } => {
+                let _ = reply.send(core.release(now, &session, &leases, refuse_for));
+            }
+            Command::Launch {
+                session,
+                launches,
+                reply,
+            } => {
+                let _ = reply.send(core.launch(now, &session, launches));
+            }
+            Command::Kill {
+                session,
+                tasks,
+                grace,
+                reply,
+            } => {
+                let _ = reply.send(core.kill(&session, &tasks, grace));
+            }
+            Command::Acknowledge {
+                session,
+                up_to,
+                reply,
+            } => {
+                let _ = reply.send(core.acknowledge(&session, up_to));
+            }
+            Command::Reconcile {
+                session,
+                tasks,
+                reply,
+            } => {
+                let _ = reply.send(core.reconcile(&session, &tasks));
+            }
+            Command::ListAgents { session, reply } => {
+                let result = core.leases_of(&session, None).map(|_| core.agents());
+                let _ = reply.send(result);
+            }
+            Command::ListLeases {
+                session,
+                namespace,
+                reply,
+            } => {
+                let _ = reply.send(core.leases_of(&session, namespace.as_deref()));
+            }
+            Command::ListTasks {
+                session,
+                namespace,
+                reply,
+            } => {
+                let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
+            }
+        }
+    }
+
+    fn mesos_event(&mut self, event: MesosEvent) {
+        let now = now();
+        match event {
+            MesosEvent::Subscribed { resubscribed, .. } => self.core.mesos_subscribed(resubscribed),
+            MesosEvent::Disconnected { .. } => self.core.mesos_disconnected(now),
+            MesosEvent::Event(event) => {
+                match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
+                    Some(event::Type::Offers) => {
+                        let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                        debug!(count = offers.len(), "offers");
+                        self.core
+                            .offers(now, offers.iter().map(mesos_convert::offer).collect());
+                    }
+                    Some(event::Type::Rescind) => {
+                        if let Some(rescind) = event.rescind {
+                            self.core.rescind(&core::OfferId(rescind.offer_id.value));
+                        }
+                    }
+                    Some(event::Type::Update) => {
+                        if let Some(update) = event.update {
+                            self.core
+                                .status_update(mesos_convert::status(&update.status));
+                        }
+                    }
+                    Some(event::Type::Failure) => {
+                        if let Some(failure) = event.failure
+                            && failure.executor_id.is_none()
+                            && let Some(agent) = failure.agent_id
+                        {
+                            warn!(agent = %agent.value, "agent lost");
+                            self.core.agent_lost(&core::AgentId(agent.value));
+                        }
+                    }
+                    other => debug!(event = ?other, "ignoring Mesos event"),
+                }
+            }
+        }
+    }
+
+    /// Carries out the core's effects in the order it queued them.
+    async fn carry_out(&mut self) {
+        for effect in self.core.drain_effects() {
+            match effect {
+                Effect::Mesos(call) => {
+                    if self.calls.send(call).await.is_err() {
+                        warn!("the Mesos call pump stopped");
+                    }
+                }
+                Effect::Deliver {
+                    session,
+                    sequence,
+                    event,
+                } => self.deliver(session, convert::event(sequence, &event)),
+                Effect::AcquireDone { ticket, result } => {
+                    if let Some(reply) = self.waiting.remove(&ticket.0) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Effect::CloseSession(session) => {
+                    self.sessions.remove(&session);
+                }
+            }
+        }
+    }
+
+    /// Sends an event to a session; a session that cannot keep up is closed,
+    /// and its frontend resubscribes to get the rest replayed.
+    fn deliver(&mut self, session: SessionId, event: api::Event) {
+        let Some(sender) = self.sessions.get(&session) else {
+            return;
+        };
+        if sender.try_send(Ok(event)).is_err() {
+            warn!(session = %session, "closing a session that does not keep up with its events");
+            self.sessions.remove(&session);
+            self.core.end_session(now(), &session);
+        }
+    }
+}
+
+/// Sends Mesos calls one at a time, in order, so their effects on the
+/// master happen in the order the core decided them.
+async fn call_pump(
+    mesos: MesosHandle,
+    mut calls: mpsc::Receiver<MesosCall>,
+    failures: mpsc::Sender<FailedAccept>,
+) {
+    while let Some(call) = calls.recv().await {
+        let launched: Vec<TaskId> = match &call {
+            MesosCall::Accept { tasks, .. } => tasks.iter().map(|t| t.task_id.clone()).collect(),
+            _ => Vec::new(),
+        };
+        if let Err(error) = mesos.call(mesos_convert::call(call)).await {
+            warn!(%error, "Mesos call failed");
+            if !launched.is_empty() {
+                let failed = FailedAccept {
+                    tasks: launched,
+                    reason: error.to_string(),
+                };
+                if failures.send(failed).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Starts the Mesos client and the runtime loop; returns the command sender
+/// for the API and the Mesos handle for health.
+pub fn start(
+    core: Core,
+    heartbeat: Duration,
+    mesos_config: mesos::MesosConfig,
+) -> (mpsc::Sender<Command>, MesosHandle) {
+    let (commands_tx, commands_rx) = mpsc::channel(1024);
+    let (handle, mesos_events, _subscription) = mesos::start(mesos_config);
+    tokio::spawn(Runtime::run(
+        core,
+        heartbeat,
+        commands_rx,
+        mesos_events,
+        handle.clone(),
+    ));
+    (commands_tx, handle)
+}
