@@ -1,1 +1,48 @@
-//! devcluster
+//! # devcluster
+//!
+//! A Mesos-compatible master with agents, in one process: Agora's embedded
+//! cluster (`agora dev`) and the target of its tests. It speaks Mesos's v1
+//! scheduler HTTP API on the same wire as a real master (RecordIO streams
+//! in JSON or protobuf, stream ids, heartbeats, failover), so that an
+//! unchanged Mesos client library works against it. Agents either run
+//! task commands as real processes or simulate them, for thousands of
+//! agents in tests and benchmarks.
+//!
+//! It does not do: authentication, the operator API, reservations and
+//! volumes operations, quota, revocable resources, maintenance, master
+//! failover or agent loss (later issues).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), devcluster::Error> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let cluster = devcluster::Cluster::start(devcluster::Config::default(), listener).await?;
+//! println!("master at {}", cluster.url());
+//! cluster.shutdown().await
+//! # }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
+//! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
+//! - `http`: the endpoints (`/api/v1/scheduler`, `/version`, `/redirect`,
+//!   `/state`) and their media types.
+//! - `master`: the synchronous state machine: subscriptions, calls, offers,
+//!   tasks, `/state`.
+//! - [`allocator`]: DRF allocation and refuse filters.
+//! - [`agent`]: agents, their status-update managers, process and
+//!   simulated task execution.
+//! - [`resources`]: resource arithmetic and Mesos's resource/attribute text.
+//! - [`recordio`]: the stream framing.
+
+pub mod agent;
+pub mod allocator;
+pub mod cluster;
+pub mod config;
+mod http;
+mod master;
+pub mod recordio;
+pub mod resources;
+
+pub use cluster::{Cluster, Error, run};
+pub use config::{Config, ConfigError, parse_duration};
+pub use master::VERSION;

@@ -1,0 +1,226 @@
+//! The runtime around the master: the shared state, the driver loop that
+//! fires timers and allocation cycles, effect execution (processes), the
+//! HTTP server, and graceful shutdown.
+//!
+//! Shutdown, step by step: stop accepting connections; close every
+//! subscription stream (so HTTP connections can finish); kill every task
+//! process group; wait for the server to drain; stop the driver; remove
+//! the sandbox directory if the cluster created it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::agent::process::ProcessRunner;
+use crate::config::{Config, ConfigError, Validated};
+use crate::master::{Effect, Master};
+
+/// Why a devcluster could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Binding, serving or preparing the work directory failed.
+    #[error("devcluster I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The cluster's task ended abnormally.
+    #[error("devcluster task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// State shared by the HTTP handlers, the driver and the process runner.
+pub(crate) struct Shared {
+    master: Mutex<Master>,
+    runner: Arc<ProcessRunner>,
+    wake: Notify,
+    /// The address the master listens on.
+    pub address: SocketAddr,
+}
+
+impl Shared {
+    /// Runs one step of the master under its lock, then carries out the
+    /// effects it queued and wakes the driver (deadlines may have moved).
+    pub fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Instant) -> R) -> R {
+        let result = self.step_quietly(f);
+        self.wake.notify_one();
+        result
+    }
+
+    /// [`Shared::step`] without waking the driver: the driver's own steps.
+    fn step_quietly<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Instant) -> R) -> R {
+        let (result, effects) = {
+            let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now().into_std();
+            let result = f(&mut master, now);
+            (result, master.take_effects())
+        };
+        self.execute(effects);
+        result
+    }
+
+    fn execute(self: &Arc<Self>, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Launch(spec) => {
+                    let shared = Arc::clone(self);
+                    let framework = spec.framework.clone();
+                    let task = spec.task.clone();
+                    self.runner.launch(spec, move |event| {
+                        shared.step(|master, now| {
+                            master.process_event(now, &framework, &task, event)
+                        });
+                    });
+                }
+                Effect::Kill {
+                    framework,
+                    task,
+                    grace,
+                } => self.runner.kill(&framework, &task, grace),
+            }
+        }
+    }
+}
+
+/// Fires the master's timers and runs allocation cycles: periodically
+/// every `allocation_interval`, and at once when a step asked for one.
+async fn drive(
+    shared: Arc<Shared>,
+    interval: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next_allocation = tokio::time::Instant::now();
+    loop {
+        let now = tokio::time::Instant::now();
+        let deadline = shared.step_quietly(|master, now_std| {
+            master.tick(now_std);
+            if now >= next_allocation || master.allocation_requested() {
+                master.allocate(now_std);
+                next_allocation = now + interval;
+            }
+            master.next_deadline()
+        });
+        let wake_at = deadline
+            .map(tokio::time::Instant::from_std)
+            .map_or(next_allocation, |d| d.min(next_allocation));
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = shared.wake.notified() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Runs a devcluster on `listener` until `shutdown` completes, then shuts
+/// down gracefully (task processes are killed).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let validated = config.validate()?;
+    serve(validated, listener, shutdown).await
+}
+
+async fn serve(
+    validated: Validated,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let address = listener.local_addr()?;
+    let (work_dir, owned) = match &validated.config.work_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("devcluster-{}", uuid::Uuid::new_v4())),
+            true,
+        ),
+    };
+    if !validated.config.simulate {
+        std::fs::create_dir_all(&work_dir)?;
+    }
+    let interval = validated.config.allocation_interval;
+    let master = Master::new(&validated, address, work_dir.clone());
+    tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
+    let shared = Arc::new(Shared {
+        master: Mutex::new(master),
+        runner: Arc::new(ProcessRunner::default()),
+        wake: Notify::new(),
+        address,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let driver = tokio::spawn(drive(Arc::clone(&shared), interval, stop_rx));
+    let closing = Arc::clone(&shared);
+    let app = crate::http::router(Arc::clone(&shared));
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("devcluster shutting down");
+            closing.step(|master, _| master.close_all_streams());
+            closing.runner.kill_all();
+        })
+        .await;
+    shared.runner.kill_all();
+    let _ = stop_tx.send(true);
+    driver.await?;
+    if owned {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+    served?;
+    Ok(())
+}
+
+/// A devcluster running in the background of the current tokio runtime.
+pub struct Cluster {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Cluster {
+    /// Validates `config` and starts serving on `listener` (bind it to port
+    /// 0 in tests). Dropping the handle also shuts the cluster down.
+    pub async fn start(config: Config, listener: TcpListener) -> Result<Self, Error> {
+        let validated = config.validate()?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(validated, listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            address,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address the master listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The master's base URL, `http://ip:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Shuts down gracefully: streams closed, task processes killed.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

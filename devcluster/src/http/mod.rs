@@ -1,0 +1,204 @@
+//! The master's HTTP endpoints: the v1 scheduler API, `/version`,
+//! `/redirect` and `/state`, with the status codes and headers of a real
+//! master (§2 of the protocol digest).
+
+pub mod media;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use agora_proto::mesos::v1::scheduler::call;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tokio::sync::mpsc;
+
+use crate::cluster::Shared;
+use crate::master::{CallError, CallOutcome, Connection, VERSION};
+use crate::recordio;
+use media::{ContentType, Media};
+
+/// The header carrying a subscription's id.
+const STREAM_ID: &str = "Mesos-Stream-Id";
+
+/// Builds the router over the shared cluster state.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/v1/scheduler", any(scheduler))
+        .route("/master/api/v1/scheduler", any(scheduler))
+        .route("/version", get(version))
+        .route("/redirect", any(redirect))
+        .route("/master/redirect", any(redirect))
+        .route("/state", get(state))
+        .route("/state.json", get(state))
+        .route("/master/state", get(state))
+        .route("/master/state.json", get(state))
+        .layer(DefaultBodyLimit::max(64 << 20))
+        .with_state(shared)
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.into(),
+    )
+        .into_response()
+}
+
+async fn scheduler(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method != Method::POST {
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let media = match media::content_type(header_text(header::CONTENT_TYPE.as_str())) {
+        ContentType::Missing => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "Expecting 'Content-Type' to be present",
+            );
+        }
+        ContentType::Unsupported => {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Expecting 'Content-Type' of {} or {}",
+                    media::JSON,
+                    media::PROTOBUF
+                ),
+            );
+        }
+        ContentType::Supported(media) => media,
+    };
+    let call = match media.decode_call(&body) {
+        Ok(call) => call,
+        Err(message) => return plain(StatusCode::BAD_REQUEST, message),
+    };
+    if let Err(message) = crate::master::validate_call(&call) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate scheduler::Call: {message}"),
+        );
+    }
+    let stream_id = header_text(STREAM_ID);
+    if call.r#type == Some(call::Type::Subscribe as i32) {
+        let Some(accept) = media::negotiate(header_text(header::ACCEPT.as_str())) else {
+            return plain(
+                StatusCode::NOT_ACCEPTABLE,
+                format!(
+                    "Expecting 'Accept' to allow '{}' or '{}'",
+                    media::PROTOBUF,
+                    media::JSON
+                ),
+            );
+        };
+        if stream_id.is_some() {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "Subscribe calls should not include the 'Mesos-Stream-Id' header",
+            );
+        }
+        let subscribe = call.subscribe.unwrap_or_default();
+        return subscribe_stream(shared, subscribe, accept);
+    }
+    match shared.step(|master, now| master.call(now, call, stream_id)) {
+        Ok(CallOutcome::Accepted) => StatusCode::ACCEPTED.into_response(),
+        Ok(CallOutcome::Applied) => StatusCode::OK.into_response(),
+        Err(error) => {
+            let status = match error {
+                CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                CallError::Forbidden(_) => StatusCode::FORBIDDEN,
+                CallError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            };
+            plain(status, error.to_string())
+        }
+    }
+}
+
+/// Reports the end of a subscription stream to the master when the
+/// response body is dropped (client gone, or the master closed it).
+struct StreamGuard {
+    shared: Arc<Shared>,
+    framework: Option<String>,
+    stream_id: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Some(framework) = &self.framework {
+            self.shared
+                .step(|master, now| master.disconnected(now, framework, &self.stream_id));
+        }
+    }
+}
+
+fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Media) -> Response {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let stream_id = uuid::Uuid::new_v4().to_string();
+    let connection = Connection {
+        stream_id: stream_id.clone(),
+        events: events_tx,
+    };
+    let framework = shared.step(|master, now| master.subscribe(now, subscribe, connection));
+    let guard = StreamGuard {
+        shared,
+        framework,
+        stream_id: stream_id.clone(),
+    };
+    let records = futures::stream::unfold((events_rx, guard), move |(mut rx, guard)| async move {
+        let event = rx.recv().await?;
+        let record = recordio::encode(&media.encode_event(&event));
+        Some((Ok::<_, Infallible>(record), (rx, guard)))
+    });
+    let mut response = Response::new(Body::from_stream(records));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
+    headers.insert(
+        STREAM_ID,
+        HeaderValue::from_str(&stream_id).expect("a UUID is a valid header value"),
+    );
+    response
+}
+
+async fn version() -> Response {
+    let body = serde_json::json!({
+        "version": VERSION,
+        "build_date": "",
+        "build_time": 0.0,
+        "build_user": "devcluster",
+    });
+    ([(header::CONTENT_TYPE, media::JSON)], body.to_string()).into_response()
+}
+
+async fn redirect(State(shared): State<Arc<Shared>>) -> Response {
+    let location = format!("//{}", shared.address);
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("an address is a valid header value"),
+    );
+    response
+}
+
+async fn state(State(shared): State<Arc<Shared>>) -> Response {
+    let body = shared.step(|master, _| master.state_json());
+    ([(header::CONTENT_TYPE, media::JSON)], body.to_string()).into_response()
+}

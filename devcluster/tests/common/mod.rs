@@ -1,0 +1,316 @@
+//! A minimal Mesos scheduler HTTP client for the integration tests: one
+//! hyper HTTP/1.1 connection per request, RecordIO decoding of the
+//! SUBSCRIBE stream, and helpers to build calls.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use agora_proto::mesos::v1::framework_info::Capability;
+use agora_proto::mesos::v1::framework_info::capability::Type as CapabilityType;
+use agora_proto::mesos::v1::scheduler::{Call, Event, call, event};
+use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, Offer, TaskStatus};
+use agora_proto::mesos_json::{from_json, to_json};
+use bytes::Bytes;
+use devcluster::recordio::Decoder;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prost::Message;
+
+pub const JSON: &str = "application/json";
+pub const PROTOBUF: &str = "application/x-protobuf";
+
+/// A devcluster with fast clocks for tests.
+pub fn fast_config() -> devcluster::Config {
+    devcluster::Config {
+        agents: 1,
+        allocation_interval: Duration::from_millis(100),
+        heartbeat_interval: Duration::from_secs(15),
+        status_update_retry_interval: Duration::from_millis(300),
+        ..devcluster::Config::default()
+    }
+}
+
+pub async fn start(config: devcluster::Config) -> devcluster::Cluster {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    devcluster::Cluster::start(config, listener).await.unwrap()
+}
+
+/// Sends one request on a fresh connection.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Response<Incoming> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", addr.to_string());
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    sender
+        .send_request(builder.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Sends a request and reads the whole answer.
+pub async fn request_full(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let response = request(addr, method, path, headers, body).await;
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+pub fn encode(media: &str, call: &Call) -> Vec<u8> {
+    if media == JSON {
+        to_json(call)
+    } else {
+        call.encode_to_vec()
+    }
+}
+
+pub fn decode(media: &str, bytes: &[u8]) -> Event {
+    if media == JSON {
+        from_json(bytes).unwrap()
+    } else {
+        Event::decode(bytes).unwrap()
+    }
+}
+
+pub fn framework_info(roles: &[&str]) -> FrameworkInfo {
+    FrameworkInfo {
+        user: "tester".into(),
+        name: "devcluster-test".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        failover_timeout: Some(3600.0),
+        capabilities: vec![Capability {
+            r#type: Some(CapabilityType::MultiRole as i32),
+        }],
+        ..Default::default()
+    }
+}
+
+pub fn subscribe_call(info: FrameworkInfo) -> Call {
+    Call {
+        framework_id: info.id.clone(),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info: info,
+            suppressed_roles: Vec::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A live SUBSCRIBE stream.
+pub struct Subscription {
+    pub addr: SocketAddr,
+    pub media: &'static str,
+    pub stream_id: String,
+    pub framework_id: String,
+    pub content_type: String,
+    body: Incoming,
+    decoder: Decoder,
+    pending: std::collections::VecDeque<Event>,
+}
+
+pub async fn subscribe(addr: SocketAddr, media: &'static str, info: FrameworkInfo) -> Subscription {
+    let body = encode(media, &subscribe_call(info));
+    let response = request(
+        addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[("Content-Type", media), ("Accept", media)],
+        body,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(
+        response.headers().get("transfer-encoding").unwrap(),
+        "chunked"
+    );
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let stream_id = response.headers()["mesos-stream-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let mut subscription = Subscription {
+        addr,
+        media,
+        stream_id,
+        framework_id: String::new(),
+        content_type,
+        body: response.into_body(),
+        decoder: Decoder::new(64 << 20),
+        pending: Default::default(),
+    };
+    let first = subscription.next_event().await.expect("SUBSCRIBED");
+    assert_eq!(
+        first.r#type,
+        Some(event::Type::Subscribed as i32),
+        "{first:?}"
+    );
+    subscription.framework_id = first.subscribed.unwrap().framework_id.value;
+    subscription
+}
+
+impl Subscription {
+    /// The next event, or `None` when the stream ended.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if let Some(record) = self.decoder.next_record().unwrap() {
+                return Some(decode(self.media, &record));
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(20), self.body.frame())
+                .await
+                .expect("an event within 20 s")?;
+            if let Ok(data) = frame.unwrap().into_data() {
+                self.decoder.feed(&data);
+            }
+        }
+    }
+
+    /// The next event of `kind`, skipping heartbeats and others.
+    pub async fn next_of(&mut self, kind: event::Type) -> Event {
+        loop {
+            let event = self.next_event().await.expect("stream open");
+            if event.r#type == Some(kind as i32) {
+                return event;
+            }
+        }
+    }
+
+    /// Events of `kind` arriving within `window` (others are dropped).
+    pub async fn collect_for(&mut self, kind: event::Type, window: Duration) -> Vec<Event> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.next_event()).await {
+            if event.r#type == Some(kind as i32) {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    pub async fn next_offers(&mut self) -> Vec<Offer> {
+        self.next_of(event::Type::Offers)
+            .await
+            .offers
+            .unwrap()
+            .offers
+    }
+
+    pub async fn next_update(&mut self) -> TaskStatus {
+        self.next_of(event::Type::Update)
+            .await
+            .update
+            .unwrap()
+            .status
+    }
+
+    /// Sends a call with this subscription's ids; returns status and body.
+    pub async fn call(&self, mut call: Call) -> (StatusCode, String) {
+        call.framework_id = Some(FrameworkId {
+            value: self.framework_id.clone(),
+        });
+        request_full(
+            self.addr,
+            "POST",
+            "/api/v1/scheduler",
+            &[
+                ("Content-Type", self.media),
+                ("Mesos-Stream-Id", &self.stream_id),
+            ],
+            encode(self.media, &call),
+        )
+        .await
+    }
+
+    pub async fn acknowledge(&self, status: &TaskStatus) -> StatusCode {
+        let call = Call {
+            r#type: Some(call::Type::Acknowledge as i32),
+            acknowledge: Some(call::Acknowledge {
+                agent_id: status.agent_id.clone().unwrap(),
+                task_id: status.task_id.clone(),
+                uuid: status.uuid.clone().unwrap(),
+            }),
+            ..Default::default()
+        };
+        self.call(call).await.0
+    }
+}
+
+pub fn launch_call(
+    offer: &Offer,
+    tasks: Vec<agora_proto::mesos::v1::TaskInfo>,
+    refuse: Option<f64>,
+) -> Call {
+    use agora_proto::mesos::v1::offer::{Operation, operation};
+    Call {
+        r#type: Some(call::Type::Accept as i32),
+        accept: Some(call::Accept {
+            offer_ids: vec![offer.id.clone()],
+            operations: vec![Operation {
+                r#type: Some(operation::Type::Launch as i32),
+                launch: Some(operation::Launch { task_infos: tasks }),
+                ..Default::default()
+            }],
+            filters: refuse.map(|r| agora_proto::mesos::v1::Filters {
+                refuse_seconds: Some(r),
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn command_task(
+    id: &str,
+    offer: &Offer,
+    resources: &str,
+    command: &str,
+) -> agora_proto::mesos::v1::TaskInfo {
+    agora_proto::mesos::v1::TaskInfo {
+        name: id.into(),
+        task_id: agora_proto::mesos::v1::TaskId { value: id.into() },
+        agent_id: offer.agent_id.clone(),
+        resources: devcluster::resources::parse_resources(resources)
+            .unwrap()
+            .to_protos(),
+        command: Some(agora_proto::mesos::v1::CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn state_name(status: &TaskStatus) -> &'static str {
+    agora_proto::mesos::v1::TaskState::try_from(status.state)
+        .unwrap()
+        .as_str_name()
+}
