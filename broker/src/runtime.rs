@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 use crate::{
     api::convert,
     core::{
-        self, AcquireOutcome, Core, CoreError, Effect, FrontendName, LeaseId, MesosCall, SessionId,
-        TaskId, Ticket, Timestamp,
+        self, AcquireOutcome, Core, CoreError, Effect, FrontendName, LaunchOutcome, LeaseId,
+        MesosCall, SessionId, TaskId, Ticket, Timestamp,
     },
     mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
 };
@@ -117,6 +117,7 @@ pub struct Runtime {
     heartbeat: Duration,
     sessions: HashMap<SessionId, SessionSender>,
     waiting: HashMap<u64, Reply<Vec<core::Lease>>>,
+    waiting_launches: HashMap<u64, Reply<Vec<core::Launched>>>,
     next_ticket: u64,
     calls: mpsc::Sender<MesosCall>,
 }
@@ -138,6 +139,7 @@ impl Runtime {
             heartbeat,
             sessions: HashMap::new(),
             waiting: HashMap::new(),
+            waiting_launches: HashMap::new(),
             next_ticket: 0,
             calls,
         };
@@ -238,7 +240,19 @@ impl Runtime {
                 launches,
                 reply,
             } => {
-                let _ = reply.send(core.launch(now, &session, launches));
+                self.next_ticket += 1;
+                let ticket = self.next_ticket;
+                match core.launch(now, Ticket(ticket), &session, launches) {
+                    Ok(LaunchOutcome::Launched(tasks)) => {
+                        let _ = reply.send(Ok(tasks));
+                    }
+                    Ok(LaunchOutcome::Waiting) => {
+                        self.waiting_launches.insert(ticket, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
             }
             Command::Kill {
                 session,
@@ -341,8 +355,10 @@ impl Runtime {
                         let _ = reply.send(result);
                     }
                 }
-                Effect::CloseSession(session) => {
-                    self.sessions.remove(&session);
+                Effect::LaunchDone { ticket, result } => {
+                    if let Some(reply) = self.waiting_launches.remove(&ticket.0) {
+                        let _ = reply.send(result);
+                    }
                 }
             }
         }

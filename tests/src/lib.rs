@@ -30,11 +30,17 @@ pub struct Process {
 impl Process {
     /// Starts `binary` with `args`, waits for its `listening on URL` line.
     pub async fn start(binary: &str, args: &[&str]) -> Process {
+        Self::start_with_env(binary, args, &[]).await
+    }
+
+    /// Like [`Process::start`], with extra environment variables.
+    pub async fn start_with_env(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
         let path = binary_path(binary);
         let log = log_path(binary);
         let stderr = std::fs::File::create(&log).expect("create the child's log file");
         let mut child = Command::new(&path)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)
@@ -44,7 +50,12 @@ impl Process {
         let mut lines = BufReader::new(stdout).lines();
         let first = timeout(Duration::from_secs(60), lines.next_line())
             .await
-            .unwrap_or_else(|_| panic!("{binary} printed no address in 60 s; log: {}", log.display()))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{binary} printed no address in 60 s; log: {}",
+                    log.display()
+                )
+            })
             .expect("read the child's stdout")
             .unwrap_or_else(|| panic!("{binary} exited before listening; log: {}", log.display()));
         let url = first
@@ -73,7 +84,9 @@ impl Process {
 
     /// The child's OS process id.
     pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or_else(|| panic!("{} has exited", self.name))
+        self.child
+            .id()
+            .unwrap_or_else(|| panic!("{} has exited", self.name))
     }
 }
 
@@ -85,11 +98,12 @@ pub async fn devcluster(agents: u32, extra: &[&str]) -> Process {
     Process::start("devcluster", &args).await
 }
 
-/// A broker on port 0 connected to the master at `master_url`.
-pub async fn broker(master_url: &str, extra: &[&str]) -> Process {
-    let mut args = vec!["serve", "--master", master_url, "--listen", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    Process::start("agora", &args).await
+/// A broker on port 0 connected to the master at `master_url`, with
+/// configuration overrides as `AGORA_*` variables (e.g.
+/// `("AGORA_BROKER__POOL_TTL", "60s")`).
+pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
+    let args = ["serve", "--master", master_url, "--listen", "127.0.0.1:0"];
+    Process::start_with_env("agora", &args, env).await
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `within`.
@@ -103,7 +117,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
         sleep(Duration::from_millis(50)).await;
     }
 }

@@ -38,12 +38,6 @@ impl From<CoreError> for Status {
                 message,
                 &[("lease", lease.0)],
             ),
-            CoreError::LeaseAwaitingOffer { lease } => with_reason(
-                Code::FailedPrecondition,
-                ErrorReason::LeaseUnusable,
-                message,
-                &[("lease", lease.0), ("state", "awaiting_offer".into())],
-            ),
             CoreError::TaskExceedsLease {
                 lease,
                 resource,
@@ -118,11 +112,6 @@ mod tests {
                 },
                 Code::PermissionDenied,
                 "NAMESPACE_NOT_GRANTED",
-            ),
-            (
-                CoreError::LeaseAwaitingOffer { lease: lease() },
-                Code::FailedPrecondition,
-                "LEASE_UNUSABLE",
             ),
             (
                 CoreError::TaskExceedsLease {

@@ -44,6 +44,14 @@ pub(super) struct SessionState {
     ended_at: Option<Timestamp>,
 }
 
+/// A launch waiting for its leases to be bound to offers again.
+#[derive(Debug)]
+pub(super) struct PendingLaunch {
+    ticket: Ticket,
+    session: SessionId,
+    launches: Vec<(LeaseId, TaskSpec)>,
+}
+
 #[derive(Debug)]
 pub(super) struct Waiting {
     ticket: Ticket,
@@ -82,6 +90,7 @@ pub struct Core {
     pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
     pub(super) sessions: BTreeMap<SessionId, SessionState>,
     pub(super) waiting: VecDeque<Waiting>,
+    pub(super) pending_launches: Vec<PendingLaunch>,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -101,6 +110,7 @@ impl Core {
             frontends: BTreeMap::new(),
             sessions: BTreeMap::new(),
             waiting: VecDeque::new(),
+            pending_launches: Vec::new(),
             effects: Vec::new(),
         }
     }
@@ -193,6 +203,7 @@ impl Core {
                 result: Err(CoreError::SessionNotFound(session.clone())),
             });
         }
+        self.retry_launches(now);
     }
 
     fn live_session(&self, session: &SessionId) -> Result<&SessionState, CoreError> {
@@ -413,24 +424,45 @@ impl Core {
     // ----- launch, kill, acknowledge, reconcile ---------------------------
 
     /// Starts tasks on leases. All launches are checked before anything
-    /// changes; launches on one offer go out in one ACCEPT.
+    /// changes; launches on one offer go out in one ACCEPT. A lease whose
+    /// sibling slice was just launched waits for its agent's next offer: the
+    /// launch is then answered later, by [`Effect::LaunchDone`].
     pub fn launch(
         &mut self,
         now: Timestamp,
+        ticket: Ticket,
         session: &SessionId,
         launches: Vec<(LeaseId, TaskSpec)>,
-    ) -> Result<Vec<Launched>, CoreError> {
+    ) -> Result<LaunchOutcome, CoreError> {
+        let (frontend, bound) = self.check_launches(session, &launches)?;
+        if bound {
+            return Ok(LaunchOutcome::Launched(
+                self.execute_launch(now, &frontend, launches),
+            ));
+        }
+        self.pending_launches.push(PendingLaunch {
+            ticket,
+            session: session.clone(),
+            launches,
+        });
+        Ok(LaunchOutcome::Waiting)
+    }
+
+    /// Everything a launch must satisfy; also whether every lease is bound
+    /// to an offer now.
+    fn check_launches(
+        &self,
+        session: &SessionId,
+        launches: &[(LeaseId, TaskSpec)],
+    ) -> Result<(FrontendName, bool), CoreError> {
         let lease_ids: Vec<LeaseId> = launches.iter().map(|(lease, _)| lease.clone()).collect();
         let frontend = self.owned_leases(session, &lease_ids)?;
         let mut asked: BTreeMap<&LeaseId, Resources> = BTreeMap::new();
         let mut client_ids = BTreeSet::new();
-        for (lease_id, spec) in &launches {
+        let mut bound = true;
+        for (lease_id, spec) in launches {
             let state = &self.leases[lease_id];
-            if state.lease.offer.is_none() {
-                return Err(CoreError::LeaseAwaitingOffer {
-                    lease: lease_id.clone(),
-                });
-            }
+            bound &= state.lease.offer.is_some();
             if spec.client_id.trim().is_empty() {
                 return Err(invalid("task.id", "give the task an id"));
             }
@@ -453,10 +485,26 @@ impl Core {
                 });
             }
         }
+        Ok((frontend, bound))
+    }
+
+    /// Records the tasks and queues one ACCEPT per offer; the launches were
+    /// checked and every lease is bound.
+    fn execute_launch(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        launches: Vec<(LeaseId, TaskSpec)>,
+    ) -> Vec<Launched> {
+        let lease_ids: BTreeSet<LeaseId> =
+            launches.iter().map(|(lease, _)| lease.clone()).collect();
         let mut accepts: BTreeMap<OfferId, Vec<LaunchTask>> = BTreeMap::new();
         let mut launched = Vec::with_capacity(launches.len());
         for (lease_id, spec) in launches {
             let lease = self.leases[&lease_id].lease.clone();
+            let Some(offer) = lease.offer.clone() else {
+                continue;
+            };
             let task_id = TaskId(format!(
                 "{}.{}.{}.{}",
                 lease.namespace,
@@ -486,7 +534,6 @@ impl Core {
                 lease: lease.id.clone(),
                 agent: lease.agent.id.clone(),
             });
-            let offer = lease.offer.clone().expect("checked bound above");
             accepts.entry(offer).or_default().push(LaunchTask {
                 task_id,
                 agent_id: lease.agent.id.clone(),
@@ -494,16 +541,35 @@ impl Core {
                 spec,
             });
         }
-        let launched_leases: BTreeSet<LeaseId> = lease_ids.into_iter().collect();
         for (offer_id, tasks) in accepts {
-            self.consume_offer(now, &offer_id, &launched_leases);
+            self.consume_offer(now, &offer_id, &lease_ids);
             self.effects.push(Effect::Mesos(MesosCall::Accept {
                 offer_ids: vec![offer_id],
                 tasks,
                 refuse_seconds: 0.0,
             }));
         }
-        Ok(launched)
+        launched
+    }
+
+    /// Launches that waited for their leases to be re-bound: each is carried
+    /// out once all its leases are bound, or refused once one is gone.
+    fn retry_launches(&mut self, now: Timestamp) {
+        let pending = std::mem::take(&mut self.pending_launches);
+        for launch in pending {
+            let result = match self.check_launches(&launch.session, &launch.launches) {
+                Ok((frontend, true)) => Ok(self.execute_launch(now, &frontend, launch.launches)),
+                Ok((_, false)) => {
+                    self.pending_launches.push(launch);
+                    continue;
+                }
+                Err(error) => Err(error),
+            };
+            self.effects.push(Effect::LaunchDone {
+                ticket: launch.ticket,
+                result,
+            });
+        }
     }
 
     /// An ACCEPT consumes the whole offer: launched leases end, sibling
@@ -662,6 +728,7 @@ impl Core {
             }
             self.offers.insert(pooled.offer.id.clone(), pooled);
         }
+        self.retry_launches(now);
         self.serve_waiting(now);
     }
 
@@ -813,6 +880,7 @@ impl Core {
                 "the agent did not offer this slice again in time".into(),
             );
         }
+        self.retry_launches(now);
         self.end_sessions_past_grace(now);
         self.expire_waits(now);
         self.serve_waiting(now);

@@ -289,9 +289,11 @@ pub enum Effect {
         ticket: Ticket,
         result: Result<Vec<Lease>, CoreError>,
     },
-    /// A live session must be closed (its frontend was replaced by policy or
-    /// it can no longer be served); the frontend may subscribe again.
-    CloseSession(SessionId),
+    /// A launch that waited for its leases is answered.
+    LaunchDone {
+        ticket: Ticket,
+        result: Result<Vec<super::engine::Launched>, CoreError>,
+    },
 }
 
 /// How an Acquire was answered.
@@ -299,6 +301,15 @@ pub enum Effect {
 pub enum AcquireOutcome {
     Granted(Vec<Lease>),
     /// Queued; an [`Effect::AcquireDone`] with the ticket follows.
+    Waiting,
+}
+
+/// How a Launch was answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaunchOutcome {
+    Launched(Vec<super::engine::Launched>),
+    /// A lease waits for its agent's next offer; an [`Effect::LaunchDone`]
+    /// with the ticket follows.
     Waiting,
 }
 
@@ -317,10 +328,6 @@ pub enum CoreError {
     NamespaceNotSubscribed { namespace: String },
     #[error("no lease {0}")]
     LeaseNotFound(LeaseId),
-    #[error(
-        "lease {lease} waits for its agent's next offer after a sibling slice launched; retry shortly"
-    )]
-    LeaseAwaitingOffer { lease: LeaseId },
     #[error("lease {lease} holds {available} {resource}, the task asks for {asked}")]
     TaskExceedsLease {
         lease: LeaseId,

@@ -75,6 +75,13 @@ fn granted(outcome: Result<AcquireOutcome, CoreError>) -> Vec<Lease> {
     }
 }
 
+fn launched(outcome: Result<LaunchOutcome, CoreError>) -> Vec<Launched> {
+    match outcome.unwrap() {
+        LaunchOutcome::Launched(tasks) => tasks,
+        LaunchOutcome::Waiting => panic!("expected the launch at once"),
+    }
+}
+
 fn mesos_calls(effects: &[Effect]) -> Vec<&MesosCall> {
     effects
         .iter()
@@ -244,10 +251,13 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
     .remove(0);
     core.drain_effects();
 
-    let launched = core
-        .launch(T0, &a, vec![(la.id.clone(), task("web", 1.0, 128.0))])
-        .unwrap();
-    assert!(launched[0].task_id.0.starts_with("default.a.web."));
+    let tasks = launched(core.launch(
+        T0,
+        Ticket(99),
+        &a,
+        vec![(la.id.clone(), task("web", 1.0, 128.0))],
+    ));
+    assert!(tasks[0].task_id.0.starts_with("default.a.web."));
     match mesos_calls(&core.drain_effects()).as_slice() {
         [
             MesosCall::Accept {
@@ -262,18 +272,37 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
         }
         other => panic!("{other:?}"),
     }
-    // b's slice waits for the agent's next offer, then is bound to it.
-    assert!(matches!(
-        core.launch(T0, &b, vec![(lb.id.clone(), task("x", 1.0, 128.0))]),
-        Err(CoreError::LeaseAwaitingOffer { .. })
-    ));
+    // b's slice waits for the agent's next offer; its launch waits with it
+    // and goes out as soon as the slice is bound again.
+    assert_eq!(
+        core.launch(
+            T0,
+            Ticket(5),
+            &b,
+            vec![(lb.id.clone(), task("x", 0.5, 128.0))]
+        ),
+        Ok(LaunchOutcome::Waiting)
+    );
     core.offers(
         T0.after(Duration::from_secs(1)),
         vec![offer("o2", 1, res(3.0, 896.0))],
     );
-    assert_eq!(core.agents()[0].pooled, res(2.0, 768.0));
-    core.launch(T0, &b, vec![(lb.id, task("x", 1.0, 128.0))])
-        .unwrap();
+    match core.drain_effects().as_slice() {
+        [
+            Effect::Mesos(MesosCall::Accept {
+                offer_ids, tasks, ..
+            }),
+            Effect::LaunchDone {
+                ticket: Ticket(5),
+                result: Ok(launched),
+            },
+        ] => {
+            assert_eq!(offer_ids, &vec![OfferId("o2".into())]);
+            assert_eq!(tasks[0].task_id, launched[0].task_id);
+            assert_eq!(tasks[0].spec.resources, res(0.5, 128.0));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -296,8 +325,7 @@ fn a_sibling_not_reoffered_in_time_is_lost() {
         acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
     ))
     .remove(0);
-    core.launch(T0, &a, vec![(la.id, task("t", 1.0, 128.0))])
-        .unwrap();
+    launched(core.launch(T0, Ticket(99), &a, vec![(la.id, task("t", 1.0, 128.0))]));
     core.drain_effects();
     core.tick(T0.after(CoreConfig::default().rebind_timeout));
     let lost: Vec<_> = core
@@ -329,7 +357,12 @@ fn a_task_bigger_than_its_lease_is_refused_and_changes_nothing() {
     .remove(0);
     core.drain_effects();
     let error = core
-        .launch(T0, &s, vec![(lease.id.clone(), task("big", 2.0, 64.0))])
+        .launch(
+            T0,
+            Ticket(99),
+            &s,
+            vec![(lease.id.clone(), task("big", 2.0, 64.0))],
+        )
         .unwrap_err();
     assert_eq!(
         error,
@@ -358,15 +391,18 @@ fn another_frontends_lease_and_task_look_like_unknown_ones() {
     ))
     .remove(0);
     assert_eq!(
-        core.launch(T0, &b, vec![(lease.id.clone(), task("t", 1.0, 128.0))]),
+        core.launch(
+            T0,
+            Ticket(99),
+            &b,
+            vec![(lease.id.clone(), task("t", 1.0, 128.0))]
+        ),
         Err(CoreError::LeaseNotFound(lease.id.clone()))
     );
-    let launched = core
-        .launch(T0, &a, vec![(lease.id, task("t", 1.0, 128.0))])
-        .unwrap();
+    let tasks = launched(core.launch(T0, Ticket(99), &a, vec![(lease.id, task("t", 1.0, 128.0))]));
     assert_eq!(
-        core.kill(&b, &[launched[0].task_id.clone()], None),
-        Err(CoreError::TaskNotFound(launched[0].task_id.clone()))
+        core.kill(&b, &[tasks[0].task_id.clone()], None),
+        Err(CoreError::TaskNotFound(tasks[0].task_id.clone()))
     );
 }
 
@@ -382,11 +418,10 @@ fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
         acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
     ))
     .remove(0);
-    let task_id = core
-        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
-        .unwrap()[0]
-        .task_id
-        .clone();
+    let task_id =
+        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
+            .task_id
+            .clone();
     core.drain_effects();
     for (n, state) in [TaskState::Starting, TaskState::Running]
         .into_iter()
@@ -435,11 +470,10 @@ fn a_launch_mesos_refused_ends_dropped_and_says_why() {
         acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
     ))
     .remove(0);
-    let task_id = core
-        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
-        .unwrap()[0]
-        .task_id
-        .clone();
+    let task_id =
+        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
+            .task_id
+            .clone();
     core.drain_effects();
     core.accept_failed(std::slice::from_ref(&task_id), "not subscribed to Mesos");
     match core.drain_effects().as_slice() {
@@ -503,11 +537,10 @@ fn acknowledged_events_are_not_replayed_the_rest_are() {
         acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
     ))
     .remove(0);
-    let task_id = core
-        .launch(T0, &s, vec![(lease.id, task("t", 1.0, 128.0))])
-        .unwrap()[0]
-        .task_id
-        .clone();
+    let task_id =
+        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
+            .task_id
+            .clone();
     for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
         core.status_update(StatusUpdate {
             task_id: task_id.clone(),
@@ -821,7 +854,7 @@ proptest! {
                         Step::Launch { half, .. } => {
                             let cpus = lease.resources.scalar("cpus") / if half { 2.0 } else { 1.0 };
                             let spec = task(&format!("t{ticket}-{pick}"), cpus, 64.0);
-                            let _ = core.launch(now, &sessions[frontend], vec![(lease.id, spec)]);
+                            let _ = core.launch(now, Ticket(99), &sessions[frontend], vec![(lease.id, spec)]);
                         }
                         _ => unreachable!(),
                     }

@@ -1,0 +1,210 @@
+//! `agora`: the broker binary.
+//!
+//! - `agora serve --master URL` connects to a real Mesos master.
+//! - `agora dev` starts the embedded devcluster in this process and the
+//!   broker against it: one command gives a working system.
+//!
+//! Both print `listening on http://ADDR` (the gRPC address) as their first
+//! line on stdout, so scripts and tests can start them on port 0. A bad
+//! configuration exits with code 64 before any port is bound.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use agora_broker::{config::Config, telemetry};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use figment::{Figment, providers::Serialized};
+use tokio::net::TcpListener;
+
+/// Exit code for a configuration error (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "agora",
+    version,
+    about = "One Mesos framework, many schedulers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Broker for a real Mesos master.
+    Serve {
+        /// Mesos master URL; repeat for several masters.
+        #[arg(long = "master", env = "AGORA_MASTER", value_delimiter = ',')]
+        masters: Vec<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Broker plus an embedded devcluster, for trying Agora out.
+    Dev {
+        /// Number of devcluster agents.
+        #[arg(long, default_value_t = 3)]
+        agents: usize,
+        /// Resources of each agent, in Mesos's syntax.
+        #[arg(long, default_value = "cpus:4;mem:8192;disk:20000;ports:[31000-32000]")]
+        agent_resources: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// gRPC listen address.
+    #[arg(long, env = "AGORA_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// TOML configuration file.
+    #[arg(long, env = "AGORA_CONFIG")]
+    config: Option<PathBuf>,
+    /// OTLP/gRPC endpoint to export spans to (e.g. Jaeger).
+    #[arg(long, env = "AGORA_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, env = "AGORA_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Mesos wire encoding.
+    #[arg(long, env = "AGORA_MESOS_ENCODING", value_parser = ["protobuf", "json"])]
+    mesos_encoding: Option<String>,
+}
+
+impl CommonArgs {
+    /// The flags that were given, as the top configuration layer.
+    fn overrides(&self) -> Figment {
+        let mut layer = Figment::new();
+        if let Some(listen) = self.listen {
+            layer = layer.merge(Serialized::default("listen", listen));
+        }
+        if let Some(endpoint) = &self.otlp_endpoint {
+            layer = layer.merge(Serialized::default("telemetry.otlp_endpoint", endpoint));
+        }
+        if let Some(format) = &self.log_format {
+            layer = layer.merge(Serialized::default("telemetry.log_format", format));
+        }
+        if let Some(encoding) = &self.mesos_encoding {
+            layer = layer.merge(Serialized::default("mesos.encoding", encoding));
+        }
+        layer
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (common, masters) = match &cli.command {
+        Mode::Serve { common, masters } => (common, Some(masters.clone())),
+        Mode::Dev { common, .. } => (common, None),
+    };
+    let mut overrides = common.overrides();
+    if let Some(masters) = masters.filter(|m| !m.is_empty()) {
+        overrides = overrides.merge(Serialized::default("mesos.masters", masters));
+    }
+    let config = match Config::load(common.config.as_deref(), overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("agora: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("agora: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("agora: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(mode: Mode, mut config: Config) -> anyhow::Result<()> {
+    let telemetry = telemetry::init(&config.telemetry)?;
+    let dev_cluster = match mode {
+        Mode::Serve { .. } => None,
+        Mode::Dev {
+            agents,
+            agent_resources,
+            ..
+        } => {
+            let cluster = start_devcluster(agents, agent_resources).await?;
+            config.mesos.masters = vec![cluster.url()];
+            Some(cluster)
+        }
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    println!("listening on http://{address}");
+    if let Some(cluster) = &dev_cluster {
+        println!("devcluster (Mesos-compatible master) at {}", cluster.url());
+        println!("authentication is off: this is a development setup");
+    }
+    tracing::info!(
+        %address,
+        masters = ?config.mesos.masters,
+        encoding = ?config.mesos.encoding,
+        "agora starting"
+    );
+    let result = agora_broker::run(config, listener, shutdown_signal()).await;
+    if let Some(cluster) = dev_cluster
+        && let Err(error) = cluster.shutdown().await
+    {
+        tracing::warn!(%error, "the devcluster did not shut down cleanly");
+    }
+    telemetry.shutdown();
+    Ok(result?)
+}
+
+async fn start_devcluster(
+    agents: usize,
+    agent_resources: String,
+) -> anyhow::Result<devcluster::Cluster> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind the devcluster's port")?;
+    let config = devcluster::Config {
+        agents,
+        agent_resources,
+        ..Default::default()
+    };
+    devcluster::Cluster::start(config, listener)
+        .await
+        .context("cannot start the devcluster")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler succeeds at start");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,187 @@
+//! The walking skeleton, end to end: a standalone devcluster process, the
+//! broker process against it, and frontends over real gRPC.
+
+use std::time::Duration;
+
+use agora_tests::{
+    broker,
+    client::{Acquire, Frontend, Slot, Task, api},
+    devcluster, eventually,
+};
+use api::TaskState;
+use tonic::Code;
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Settings that keep offers in the pool for the whole test, so pool
+/// accounting can be checked without offers being declined under us.
+const BROKER_ENV: &[(&str, &str)] = &[
+    ("AGORA_BROKER__POOL_TTL", "120s"),
+    ("RUST_LOG", "info,agora_broker=debug"),
+];
+
+async fn cluster() -> (agora_tests::Process, agora_tests::Process) {
+    let master = devcluster(3, &["--allocation-interval", "100ms"]).await;
+    let broker = broker(master.url(), BROKER_ENV).await;
+    (master, broker)
+}
+
+/// Waits for the states of one task, acknowledging each, until a terminal one.
+async fn watch_task(
+    frontend: &mut Frontend,
+    events: &mut agora_tests::client::Events,
+    task_id: &str,
+) -> Vec<TaskState> {
+    let mut states = Vec::new();
+    loop {
+        let (sequence, status) = tokio::time::timeout(SETTLE, events.next_task_status())
+            .await
+            .expect("a status within the settle time")
+            .expect("the stream stays healthy")
+            .expect("the stream stays open");
+        assert_eq!(
+            status.task_id, task_id,
+            "only this frontend's task reaches it"
+        );
+        frontend.acknowledge(sequence).await.expect("acknowledge");
+        let state = status.state();
+        states.push(state);
+        if !matches!(
+            state,
+            TaskState::Staging | TaskState::Starting | TaskState::Running
+        ) {
+            return states;
+        }
+    }
+}
+
+async fn pooled_cpus(frontend: &mut Frontend) -> f64 {
+    let agents = frontend.list_agents().await.expect("list agents");
+    agents
+        .iter()
+        .map(|agent| agent.pooled.as_ref().map_or(0.0, |r| r.cpus))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frontends_acquire_launch_and_watch_their_own_tasks() {
+    let (_master, broker) = cluster().await;
+    let (mut alice, mut alice_events) = Frontend::subscribe(broker.url(), "alice", &["default"])
+        .await
+        .unwrap();
+    let (mut bob, mut bob_events) = Frontend::subscribe(broker.url(), "bob", &["default"])
+        .await
+        .unwrap();
+
+    let want = |cpus| {
+        Acquire::new("default")
+            .slot(Slot::new(cpus, 256.0))
+            .wait_for(SETTLE)
+    };
+    let (alice_leases, bob_leases) = tokio::join!(alice.acquire(want(1.0)), bob.acquire(want(1.0)));
+    let alice_lease = alice_leases.unwrap().remove(0);
+    let bob_lease = bob_leases.unwrap().remove(0);
+    assert_ne!(alice_lease.id, bob_lease.id);
+    assert_eq!(alice_lease.resources.as_ref().unwrap().cpus, 1.0);
+
+    // Alice's task uses half her lease; the other half returns to the pool.
+    let alice_task = alice
+        .launch(
+            &alice_lease.id,
+            Task::shell("hello", "echo hello").resources(0.5, 128.0),
+        )
+        .await
+        .unwrap();
+    let bob_task = bob
+        .launch(
+            &bob_lease.id,
+            Task::shell("world", "echo world").resources(1.0, 256.0),
+        )
+        .await
+        .unwrap();
+
+    let (alice_states, bob_states) = tokio::join!(
+        watch_task(&mut alice, &mut alice_events, &alice_task.task_id),
+        watch_task(&mut bob, &mut bob_events, &bob_task.task_id),
+    );
+    for states in [alice_states, bob_states] {
+        assert_eq!(
+            states,
+            vec![TaskState::Starting, TaskState::Running, TaskState::Finished]
+        );
+    }
+
+    // Every cpu is back in the pool: the lease leftover and both tasks' share.
+    eventually(SETTLE, "all 12 cpus pooled again", || {
+        let mut alice = alice.clone();
+        async move { (pooled_cpus(&mut alice).await >= 12.0 - 1e-9).then_some(()) }
+    })
+    .await;
+    assert!(alice.list_leases().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let (_master, broker) = cluster().await;
+    let (mut frontend, _events) = Frontend::subscribe(broker.url(), "careful", &["default"])
+        .await
+        .unwrap();
+
+    for (cpus, what) in [
+        (-1.0, "negative"),
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "infinite"),
+    ] {
+        let error = frontend
+            .acquire(Acquire::new("default").slot(Slot::new(cpus, 64.0)))
+            .await
+            .unwrap_err();
+        let status = as_status(error);
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+        assert!(
+            status.message().contains("cpus"),
+            "{what}: {}",
+            status.message()
+        );
+    }
+
+    let error = frontend
+        .launch(
+            "no-such-lease",
+            Task::shell("t", "true").resources(0.1, 16.0),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(as_status(error).code(), Code::NotFound);
+
+    let lease = frontend
+        .acquire(
+            Acquire::new("default")
+                .slot(Slot::new(0.5, 64.0))
+                .wait_for(SETTLE),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let error = frontend
+        .launch(&lease.id, Task::shell("big", "true").resources(2.0, 64.0))
+        .await
+        .unwrap_err();
+    let status = as_status(error);
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("cpus"), "{}", status.message());
+
+    // The lease is untouched and still launches.
+    assert_eq!(frontend.list_leases().await.unwrap().len(), 1);
+    frontend
+        .launch(&lease.id, Task::shell("fits", "true").resources(0.5, 64.0))
+        .await
+        .expect("the refused launch left the lease usable");
+}
+
+fn as_status(error: agora_tests::client::Error) -> tonic::Status {
+    match error {
+        agora_tests::client::Error::Status(status) => status,
+        other => panic!("expected a status, got {other}"),
+    }
+}
