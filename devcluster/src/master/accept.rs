@@ -393,7 +393,9 @@ impl Master {
             match executor.r#type.and_then(|t| ExecutorType::try_from(t).ok()) {
                 Some(ExecutorType::Default) => {}
                 Some(_) => {
-                    return Err("'ExecutorInfo.type' must be 'DEFAULT' for a task group".to_string());
+                    return Err(
+                        "'ExecutorInfo.type' must be 'DEFAULT' for a task group".to_string()
+                    );
                 }
                 None => return Err("'ExecutorInfo.type' must be set".to_string()),
             }
