@@ -179,6 +179,46 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .expect("the refused launch left the lease usable");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_serving_only_while_subscribed_to_mesos() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let (master, broker) = cluster().await;
+    let channel = tonic::transport::Endpoint::from_shared(broker.url().to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = HealthClient::new(channel);
+    let status_is = |wanted: ServingStatus| {
+        let health = health.clone();
+        move || {
+            let mut health = health.clone();
+            async move {
+                let request = HealthCheckRequest {
+                    service: "agora.v1.Broker".into(),
+                };
+                let status = health.check(request).await.ok()?.into_inner().status();
+                (status == wanted).then_some(())
+            }
+        }
+    };
+    eventually(
+        SETTLE,
+        "SERVING once subscribed",
+        status_is(ServingStatus::Serving),
+    )
+    .await;
+    drop(master);
+    eventually(
+        SETTLE,
+        "NOT_SERVING once Mesos is gone",
+        status_is(ServingStatus::NotServing),
+    )
+    .await;
+}
+
 fn as_status(error: agora_tests::client::Error) -> tonic::Status {
     match error {
         agora_tests::client::Error::Status(status) => status,
