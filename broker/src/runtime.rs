@@ -18,8 +18,8 @@ use tracing::{debug, info, warn};
 use crate::{
     api::convert,
     core::{
-        self, AcquireOutcome, Core, CoreError, Effect, FrontendName, LaunchOutcome, LeaseId,
-        MesosCall, SessionId, TaskId, Ticket, Timestamp,
+        self, Core, CoreError, Effect, FrontendName, LeaseId, MesosCall, Outcome, SessionId,
+        TaskId, Ticket, Timestamp,
     },
     mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
 };
@@ -206,18 +206,8 @@ impl Runtime {
                 reply,
             } => {
                 self.next_ticket += 1;
-                let ticket = self.next_ticket;
-                match core.acquire(now, Ticket(ticket), &session, request) {
-                    Ok(AcquireOutcome::Granted(leases)) => {
-                        let _ = reply.send(Ok(leases));
-                    }
-                    Ok(AcquireOutcome::Waiting) => {
-                        self.waiting.insert(ticket, reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                    }
-                }
+                let outcome = core.acquire(now, Ticket(self.next_ticket), &session, request);
+                answer(outcome, reply, self.next_ticket, &mut self.waiting);
             }
             Command::Hold {
                 session,
@@ -241,18 +231,8 @@ impl Runtime {
                 reply,
             } => {
                 self.next_ticket += 1;
-                let ticket = self.next_ticket;
-                match core.launch(now, Ticket(ticket), &session, launches) {
-                    Ok(LaunchOutcome::Launched(tasks)) => {
-                        let _ = reply.send(Ok(tasks));
-                    }
-                    Ok(LaunchOutcome::Waiting) => {
-                        self.waiting_launches.insert(ticket, reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                    }
-                }
+                let outcome = core.launch(now, Ticket(self.next_ticket), &session, launches);
+                answer(outcome, reply, self.next_ticket, &mut self.waiting_launches);
             }
             Command::Kill {
                 session,
@@ -374,6 +354,26 @@ impl Runtime {
             warn!(session = %session, "closing a session that does not keep up with its events");
             self.sessions.remove(&session);
             self.core.end_session(now(), &session);
+        }
+    }
+}
+
+/// Replies now, or keeps the reply for the effect that will answer later.
+fn answer<T>(
+    outcome: Result<Outcome<T>, CoreError>,
+    reply: Reply<T>,
+    ticket: u64,
+    later: &mut HashMap<u64, Reply<T>>,
+) {
+    match outcome {
+        Ok(Outcome::Now(value)) => {
+            let _ = reply.send(Ok(value));
+        }
+        Ok(Outcome::Later) => {
+            later.insert(ticket, reply);
+        }
+        Err(error) => {
+            let _ = reply.send(Err(error));
         }
     }
 }

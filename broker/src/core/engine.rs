@@ -227,7 +227,7 @@ impl Core {
         ticket: Ticket,
         session: &SessionId,
         request: AcquireRequest,
-    ) -> Result<AcquireOutcome, CoreError> {
+    ) -> Result<Outcome<Vec<Lease>>, CoreError> {
         let state = self.live_session(session)?;
         if !state.namespaces.contains(&request.namespace) {
             return Err(if self.roles.contains_key(&request.namespace) {
@@ -240,7 +240,7 @@ impl Core {
         }
         validate_slots(&request.slots)?;
         if let Some(leases) = self.try_grant(now, session, &request) {
-            return Ok(AcquireOutcome::Granted(leases));
+            return Ok(Outcome::Now(leases));
         }
         if request.wait_for.is_zero() {
             return Err(CoreError::NoCapacity {
@@ -256,7 +256,7 @@ impl Core {
         });
         self.effects
             .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
-        Ok(AcquireOutcome::Waiting)
+        Ok(Outcome::Later)
     }
 
     /// Grants every slot of `request` or nothing.
@@ -433,19 +433,17 @@ impl Core {
         ticket: Ticket,
         session: &SessionId,
         launches: Vec<(LeaseId, TaskSpec)>,
-    ) -> Result<LaunchOutcome, CoreError> {
+    ) -> Result<Outcome<Vec<Launched>>, CoreError> {
         let (frontend, bound) = self.check_launches(session, &launches)?;
         if bound {
-            return Ok(LaunchOutcome::Launched(
-                self.execute_launch(now, &frontend, launches),
-            ));
+            return Ok(Outcome::Now(self.execute_launch(now, &frontend, launches)));
         }
         self.pending_launches.push(PendingLaunch {
             ticket,
             session: session.clone(),
             launches,
         });
-        Ok(LaunchOutcome::Waiting)
+        Ok(Outcome::Later)
     }
 
     /// Everything a launch must satisfy; also whether every lease is bound
@@ -734,23 +732,11 @@ impl Core {
 
     /// Mesos took an offer back: it leaves the pool and its leases are lost.
     pub fn rescind(&mut self, offer: &OfferId) {
-        if self.offers.remove(offer).is_none() {
-            return;
-        }
-        let lost: Vec<LeaseId> = self
-            .leases
-            .iter()
-            .filter(|(_, s)| s.lease.offer.as_ref() == Some(offer))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in lost {
-            if let Some(state) = self.leases.get_mut(&id) {
-                state.lease.offer = None;
-            }
-            self.lose_lease(
-                &id,
+        if self.offers.remove(offer).is_some() {
+            self.lose_leases_where(
+                |lease| lease.offer.as_ref() == Some(offer),
                 LeaseLostReason::OfferRescinded,
-                format!("Mesos rescinded offer {offer}"),
+                &format!("Mesos rescinded offer {offer}"),
             );
         }
     }
@@ -759,21 +745,29 @@ impl Core {
     pub fn agent_lost(&mut self, agent: &AgentId) {
         self.offers
             .retain(|_, pooled| &pooled.offer.agent.id != agent);
+        self.lose_leases_where(
+            |lease| &lease.agent.id == agent,
+            LeaseLostReason::AgentGone,
+            &format!("agent {agent} is gone"),
+        );
+    }
+
+    /// Ends every lease matching `which`, returning what is still backed by
+    /// an offer to the pool and telling each holder why.
+    fn lose_leases_where(
+        &mut self,
+        which: impl Fn(&Lease) -> bool,
+        reason: LeaseLostReason,
+        message: &str,
+    ) {
         let lost: Vec<LeaseId> = self
             .leases
             .iter()
-            .filter(|(_, s)| &s.lease.agent.id == agent)
+            .filter(|(_, s)| which(&s.lease))
             .map(|(id, _)| id.clone())
             .collect();
         for id in lost {
-            if let Some(state) = self.leases.get_mut(&id) {
-                state.lease.offer = None;
-            }
-            self.lose_lease(
-                &id,
-                LeaseLostReason::AgentGone,
-                format!("agent {agent} is gone"),
-            );
+            self.lose_lease(&id, reason, message.to_owned());
         }
     }
 
@@ -906,19 +900,11 @@ impl Core {
             if frontend_live {
                 continue;
             }
-            let leases: Vec<LeaseId> = self
-                .leases
-                .iter()
-                .filter(|(_, s)| s.lease.frontend == state.frontend)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in leases {
-                self.lose_lease(
-                    &id,
-                    LeaseLostReason::SessionEnded,
-                    "the frontend had no live session for the session grace".into(),
-                );
-            }
+            self.lose_leases_where(
+                |lease| lease.frontend == state.frontend,
+                LeaseLostReason::SessionEnded,
+                "the frontend had no live session for the session grace",
+            );
         }
     }
 

@@ -296,21 +296,14 @@ pub enum Effect {
     },
 }
 
-/// How an Acquire was answered.
+/// How a command that may have to wait (Acquire, Launch) was answered.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AcquireOutcome {
-    Granted(Vec<Lease>),
-    /// Queued; an [`Effect::AcquireDone`] with the ticket follows.
-    Waiting,
-}
-
-/// How a Launch was answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LaunchOutcome {
-    Launched(Vec<super::engine::Launched>),
-    /// A lease waits for its agent's next offer; an [`Effect::LaunchDone`]
-    /// with the ticket follows.
-    Waiting,
+pub enum Outcome<T> {
+    /// Answered at once.
+    Now(T),
+    /// Queued; an effect with the caller's ticket answers it later
+    /// ([`Effect::AcquireDone`], [`Effect::LaunchDone`]).
+    Later,
 }
 
 /// Refusals, naming the facts a caller needs to fix the request.

@@ -68,17 +68,46 @@ fn session(core: &mut Core, name: &str) -> SessionId {
         .unwrap()
 }
 
-fn granted(outcome: Result<AcquireOutcome, CoreError>) -> Vec<Lease> {
+fn granted(outcome: Result<Outcome<Vec<Lease>>, CoreError>) -> Vec<Lease> {
     match outcome.unwrap() {
-        AcquireOutcome::Granted(leases) => leases,
-        AcquireOutcome::Waiting => panic!("expected leases at once"),
+        Outcome::Now(leases) => leases,
+        Outcome::Later => panic!("expected leases at once"),
     }
 }
 
-fn launched(outcome: Result<LaunchOutcome, CoreError>) -> Vec<Launched> {
+/// One lease of `cpus` and `mem`, granted from the pool at once.
+fn lease_now(core: &mut Core, session: &SessionId, cpus: f64, mem: f64) -> Lease {
+    let request = acquire(vec![slot(cpus, mem)], Duration::ZERO);
+    granted(core.acquire(T0, Ticket(1), session, request)).remove(0)
+}
+
+/// A core where frontend "a" has launched task "t" on agent 1.
+fn one_launched_task() -> (Core, SessionId, TaskId) {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = lease_now(&mut core, &s, 1.0, 128.0);
+    let tasks = launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]));
+    (core, s, tasks[0].task_id.clone())
+}
+
+/// A status update from agent 1.
+fn update(task_id: &TaskId, state: TaskState, uuid: Option<Vec<u8>>) -> StatusUpdate {
+    StatusUpdate {
+        task_id: task_id.clone(),
+        agent_id: Some(agent(1).id),
+        state,
+        reason: None,
+        message: None,
+        timestamp: None,
+        uuid,
+    }
+}
+
+fn launched(outcome: Result<Outcome<Vec<Launched>>, CoreError>) -> Vec<Launched> {
     match outcome.unwrap() {
-        LaunchOutcome::Launched(tasks) => tasks,
-        LaunchOutcome::Waiting => panic!("expected the launch at once"),
+        Outcome::Now(tasks) => tasks,
+        Outcome::Later => panic!("expected the launch at once"),
     }
 }
 
@@ -122,7 +151,7 @@ fn waits_for_capacity_and_is_served_when_an_offer_arrives() {
         &s,
         acquire(vec![slot(1.0, 128.0)], Duration::from_secs(10)),
     );
-    assert_eq!(outcome, Ok(AcquireOutcome::Waiting));
+    assert_eq!(outcome, Ok(Outcome::Later));
     assert_eq!(
         mesos_calls(&core.drain_effects()),
         vec![&MesosCall::Revive {
@@ -204,13 +233,7 @@ fn hold_is_capped_and_release_returns_to_the_pool() {
     let mut core = core();
     let s = session(&mut core, "a");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &s,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
+    let lease = lease_now(&mut core, &s, 1.0, 128.0);
     let held = core
         .hold(
             T0,
@@ -235,20 +258,8 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
     let a = session(&mut core, "a");
     let b = session(&mut core, "b");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let la = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &a,
-        acquire(vec![slot(2.0, 256.0)], Duration::ZERO),
-    ))
-    .remove(0);
-    let lb = granted(core.acquire(
-        T0,
-        Ticket(2),
-        &b,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
+    let la = lease_now(&mut core, &a, 2.0, 256.0);
+    let lb = lease_now(&mut core, &b, 1.0, 128.0);
     core.drain_effects();
 
     let tasks = launched(core.launch(
@@ -281,7 +292,7 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
             &b,
             vec![(lb.id.clone(), task("x", 0.5, 128.0))]
         ),
-        Ok(LaunchOutcome::Waiting)
+        Ok(Outcome::Later)
     );
     core.offers(
         T0.after(Duration::from_secs(1)),
@@ -311,20 +322,8 @@ fn a_sibling_not_reoffered_in_time_is_lost() {
     let a = session(&mut core, "a");
     let b = session(&mut core, "b");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let la = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &a,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
-    let lb = granted(core.acquire(
-        T0,
-        Ticket(2),
-        &b,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
+    let la = lease_now(&mut core, &a, 1.0, 128.0);
+    let lb = lease_now(&mut core, &b, 1.0, 128.0);
     launched(core.launch(T0, Ticket(99), &a, vec![(la.id, task("t", 1.0, 128.0))]));
     core.drain_effects();
     core.tick(T0.after(CoreConfig::default().rebind_timeout));
@@ -348,13 +347,7 @@ fn a_task_bigger_than_its_lease_is_refused_and_changes_nothing() {
     let mut core = core();
     let s = session(&mut core, "a");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &s,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
+    let lease = lease_now(&mut core, &s, 1.0, 128.0);
     core.drain_effects();
     let error = core
         .launch(
@@ -383,13 +376,7 @@ fn another_frontends_lease_and_task_look_like_unknown_ones() {
     let a = session(&mut core, "a");
     let b = session(&mut core, "b");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &a,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
+    let lease = lease_now(&mut core, &a, 1.0, 128.0);
     assert_eq!(
         core.launch(
             T0,
@@ -408,34 +395,13 @@ fn another_frontends_lease_and_task_look_like_unknown_ones() {
 
 #[test]
 fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
-    let mut core = core();
-    let s = session(&mut core, "a");
-    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &s,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
-    let task_id =
-        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
-            .task_id
-            .clone();
+    let (mut core, s, task_id) = one_launched_task();
     core.drain_effects();
     for (n, state) in [TaskState::Starting, TaskState::Running]
         .into_iter()
         .enumerate()
     {
-        core.status_update(StatusUpdate {
-            task_id: task_id.clone(),
-            agent_id: Some(agent(1).id),
-            state,
-            reason: None,
-            message: None,
-            timestamp: None,
-            uuid: Some(vec![n as u8]),
-        });
+        core.status_update(update(&task_id, state, Some(vec![n as u8])));
         match core.drain_effects().as_slice() {
             [
                 Effect::Mesos(MesosCall::Acknowledge { uuid, .. }),
@@ -460,20 +426,7 @@ fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
 
 #[test]
 fn a_launch_mesos_refused_ends_dropped_and_says_why() {
-    let mut core = core();
-    let s = session(&mut core, "a");
-    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &s,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
-    let task_id =
-        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
-            .task_id
-            .clone();
+    let (mut core, _, task_id) = one_launched_task();
     core.drain_effects();
     core.accept_failed(std::slice::from_ref(&task_id), "not subscribed to Mesos");
     match core.drain_effects().as_slice() {
@@ -500,15 +453,11 @@ fn a_launch_mesos_refused_ends_dropped_and_says_why() {
 fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
     let mut core = core();
     session(&mut core, "a");
-    core.status_update(StatusUpdate {
-        task_id: TaskId("someone-elses".into()),
-        agent_id: Some(agent(1).id),
-        state: TaskState::Running,
-        reason: None,
-        message: None,
-        timestamp: None,
-        uuid: Some(vec![1]),
-    });
+    core.status_update(update(
+        &TaskId("someone-elses".into()),
+        TaskState::Running,
+        Some(vec![1]),
+    ));
     assert!(matches!(
         core.drain_effects().as_slice(),
         [Effect::Mesos(MesosCall::Acknowledge { .. })]
@@ -527,30 +476,9 @@ fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
 
 #[test]
 fn acknowledged_events_are_not_replayed_the_rest_are() {
-    let mut core = core();
-    let s = session(&mut core, "a");
-    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = granted(core.acquire(
-        T0,
-        Ticket(1),
-        &s,
-        acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
-    ))
-    .remove(0);
-    let task_id =
-        launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]))[0]
-            .task_id
-            .clone();
+    let (mut core, s, task_id) = one_launched_task();
     for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
-        core.status_update(StatusUpdate {
-            task_id: task_id.clone(),
-            agent_id: Some(agent(1).id),
-            state,
-            reason: None,
-            message: None,
-            timestamp: None,
-            uuid: None,
-        });
+        core.status_update(update(&task_id, state, None));
     }
     core.acknowledge(&s, 1).unwrap();
     core.end_session(T0, &s);
