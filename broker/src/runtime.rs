@@ -62,7 +62,7 @@ pub enum Command {
     },
     Launch {
         session: SessionId,
-        launches: Vec<(LeaseId, core::TaskSpec)>,
+        launches: Vec<(LeaseId, core::Work)>,
         reply: Reply<Vec<core::Launched>>,
     },
     Kill {
@@ -387,7 +387,11 @@ async fn call_pump(
 ) {
     while let Some(call) = calls.recv().await {
         let launched: Vec<TaskId> = match &call {
-            MesosCall::Accept { tasks, .. } => tasks.iter().map(|t| t.task_id.clone()).collect(),
+            MesosCall::Accept { tasks, groups, .. } => tasks
+                .iter()
+                .chain(groups.iter().flat_map(|g| &g.tasks))
+                .map(|t| t.task_id.clone())
+                .collect(),
             _ => Vec::new(),
         };
         if let Err(error) = mesos.call(mesos_convert::call(call)).await {

@@ -180,6 +180,54 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_group_runs_under_one_executor() {
+    let (_master, broker) = cluster().await;
+    let (mut frontend, mut events) = Frontend::subscribe(broker.url(), "pods", &["default"])
+        .await
+        .unwrap();
+    let lease = frontend
+        .acquire(
+            Acquire::new("default")
+                .slot(Slot::new(1.0, 512.0))
+                .wait_for(SETTLE),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let launched = frontend
+        .launch_group(
+            &lease.id,
+            vec![
+                Task::shell("web", "echo web").resources(0.4, 128.0),
+                Task::shell("sidecar", "echo sidecar").resources(0.4, 128.0),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(launched.len(), 2);
+    let mut finished = std::collections::BTreeSet::new();
+    while finished.len() < 2 {
+        let (sequence, status) = tokio::time::timeout(SETTLE, events.next_task_status())
+            .await
+            .expect("statuses within the settle time")
+            .unwrap()
+            .unwrap();
+        frontend.acknowledge(sequence).await.unwrap();
+        match status.state() {
+            TaskState::Finished => {
+                finished.insert(status.client_task_id);
+            }
+            TaskState::Staging | TaskState::Starting | TaskState::Running => {}
+            other => panic!(
+                "{} ended {other:?}: {}",
+                status.client_task_id, status.message
+            ),
+        }
+    }
+    assert_eq!(finished, ["sidecar".to_owned(), "web".to_owned()].into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_serving_only_while_subscribed_to_mesos() {
     use tonic_health::pb::{
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

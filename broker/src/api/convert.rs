@@ -126,9 +126,7 @@ pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, St
 }
 
 /// The domain form of the launches in a Launch request.
-pub fn launches(
-    request: &api::LaunchRequest,
-) -> Result<Vec<(core::LeaseId, core::TaskSpec)>, Status> {
+pub fn launches(request: &api::LaunchRequest) -> Result<Vec<(core::LeaseId, core::Work)>, Status> {
     if request.launches.is_empty() {
         return Err(invalid_field("launches", "launch at least one task"));
     }
@@ -138,17 +136,28 @@ pub fn launches(
         .enumerate()
         .map(|(i, launch)| {
             let path = format!("launches[{i}]");
-            let task = match &launch.work {
-                Some(api::launch::Work::Task(task)) => task,
-                Some(api::launch::Work::TaskGroup(_)) => {
-                    return Err(unimplemented("task groups", "launch tasks one per lease"));
+            let work = match &launch.work {
+                Some(api::launch::Work::Task(task)) => {
+                    core::Work::Task(task_spec(&format!("{path}.task"), task)?)
+                }
+                Some(api::launch::Work::TaskGroup(group)) => {
+                    if group.tasks.is_empty() {
+                        return Err(invalid_field(
+                            &format!("{path}.task_group.tasks"),
+                            "a task group needs tasks",
+                        ));
+                    }
+                    let tasks = group
+                        .tasks
+                        .iter()
+                        .enumerate()
+                        .map(|(t, task)| task_spec(&format!("{path}.task_group.tasks[{t}]"), task))
+                        .collect::<Result<Vec<_>, Status>>()?;
+                    core::Work::Group(tasks)
                 }
                 None => return Err(invalid_field(&format!("{path}.task"), "say what to run")),
             };
-            Ok((
-                core::LeaseId(launch.lease_id.clone()),
-                task_spec(&format!("{path}.task"), task)?,
-            ))
+            Ok((core::LeaseId(launch.lease_id.clone()), work))
         })
         .collect()
 }
@@ -423,7 +432,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            launches(&argv).unwrap()[0].1.command,
+            launches(&argv).unwrap()[0].1.tasks()[0].command,
             core::Command::Exec(vec!["/bin/echo".into(), "hi".into()])
         );
     }

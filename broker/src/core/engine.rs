@@ -49,7 +49,7 @@ pub(super) struct SessionState {
 pub(super) struct PendingLaunch {
     ticket: Ticket,
     session: SessionId,
-    launches: Vec<(LeaseId, TaskSpec)>,
+    launches: Vec<(LeaseId, Work)>,
 }
 
 #[derive(Debug)]
@@ -432,7 +432,7 @@ impl Core {
         now: Timestamp,
         ticket: Ticket,
         session: &SessionId,
-        launches: Vec<(LeaseId, TaskSpec)>,
+        launches: Vec<(LeaseId, Work)>,
     ) -> Result<Outcome<Vec<Launched>>, CoreError> {
         let (frontend, bound) = self.check_launches(session, &launches)?;
         if bound {
@@ -451,29 +451,36 @@ impl Core {
     fn check_launches(
         &self,
         session: &SessionId,
-        launches: &[(LeaseId, TaskSpec)],
+        launches: &[(LeaseId, Work)],
     ) -> Result<(FrontendName, bool), CoreError> {
         let lease_ids: Vec<LeaseId> = launches.iter().map(|(lease, _)| lease.clone()).collect();
         let frontend = self.owned_leases(session, &lease_ids)?;
         let mut asked: BTreeMap<&LeaseId, Resources> = BTreeMap::new();
         let mut client_ids = BTreeSet::new();
         let mut bound = true;
-        for (lease_id, spec) in launches {
+        for (lease_id, work) in launches {
             let state = &self.leases[lease_id];
             bound &= state.lease.offer.is_some();
-            if spec.client_id.trim().is_empty() {
-                return Err(invalid("task.id", "give the task an id"));
+            if work.tasks().is_empty() {
+                return Err(invalid("task_group.tasks", "a task group needs tasks"));
             }
-            let live_duplicate = self.tasks.values().any(|t| {
-                t.frontend == frontend && t.client_id == spec.client_id && !t.state.is_terminal()
-            });
-            if live_duplicate || !client_ids.insert(spec.client_id.clone()) {
-                return Err(CoreError::DuplicateTask {
-                    client_id: spec.client_id.clone(),
+            for spec in work.tasks() {
+                if spec.client_id.trim().is_empty() {
+                    return Err(invalid("task.id", "give the task an id"));
+                }
+                let live_duplicate = self.tasks.values().any(|t| {
+                    t.frontend == frontend
+                        && t.client_id == spec.client_id
+                        && !t.state.is_terminal()
                 });
+                if live_duplicate || !client_ids.insert(spec.client_id.clone()) {
+                    return Err(CoreError::DuplicateTask {
+                        client_id: spec.client_id.clone(),
+                    });
+                }
             }
             let total = asked.entry(lease_id).or_default();
-            total.add(&spec.resources);
+            total.add(&work.resources());
             if let Some(short) = state.lease.resources.shortfall(total) {
                 return Err(CoreError::TaskExceedsLease {
                     lease: lease_id.clone(),
@@ -492,62 +499,98 @@ impl Core {
         &mut self,
         now: Timestamp,
         frontend: &FrontendName,
-        launches: Vec<(LeaseId, TaskSpec)>,
+        launches: Vec<(LeaseId, Work)>,
     ) -> Vec<Launched> {
         let lease_ids: BTreeSet<LeaseId> =
             launches.iter().map(|(lease, _)| lease.clone()).collect();
-        let mut accepts: BTreeMap<OfferId, Vec<LaunchTask>> = BTreeMap::new();
-        let mut launched = Vec::with_capacity(launches.len());
-        for (lease_id, spec) in launches {
+        let mut accepts: BTreeMap<OfferId, (Vec<LaunchTask>, Vec<LaunchGroup>)> = BTreeMap::new();
+        let mut launched = Vec::new();
+        for (lease_id, work) in launches {
             let lease = self.leases[&lease_id].lease.clone();
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
-            let task_id = TaskId(format!(
-                "{}.{}.{}.{}",
-                lease.namespace,
-                frontend,
-                spec.client_id,
-                self.fresh_id("t")
-            ));
-            self.tasks.insert(
-                task_id.clone(),
-                TaskRecord {
-                    id: task_id.clone(),
-                    client_id: spec.client_id.clone(),
-                    frontend: frontend.clone(),
-                    namespace: lease.namespace.clone(),
-                    agent: lease.agent.id.clone(),
-                    lease: lease.id.clone(),
-                    resources: spec.resources.clone(),
-                    state: TaskState::Staging,
-                    reason: None,
-                    message: None,
-                    timestamp: None,
-                },
-            );
-            launched.push(Launched {
-                task_id: task_id.clone(),
-                client_id: spec.client_id.clone(),
-                lease: lease.id.clone(),
-                agent: lease.agent.id.clone(),
-            });
-            accepts.entry(offer).or_default().push(LaunchTask {
-                task_id,
-                agent_id: lease.agent.id.clone(),
-                role: lease.role.clone(),
-                spec,
-            });
+            let (tasks, groups) = accepts.entry(offer).or_default();
+            match work {
+                Work::Task(spec) => {
+                    tasks.push(self.record_task(frontend, &lease, spec, &mut launched))
+                }
+                Work::Group(specs) => {
+                    let executor_id = format!(
+                        "{}.{}.{}",
+                        lease.namespace,
+                        frontend,
+                        self.fresh_id("group")
+                    );
+                    let tasks = specs
+                        .into_iter()
+                        .map(|spec| self.record_task(frontend, &lease, spec, &mut launched))
+                        .collect();
+                    groups.push(LaunchGroup {
+                        executor_id,
+                        agent_id: lease.agent.id.clone(),
+                        role: lease.role.clone(),
+                        executor_resources: group_executor_resources(),
+                        tasks,
+                    });
+                }
+            }
         }
-        for (offer_id, tasks) in accepts {
+        for (offer_id, (tasks, groups)) in accepts {
             self.consume_offer(now, &offer_id, &lease_ids);
             self.effects.push(Effect::Mesos(MesosCall::Accept {
                 offer_ids: vec![offer_id],
                 tasks,
+                groups,
                 refuse_seconds: 0.0,
             }));
         }
         launched
+    }
+
+    /// Records ownership of one task before it is launched.
+    fn record_task(
+        &mut self,
+        frontend: &FrontendName,
+        lease: &Lease,
+        spec: TaskSpec,
+        launched: &mut Vec<Launched>,
+    ) -> LaunchTask {
+        let task_id = TaskId(format!(
+            "{}.{}.{}.{}",
+            lease.namespace,
+            frontend,
+            spec.client_id,
+            self.fresh_id("t")
+        ));
+        self.tasks.insert(
+            task_id.clone(),
+            TaskRecord {
+                id: task_id.clone(),
+                client_id: spec.client_id.clone(),
+                frontend: frontend.clone(),
+                namespace: lease.namespace.clone(),
+                agent: lease.agent.id.clone(),
+                lease: lease.id.clone(),
+                resources: spec.resources.clone(),
+                state: TaskState::Staging,
+                reason: None,
+                message: None,
+                timestamp: None,
+            },
+        );
+        launched.push(Launched {
+            task_id: task_id.clone(),
+            client_id: spec.client_id.clone(),
+            lease: lease.id.clone(),
+            agent: lease.agent.id.clone(),
+        });
+        LaunchTask {
+            task_id,
+            agent_id: lease.agent.id.clone(),
+            role: lease.role.clone(),
+            spec,
+        }
     }
 
     /// Launches that waited for their leases to be re-bound: each is carried

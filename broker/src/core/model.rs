@@ -144,6 +144,44 @@ pub struct TaskSpec {
     pub labels: Vec<(String, String)>,
 }
 
+/// What to run on one lease: a task with its own executor, or tasks that
+/// share one executor and start and stop together (a Mesos task group).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    Task(TaskSpec),
+    Group(Vec<TaskSpec>),
+}
+
+impl Work {
+    /// The tasks to start.
+    pub fn tasks(&self) -> &[TaskSpec] {
+        match self {
+            Work::Task(task) => std::slice::from_ref(task),
+            Work::Group(tasks) => tasks,
+        }
+    }
+
+    /// Everything the work takes from its lease: its tasks, plus for a group
+    /// the resources of the default executor that runs it.
+    pub fn resources(&self) -> Resources {
+        let mut total = match self {
+            Work::Task(_) => Resources::default(),
+            Work::Group(_) => group_executor_resources(),
+        };
+        for task in self.tasks() {
+            total.add(&task.resources);
+        }
+        total
+    }
+}
+
+/// What Mesos's default executor of a task group is given, on top of the
+/// group's tasks (the amounts Mesos frameworks customarily reserve for it).
+pub fn group_executor_resources() -> Resources {
+    Resources::from_scalars([("cpus", 0.1), ("mem", 32.0)], [])
+        .expect("constant executor resources are valid")
+}
+
 /// A Mesos task state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskState {
@@ -244,12 +282,25 @@ pub struct LaunchTask {
     pub spec: TaskSpec,
 }
 
+/// A task group to put in an ACCEPT, under one default executor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchGroup {
+    pub executor_id: String,
+    pub agent_id: AgentId,
+    pub role: String,
+    pub executor_resources: Resources,
+    pub tasks: Vec<LaunchTask>,
+}
+
 /// A call the runtime must send to Mesos.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MesosCall {
     Accept {
         offer_ids: Vec<OfferId>,
+        /// Tasks launched each with its own command executor (LAUNCH).
         tasks: Vec<LaunchTask>,
+        /// Task groups (one LAUNCH_GROUP each).
+        groups: Vec<LaunchGroup>,
         refuse_seconds: f64,
     },
     Decline {

@@ -47,7 +47,11 @@ fn acquire(slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
     }
 }
 
-fn task(id: &str, cpus: f64, mem: f64) -> TaskSpec {
+fn task(id: &str, cpus: f64, mem: f64) -> Work {
+    Work::Task(spec(id, cpus, mem))
+}
+
+fn spec(id: &str, cpus: f64, mem: f64) -> TaskSpec {
     TaskSpec {
         client_id: id.into(),
         name: id.into(),
@@ -275,6 +279,7 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
                 offer_ids,
                 tasks,
                 refuse_seconds,
+                ..
             },
         ] => {
             assert_eq!(offer_ids, &vec![OfferId("o1".into())]);
@@ -314,6 +319,39 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_task_group_shares_one_executor_whose_resources_come_from_the_lease() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = lease_now(&mut core, &s, 1.1, 288.0);
+    let group = Work::Group(vec![spec("web", 0.5, 128.0), spec("sidecar", 0.5, 128.0)]);
+    let tasks = launched(core.launch(T0, Ticket(1), &s, vec![(lease.id, group)]));
+    assert_eq!(tasks.len(), 2);
+    match mesos_calls(&core.drain_effects()).as_slice() {
+        [MesosCall::Accept { tasks, groups, .. }] => {
+            assert!(tasks.is_empty());
+            assert_eq!(groups.len(), 1);
+            assert_eq!(groups[0].tasks.len(), 2);
+            assert_eq!(groups[0].executor_resources, group_executor_resources());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_task_group_must_fit_with_its_executor() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = lease_now(&mut core, &s, 1.0, 256.0);
+    let group = Work::Group(vec![spec("web", 0.5, 128.0), spec("sidecar", 0.5, 128.0)]);
+    assert!(matches!(
+        core.launch(T0, Ticket(1), &s, vec![(lease.id, group)]),
+        Err(CoreError::TaskExceedsLease { .. })
+    ));
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use agora_proto::mesos::v1::{
-    self as mesos, CommandInfo, DurationInfo, Environment, Filters, KillPolicy, Label, Labels,
-    Resource, TaskInfo,
+    self as mesos, CommandInfo, DurationInfo, Environment, ExecutorInfo, Filters, KillPolicy,
+    Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info,
     scheduler::{Call, call},
 };
 
@@ -128,18 +128,38 @@ pub fn call(effect: MesosCall) -> Call {
         MesosCall::Accept {
             offer_ids,
             tasks,
+            groups,
             refuse_seconds,
         } => {
+            use mesos::offer::{Operation, operation};
+            let launch = (!tasks.is_empty()).then(|| Operation {
+                r#type: Some(operation::Type::Launch as i32),
+                launch: Some(operation::Launch {
+                    task_infos: tasks.into_iter().map(task_info).collect(),
+                }),
+                ..Default::default()
+            });
+            let launch_groups = groups.into_iter().map(|group| Operation {
+                r#type: Some(operation::Type::LaunchGroup as i32),
+                launch_group: Some(operation::LaunchGroup {
+                    executor: ExecutorInfo {
+                        r#type: Some(executor_info::Type::Default as i32),
+                        executor_id: mesos::ExecutorId {
+                            value: group.executor_id,
+                        },
+                        resources: mesos_resources(&group.executor_resources, &group.role),
+                        ..Default::default()
+                    },
+                    task_group: TaskGroupInfo {
+                        tasks: group.tasks.into_iter().map(task_info).collect(),
+                    },
+                }),
+                ..Default::default()
+            });
             call.r#type = Some(call::Type::Accept as i32);
             call.accept = Some(call::Accept {
                 offer_ids: offer_ids.into_iter().map(offer_id).collect(),
-                operations: vec![mesos::offer::Operation {
-                    r#type: Some(mesos::offer::operation::Type::Launch as i32),
-                    launch: Some(mesos::offer::operation::Launch {
-                        task_infos: tasks.into_iter().map(task_info).collect(),
-                    }),
-                    ..Default::default()
-                }],
+                operations: launch.into_iter().chain(launch_groups).collect(),
                 filters: Some(Filters {
                     refuse_seconds: Some(refuse_seconds),
                 }),
@@ -393,6 +413,7 @@ mod tests {
                     labels: vec![],
                 },
             }],
+            groups: vec![],
             refuse_seconds: 0.0,
         });
         let accept = call.accept.unwrap();
@@ -409,6 +430,50 @@ mod tests {
                 .as_ref()
                 .and_then(|a| a.role.as_deref())
                 == Some("ns"))
+        );
+    }
+
+    #[test]
+    fn writes_a_task_group_as_launch_group_under_the_default_executor() {
+        let task = core::LaunchTask {
+            task_id: core::TaskId("ns.fe.web.1".into()),
+            agent_id: core::AgentId("a1".into()),
+            role: "ns".into(),
+            spec: core::TaskSpec {
+                client_id: "web".into(),
+                name: "web".into(),
+                resources: Resources::from_scalars([("cpus", 0.5)], []).unwrap(),
+                command: core::Command::Exec(vec!["/bin/echo".into(), "hi".into()]),
+                environment: vec![],
+                user: None,
+                labels: vec![],
+            },
+        };
+        let call = call(MesosCall::Accept {
+            offer_ids: vec![core::OfferId("o1".into())],
+            tasks: vec![],
+            groups: vec![core::LaunchGroup {
+                executor_id: "ns.fe.group-1".into(),
+                agent_id: core::AgentId("a1".into()),
+                role: "ns".into(),
+                executor_resources: core::group_executor_resources(),
+                tasks: vec![task],
+            }],
+            refuse_seconds: 0.0,
+        });
+        let operations = call.accept.unwrap().operations;
+        assert_eq!(operations.len(), 1, "no empty LAUNCH beside the group");
+        let group = operations[0].launch_group.as_ref().unwrap();
+        assert_eq!(
+            group.executor.r#type,
+            Some(executor_info::Type::Default as i32)
+        );
+        assert_eq!(group.executor.resources.len(), 2);
+        let command = group.task_group.tasks[0].command.as_ref().unwrap();
+        assert_eq!(command.shell, Some(false));
+        assert_eq!(
+            command.arguments,
+            vec!["/bin/echo".to_owned(), "hi".to_owned()]
         );
     }
 }

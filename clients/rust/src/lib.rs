@@ -144,17 +144,39 @@ impl Frontend {
 
     /// Starts one task on a lease and returns what the broker launched.
     pub async fn launch(&mut self, lease_id: &str, task: Task) -> Result<api::LaunchedTask, Error> {
+        let work = api::launch::Work::Task(task.into_spec());
+        let mut launched = self.launch_work(lease_id, work).await?;
+        launched.pop().ok_or(Error::Status(tonic::Status::internal(
+            "the broker answered a launch without the launched task",
+        )))
+    }
+
+    /// Starts tasks that share one executor on a lease (a Mesos task group).
+    pub async fn launch_group(
+        &mut self,
+        lease_id: &str,
+        tasks: Vec<Task>,
+    ) -> Result<Vec<api::LaunchedTask>, Error> {
+        let group = api::TaskGroupSpec {
+            tasks: tasks.into_iter().map(Task::into_spec).collect(),
+        };
+        self.launch_work(lease_id, api::launch::Work::TaskGroup(group))
+            .await
+    }
+
+    async fn launch_work(
+        &mut self,
+        lease_id: &str,
+        work: api::launch::Work,
+    ) -> Result<Vec<api::LaunchedTask>, Error> {
         let request = api::LaunchRequest {
             session_id: self.session_id.clone(),
             launches: vec![api::Launch {
                 lease_id: lease_id.to_owned(),
-                work: Some(api::launch::Work::Task(task.into_spec())),
+                work: Some(work),
             }],
         };
-        let mut launched = self.client.launch(request).await?.into_inner().tasks;
-        launched.pop().ok_or(Error::Status(tonic::Status::internal(
-            "the broker answered a launch without the launched task",
-        )))
+        Ok(self.client.launch(request).await?.into_inner().tasks)
     }
 
     /// Kills tasks of this frontend.
