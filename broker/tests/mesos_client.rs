@@ -190,6 +190,63 @@ async fn follows_a_redirect_to_the_leading_master() {
     cluster.shutdown().await.unwrap();
 }
 
+/// A master that subscribes the framework, promising heartbeats every
+/// 100 ms, and then says nothing more.
+async fn master_that_goes_silent() -> String {
+    use prost::Message;
+    let subscribed = agora_proto::mesos::v1::scheduler::Event {
+        r#type: Some(event::Type::Subscribed as i32),
+        subscribed: Some(event::Subscribed {
+            framework_id: FrameworkId {
+                value: "silent-fw".into(),
+            },
+            heartbeat_interval_seconds: Some(0.1),
+            master_info: None,
+        }),
+        ..Default::default()
+    };
+    let record = agora_broker::mesos::recordio::encode(&subscribed.encode_to_vec());
+    let chunk = [
+        format!("{:x}\r\n", record.len()).into_bytes(),
+        record,
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+                Mesos-Stream-Id: s-1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let chunk = chunk.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0; 64 * 1024];
+                let _ = stream.read(&mut request).await;
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&chunk).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn resubscribes_with_the_same_id_when_heartbeats_stop() {
+    let master = master_that_goes_silent().await;
+    let (_handle, mut events, _task) = mesos::start(config(vec![master], Encoding::Protobuf, None));
+    let (framework_id, resubscribed) = subscribed(&mut events).await;
+    assert_eq!((framework_id.as_str(), resubscribed), ("silent-fw", false));
+    match next(&mut events).await {
+        MesosEvent::Disconnected { reason } => {
+            assert!(reason.contains("no event or heartbeat"), "{reason}");
+        }
+        other => panic!("expected the watchdog to fire, got {other:?}"),
+    }
+    let (again, resubscribed) = subscribed(&mut events).await;
+    assert_eq!((again.as_str(), resubscribed), ("silent-fw", true));
+}
+
 #[tokio::test]
 async fn moves_on_from_a_master_that_never_answers() {
     let cluster = devcluster(1).await;
