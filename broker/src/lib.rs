@@ -72,6 +72,52 @@ fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig
     }
 }
 
+/// Why the framework could not be torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownError {
+    #[error("set mesos.framework_id (or --framework-id): there is no framework to tear down")]
+    NoFrameworkId,
+    #[error("could not subscribe as the framework within {0:?}")]
+    NotSubscribed(Duration),
+    #[error(transparent)]
+    Call(#[from] mesos::CallError),
+}
+
+/// Retires the framework for good: Mesos kills all its tasks and will never
+/// accept its id again. For operators decommissioning an Agora; a normal
+/// shutdown never does this.
+pub async fn teardown(config: &Config) -> Result<String, TeardownError> {
+    let framework_id = config
+        .mesos
+        .framework_id
+        .clone()
+        .ok_or(TeardownError::NoFrameworkId)?;
+    let roles = config
+        .namespace_roles()
+        .into_iter()
+        .map(|(_, role)| role)
+        .collect();
+    let mesos_config = mesos_config(config, roles);
+    let wait = mesos_config.request_timeout;
+    let (handle, mut events, _subscription) = mesos::start(mesos_config);
+    let subscribed = async {
+        while let Some(event) = events.recv().await {
+            if matches!(event, mesos::MesosEvent::Subscribed { .. }) {
+                return true;
+            }
+        }
+        false
+    };
+    if !tokio::time::timeout(wait, subscribed)
+        .await
+        .unwrap_or(false)
+    {
+        return Err(TeardownError::NotSubscribed(wait));
+    }
+    handle.call(mesos::client::teardown_call()).await?;
+    Ok(framework_id)
+}
+
 fn mesos_config(config: &Config, roles: Vec<String>) -> MesosConfig {
     let mesos = &config.mesos;
     let capabilities = [

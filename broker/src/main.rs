@@ -40,6 +40,17 @@ enum Mode {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Retire the framework for good: Mesos kills all its tasks.
+    Teardown {
+        /// Mesos master URL; repeat for several masters.
+        #[arg(long = "master", env = "AGORA_MASTER", value_delimiter = ',')]
+        masters: Vec<String>,
+        /// The framework to tear down (else mesos.framework_id).
+        #[arg(long, env = "AGORA_FRAMEWORK_ID")]
+        framework_id: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Broker plus an embedded devcluster, for trying Agora out.
     Dev {
         /// Number of devcluster agents.
@@ -95,10 +106,20 @@ impl CommonArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (common, masters) = match &cli.command {
-        Mode::Serve { common, masters } => (common, Some(masters.clone())),
+        Mode::Serve { common, masters }
+        | Mode::Teardown {
+            common, masters, ..
+        } => (common, Some(masters.clone())),
         Mode::Dev { common, .. } => (common, None),
     };
     let mut overrides = common.overrides();
+    if let Mode::Teardown {
+        framework_id: Some(id),
+        ..
+    } = &cli.command
+    {
+        overrides = overrides.merge(Serialized::default("mesos.framework_id", id));
+    }
     if let Some(masters) = masters.filter(|m| !m.is_empty()) {
         overrides = overrides.merge(Serialized::default("mesos.masters", masters));
     }
@@ -128,6 +149,12 @@ fn main() -> ExitCode {
 async fn run(mode: Mode, mut config: Config) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry)?;
     let dev_cluster = match mode {
+        Mode::Teardown { .. } => {
+            let framework = agora_broker::teardown(&config).await;
+            telemetry.shutdown();
+            println!("framework {} torn down", framework?);
+            return Ok(());
+        }
         Mode::Serve { .. } => None,
         Mode::Dev {
             agents,

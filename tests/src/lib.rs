@@ -134,7 +134,34 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn binary_path(name: &str) -> PathBuf {
+/// GETs `path` from the HTTP server at `base_url` (e.g. the devcluster's
+/// `/state`) and parses the body as JSON.
+pub async fn get_json(base_url: &str, path: &str) -> serde_json::Value {
+    use tokio::io::AsyncWriteExt;
+    let authority = base_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {authority}: {e}"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
+    let mut response = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut response)
+        .await
+        .expect("read the response");
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "GET {path}: {head}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path} is not JSON: {e}"))
+}
+
+/// The path of a binary built by `cargo test --workspace`.
+pub fn binary_path(name: &str) -> PathBuf {
     let path = target_dir().join(name);
     assert!(
         path.exists(),

@@ -225,6 +225,14 @@ impl MesosHandle {
     }
 }
 
+/// TEARDOWN: ends the framework, killing all its tasks; its id is retired.
+pub fn teardown_call() -> Call {
+    Call {
+        r#type: Some(call::Type::Teardown as i32),
+        ..Default::default()
+    }
+}
+
 fn call_name(call: &Call) -> &'static str {
     call.r#type
         .and_then(|t| call::Type::try_from(t).ok())
