@@ -1,0 +1,477 @@
+//! Scheduler-API behaviours over real HTTP: status codes and headers,
+//! DECLINE filters, SUPPRESS/REVIVE, KILL, RECONCILE, failover, the
+//! failover timeout, /version, /redirect and /state.
+
+mod common;
+
+use std::time::Duration;
+
+use agora_proto::mesos::v1::scheduler::{Call, call, event};
+use agora_proto::mesos::v1::{FrameworkId, TaskId};
+use common::*;
+
+fn plain_call(kind: call::Type) -> Call {
+    Call {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn http_status_codes_follow_the_master() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let path = "/api/v1/scheduler";
+    let subscribe_body = encode(JSON, &subscribe_call(framework_info(&["web"])));
+
+    let (status, _) = request_full(addr, "GET", path, &[], Vec::new()).await;
+    assert_eq!(status, 405);
+    let (status, body) = request_full(addr, "POST", path, &[], subscribe_body.clone()).await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (400, "Expecting 'Content-Type' to be present")
+    );
+    let (status, _) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "text/plain")],
+        subscribe_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json; charset=utf-8")],
+        subscribe_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", JSON), ("Accept", "text/html")],
+        subscribe_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 406);
+    let (status, body) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", "x")],
+        subscribe_body.clone(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) =
+        request_full(addr, "POST", path, &[("Content-Type", JSON)], b"{".to_vec()).await;
+    assert_eq!(status, 400);
+
+    let sub = subscribe(addr, JSON, framework_info(&["web"])).await;
+    let revive = encode(
+        JSON,
+        &Call {
+            framework_id: Some(FrameworkId {
+                value: sub.framework_id.clone(),
+            }),
+            ..plain_call(call::Type::Revive)
+        },
+    );
+    let (status, body) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", JSON)],
+        revive.clone(),
+    )
+    .await;
+    assert_eq!(status, 400, "missing stream id: {body}");
+    let (status, _) = request_full(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Content-Type", JSON),
+            ("Mesos-Stream-Id", "not-the-stream"),
+        ],
+        revive.clone(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = request_full(
+        addr,
+        "POST",
+        "/master/api/v1/scheduler",
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", &sub.stream_id)],
+        revive.clone(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let unknown = encode(
+        JSON,
+        &Call {
+            framework_id: Some(FrameworkId {
+                value: "nope".into(),
+            }),
+            ..plain_call(call::Type::Revive)
+        },
+    );
+    let (status, body) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", &sub.stream_id)],
+        unknown,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (400, "Framework cannot be found")
+    );
+    let (status, _) = sub.call(plain_call(call::Type::Accept)).await;
+    assert_eq!(status, 400, "ACCEPT without payload");
+
+    // A known framework that is not subscribed: 403.
+    let stream_id = sub.stream_id.clone();
+    let framework_id = sub.framework_id.clone();
+    drop(sub);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = request_full(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", &stream_id)],
+        revive,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (403, "Framework is not subscribed"),
+        "{framework_id}"
+    );
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn decline_filters_suppress_and_revive() {
+    let cluster = start(fast_config()).await;
+    let mut sub = subscribe(cluster.local_addr(), PROTOBUF, framework_info(&["web"])).await;
+    let offer = sub.next_offers().await.remove(0);
+    let decline = Call {
+        decline: Some(call::Decline {
+            offer_ids: vec![offer.id.clone()],
+            filters: Some(agora_proto::mesos::v1::Filters {
+                refuse_seconds: Some(1.0),
+            }),
+        }),
+        ..plain_call(call::Type::Decline)
+    };
+    assert_eq!(sub.call(decline).await.0, 202);
+    let declined_at = tokio::time::Instant::now();
+    let again = sub.next_offers().await.remove(0);
+    assert!(
+        declined_at.elapsed() >= Duration::from_millis(900),
+        "filter held for ~1 s"
+    );
+    assert_ne!(again.id, offer.id, "re-offers get a new id");
+
+    // Refuse 0 = no filter: offered again at the next cycle.
+    let decline0 = Call {
+        decline: Some(call::Decline {
+            offer_ids: vec![again.id.clone()],
+            filters: Some(agora_proto::mesos::v1::Filters {
+                refuse_seconds: Some(0.0),
+            }),
+        }),
+        ..plain_call(call::Type::Decline)
+    };
+    sub.call(decline0).await;
+    let third = sub.next_offers().await.remove(0);
+
+    // SUPPRESS: declined resources are not offered again.
+    let suppress = Call {
+        suppress: Some(call::Suppress {
+            roles: vec!["web".into()],
+        }),
+        ..plain_call(call::Type::Suppress)
+    };
+    assert_eq!(sub.call(suppress).await.0, 202);
+    let long_decline = Call {
+        decline: Some(call::Decline {
+            offer_ids: vec![third.id.clone()],
+            filters: Some(agora_proto::mesos::v1::Filters {
+                refuse_seconds: Some(3600.0),
+            }),
+        }),
+        ..plain_call(call::Type::Decline)
+    };
+    sub.call(long_decline).await;
+    assert!(
+        sub.collect_for(event::Type::Offers, Duration::from_millis(500))
+            .await
+            .is_empty()
+    );
+
+    // REVIVE clears the filter and unsuppresses.
+    let revive = Call {
+        revive: Some(call::Revive { roles: vec![] }),
+        ..plain_call(call::Type::Revive)
+    };
+    assert_eq!(sub.call(revive).await.0, 202);
+    let revived = sub.next_offers().await;
+    assert_eq!(revived.len(), 1);
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn kill_reconcile_and_invalid_launches() {
+    let cluster = start(fast_config()).await;
+    let mut sub = subscribe(cluster.local_addr(), JSON, framework_info(&["web"])).await;
+    let offer = sub.next_offers().await.remove(0);
+    let sleeper = command_task("sleeper", &offer, "cpus:1;mem:128", "sleep 30");
+    let too_big = command_task("greedy", &offer, "cpus:100;mem:128", "true");
+    let (status, _) = sub
+        .call(launch_call(&offer, vec![sleeper, too_big], Some(0.0)))
+        .await;
+    assert_eq!(status, 202);
+
+    let mut running = false;
+    let mut saw_error = false;
+    while !(running && saw_error) {
+        let update = sub.next_update().await;
+        match (update.task_id.value.as_str(), state_name(&update)) {
+            ("greedy", "TASK_ERROR") => {
+                assert!(
+                    update.uuid.is_none(),
+                    "master-generated updates carry no uuid"
+                );
+                assert!(update.message.as_ref().unwrap().contains("more resources"));
+                saw_error = true;
+            }
+            ("sleeper", state) => {
+                sub.acknowledge(&update).await;
+                running = state == "TASK_RUNNING";
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // The stale offer again: TASK_LOST with REASON_INVALID_OFFERS.
+    let stale = command_task("late", &offer, "cpus:0.1;mem:32", "true");
+    sub.call(launch_call(&offer, vec![stale], None)).await;
+    let lost = sub.next_update().await;
+    assert_eq!(
+        (lost.task_id.value.as_str(), state_name(&lost)),
+        ("late", "TASK_LOST")
+    );
+    assert_eq!(
+        lost.reason,
+        Some(agora_proto::mesos::v1::task_status::Reason::InvalidOffers as i32)
+    );
+
+    // Explicit reconciliation of a known and an unknown task.
+    let reconcile = Call {
+        reconcile: Some(call::Reconcile {
+            tasks: vec![
+                call::reconcile::Task {
+                    task_id: TaskId {
+                        value: "sleeper".into(),
+                    },
+                    agent_id: None,
+                },
+                call::reconcile::Task {
+                    task_id: TaskId {
+                        value: "ghost".into(),
+                    },
+                    agent_id: Some(offer.agent_id.clone()),
+                },
+            ],
+        }),
+        ..plain_call(call::Type::Reconcile)
+    };
+    sub.call(reconcile).await;
+    let a = sub.next_update().await;
+    let b = sub.next_update().await;
+    assert_eq!(
+        (a.task_id.value.as_str(), state_name(&a)),
+        ("sleeper", "TASK_RUNNING")
+    );
+    assert_eq!(
+        (b.task_id.value.as_str(), state_name(&b)),
+        ("ghost", "TASK_LOST")
+    );
+    for s in [&a, &b] {
+        assert!(s.uuid.is_none());
+        assert_eq!(
+            s.reason,
+            Some(agora_proto::mesos::v1::task_status::Reason::Reconciliation as i32)
+        );
+    }
+    // Implicit reconciliation: every known task.
+    sub.call(Call {
+        reconcile: Some(call::Reconcile { tasks: vec![] }),
+        ..plain_call(call::Type::Reconcile)
+    })
+    .await;
+    let implicit = sub.next_update().await;
+    assert_eq!(implicit.task_id.value, "sleeper");
+
+    // KILL: TASK_KILLED from the agent, with a uuid.
+    sub.call(Call {
+        kill: Some(call::Kill {
+            task_id: TaskId {
+                value: "sleeper".into(),
+            },
+            agent_id: None,
+            kill_policy: None,
+        }),
+        ..plain_call(call::Type::Kill)
+    })
+    .await;
+    let killed = sub.next_update().await;
+    assert_eq!(
+        (killed.task_id.value.as_str(), state_name(&killed)),
+        ("sleeper", "TASK_KILLED")
+    );
+    assert!(killed.uuid.is_some());
+    sub.acknowledge(&killed).await;
+
+    // KILL of an unknown task: reconciliation answer.
+    sub.call(Call {
+        kill: Some(call::Kill {
+            task_id: TaskId {
+                value: "nobody".into(),
+            },
+            agent_id: None,
+            kill_policy: None,
+        }),
+        ..plain_call(call::Type::Kill)
+    })
+    .await;
+    let unknown = sub.next_update().await;
+    assert_eq!(
+        (unknown.task_id.value.as_str(), state_name(&unknown)),
+        ("nobody", "TASK_LOST")
+    );
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn failover_kicks_the_old_stream_and_the_timeout_removes_the_framework() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let mut info = framework_info(&["web"]);
+    info.failover_timeout = Some(0.5);
+    let mut first = subscribe(addr, JSON, info.clone()).await;
+    info.id = Some(FrameworkId {
+        value: first.framework_id.clone(),
+    });
+    let mut second = subscribe(addr, PROTOBUF, info.clone()).await;
+    assert_eq!(second.framework_id, first.framework_id);
+    assert_ne!(second.stream_id, first.stream_id);
+    let error = first.next_of(event::Type::Error).await;
+    assert_eq!(error.error.unwrap().message, "Framework failed over");
+    assert!(first.next_event().await.is_none(), "old stream closed");
+    second.next_offers().await;
+
+    // Disconnect and let the failover timeout (0.5 s) elapse.
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, state) = request_full(addr, "GET", "/master/state", &[], Vec::new()).await;
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["frameworks"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        state["completed_frameworks"][0]["id"],
+        info.id.as_ref().unwrap().value
+    );
+
+    let response = request(
+        addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[("Content-Type", JSON)],
+        encode(JSON, &subscribe_call(info)),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let mut decoder = devcluster::recordio::Decoder::new(1 << 20);
+    decoder.feed(&body);
+    let event = decode(JSON, &decoder.next_record().unwrap().unwrap());
+    assert_eq!(event.error.unwrap().message, "Framework has been removed");
+    assert!(decoder.next_record().unwrap().is_none());
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_version_redirect_and_state() {
+    let config = devcluster::Config {
+        agents: 3,
+        agent_attributes: "rack:r1;zone:a".into(),
+        heartbeat_interval: Duration::from_millis(200),
+        ..fast_config()
+    };
+    let cluster = start(config).await;
+    let addr = cluster.local_addr();
+    let mut sub = subscribe(addr, JSON, framework_info(&["web"])).await;
+    let offers = sub.next_offers().await;
+    sub.next_of(event::Type::Heartbeat).await;
+
+    let (status, body) = request_full(addr, "GET", "/version", &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(version["version"], "1.11.0");
+
+    let response = request(addr, "GET", "/redirect", &[], Vec::new()).await;
+    assert_eq!(response.status(), 307);
+    assert_eq!(response.headers()["location"], format!("//{addr}"));
+
+    assert_eq!(offers.len(), 3);
+    assert!(offers.iter().all(|o| o.attributes.len() == 2));
+    let (_, state) = request_full(addr, "GET", "/state", &[], Vec::new()).await;
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["version"], "1.11.0");
+    assert_eq!(state["slaves"].as_array().unwrap().len(), 3);
+    let slave = &state["slaves"][0];
+    assert_eq!(slave["resources"]["cpus"], 4.0);
+    assert_eq!(slave["resources"]["ports"], "[31000-32000]");
+    assert_eq!(slave["attributes"]["rack"], "r1");
+    let framework = &state["frameworks"][0];
+    assert_eq!(framework["id"], sub.framework_id);
+    assert_eq!(framework["active"], true);
+    assert_eq!(framework["roles"][0], "web");
+    assert_eq!(framework["offers"].as_array().unwrap().len(), 3);
+    assert_eq!(framework["offered_resources"]["cpus"], 12.0);
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn simulated_agents_run_tasks_without_processes() {
+    let config = devcluster::Config {
+        agents: 200,
+        simulate: true,
+        ..fast_config()
+    };
+    let cluster = start(config).await;
+    let mut sub = subscribe(cluster.local_addr(), PROTOBUF, framework_info(&["sim"])).await;
+    let offers = sub.next_offers().await;
+    assert_eq!(offers.len(), 200);
+    let offer = &offers[7];
+    let task = command_task("sim-1", offer, "cpus:1;mem:64", "sleep 0.3; exit 2");
+    sub.call(launch_call(offer, vec![task], None)).await;
+    let mut states = Vec::new();
+    while states.last().is_none_or(|s| *s != "TASK_FAILED") {
+        let update = sub.next_update().await;
+        sub.acknowledge(&update).await;
+        states.push(state_name(&update));
+    }
+    assert_eq!(states, ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]);
+    cluster.shutdown().await.unwrap();
+}
