@@ -173,12 +173,8 @@ impl Runtime {
                 events,
                 reply,
             } => {
-                let result = core.subscribe(
-                    now,
-                    FrontendName(frontend.clone()),
-                    namespaces,
-                    resume_after,
-                );
+                let result =
+                    core.subscribe(FrontendName(frontend.clone()), namespaces, resume_after);
                 if let Ok(session) = &result {
                     let subscribed = api::Event {
                         sequence: 0,
@@ -257,7 +253,7 @@ impl Runtime {
                 let _ = reply.send(core.reconcile(&session, &tasks));
             }
             Command::ListAgents { session, reply } => {
-                let result = core.leases_of(&session, None).map(|_| core.agents());
+                let result = core.frontend_of(&session).map(|_| core.agents());
                 let _ = reply.send(result);
             }
             Command::ListLeases {

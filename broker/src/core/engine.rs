@@ -141,7 +141,6 @@ impl Core {
     /// unacknowledged events after `resume_after`.
     pub fn subscribe(
         &mut self,
-        now: Timestamp,
         frontend: FrontendName,
         namespaces: Vec<String>,
         resume_after: u64,
@@ -177,7 +176,6 @@ impl Core {
             })
             .collect();
         self.effects.extend(replay);
-        let _ = now;
         Ok(session)
     }
 
@@ -213,7 +211,8 @@ impl Core {
             .ok_or_else(|| CoreError::SessionNotFound(session.clone()))
     }
 
-    fn frontend_of(&self, session: &SessionId) -> Result<FrontendName, CoreError> {
+    /// The frontend of a live session.
+    pub fn frontend_of(&self, session: &SessionId) -> Result<FrontendName, CoreError> {
         Ok(self.live_session(session)?.frontend.clone())
     }
 

@@ -68,7 +68,7 @@ fn core() -> Core {
 }
 
 fn session(core: &mut Core, name: &str) -> SessionId {
-    core.subscribe(T0, FrontendName(name.into()), vec!["default".into()], 0)
+    core.subscribe(FrontendName(name.into()), vec!["default".into()], 0)
         .unwrap()
 }
 
@@ -522,7 +522,7 @@ fn acknowledged_events_are_not_replayed_the_rest_are() {
     core.end_session(T0, &s);
     core.drain_effects();
     let again = core
-        .subscribe(T0, FrontendName("a".into()), vec!["default".into()], 1)
+        .subscribe(FrontendName("a".into()), vec!["default".into()], 1)
         .unwrap();
     let replayed: Vec<u64> = core
         .drain_effects()
@@ -628,7 +628,7 @@ fn a_dropped_session_keeps_its_leases_for_the_grace() {
     core.tick(T0.after(grace));
     assert!(core.agents().iter().all(|agent| agent.leased.is_empty()));
     let again = core
-        .subscribe(T0, FrontendName("a".into()), vec!["default".into()], 0)
+        .subscribe(FrontendName("a".into()), vec!["default".into()], 0)
         .unwrap();
     assert!(core.drain_effects().iter().any(|e| matches!(
         e,
