@@ -106,6 +106,26 @@ pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
     Process::start_with_env("agora", &args, env).await
 }
 
+/// How long end-to-end tests wait for the cluster to do something.
+pub const SETTLE: Duration = Duration::from_secs(30);
+
+/// One lease of `cpus` and `mem_mb` in namespace `default`, waiting up to
+/// [`SETTLE`] for capacity.
+pub async fn one_lease(
+    frontend: &mut agora_client::Frontend,
+    cpus: f64,
+    mem_mb: f64,
+) -> agora_client::api::Lease {
+    let request = agora_client::Acquire::new("default")
+        .slot(agora_client::Slot::new(cpus, mem_mb))
+        .wait_for(SETTLE);
+    let mut leases = frontend
+        .acquire(request)
+        .await
+        .expect("a lease within the settle time");
+    leases.remove(0)
+}
+
 /// Polls `check` until it returns `Some`, failing the test after `within`.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where

@@ -1,17 +1,13 @@
 //! The walking skeleton, end to end: a standalone devcluster process, the
 //! broker process against it, and frontends over real gRPC.
 
-use std::time::Duration;
-
 use agora_tests::{
-    broker,
+    SETTLE, broker,
     client::{Acquire, Frontend, Slot, Task, api},
-    devcluster, eventually,
+    devcluster, eventually, one_lease,
 };
 use api::TaskState;
 use tonic::Code;
-
-const SETTLE: Duration = Duration::from_secs(30);
 
 /// Settings that keep offers in the pool for the whole test, so pool
 /// accounting can be checked without offers being declined under us.
@@ -154,15 +150,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .unwrap_err();
     assert_eq!(as_status(error).code(), Code::NotFound);
 
-    let lease = frontend
-        .acquire(
-            Acquire::new("default")
-                .slot(Slot::new(0.5, 64.0))
-                .wait_for(SETTLE),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let lease = one_lease(&mut frontend, 0.5, 64.0).await;
     let error = frontend
         .launch(&lease.id, Task::shell("big", "true").resources(2.0, 64.0))
         .await
@@ -185,15 +173,7 @@ async fn a_task_group_runs_under_one_executor() {
     let (mut frontend, mut events) = Frontend::subscribe(broker.url(), "pods", &["default"])
         .await
         .unwrap();
-    let lease = frontend
-        .acquire(
-            Acquire::new("default")
-                .slot(Slot::new(1.0, 512.0))
-                .wait_for(SETTLE),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let lease = one_lease(&mut frontend, 1.0, 512.0).await;
     let launched = frontend
         .launch_group(
             &lease.id,

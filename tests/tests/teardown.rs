@@ -1,15 +1,11 @@
 //! `agora teardown` retires the framework: Mesos kills its tasks and the
 //! framework moves to the master's completed frameworks.
 
-use std::time::Duration;
-
 use agora_tests::{
-    binary_path, broker,
-    client::{Acquire, Frontend, Slot, Task, api::TaskState},
-    devcluster, eventually, get_json,
+    SETTLE, binary_path, broker,
+    client::{Frontend, Task, api::TaskState},
+    devcluster, eventually, get_json, one_lease,
 };
-
-const SETTLE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_kills_the_frameworks_tasks_and_retires_it() {
@@ -18,15 +14,7 @@ async fn teardown_kills_the_frameworks_tasks_and_retires_it() {
     let (mut frontend, mut events) = Frontend::subscribe(broker.url(), "ops", &["default"])
         .await
         .unwrap();
-    let lease = frontend
-        .acquire(
-            Acquire::new("default")
-                .slot(Slot::new(0.5, 64.0))
-                .wait_for(SETTLE),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let lease = one_lease(&mut frontend, 0.5, 64.0).await;
     frontend
         .launch(
             &lease.id,
