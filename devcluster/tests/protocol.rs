@@ -321,17 +321,7 @@ async fn kill_reconcile_and_invalid_launches() {
     assert_eq!(implicit.task_id.value, "sleeper");
 
     // KILL: TASK_KILLED from the agent, with a uuid.
-    sub.call(Call {
-        kill: Some(call::Kill {
-            task_id: TaskId {
-                value: "sleeper".into(),
-            },
-            agent_id: None,
-            kill_policy: None,
-        }),
-        ..plain_call(call::Type::Kill)
-    })
-    .await;
+    sub.call(kill("sleeper")).await;
     let killed = sub.next_update().await;
     assert_eq!(
         (killed.task_id.value.as_str(), state_name(&killed)),
@@ -341,17 +331,7 @@ async fn kill_reconcile_and_invalid_launches() {
     sub.acknowledge(&killed).await;
 
     // KILL of an unknown task: reconciliation answer.
-    sub.call(Call {
-        kill: Some(call::Kill {
-            task_id: TaskId {
-                value: "nobody".into(),
-            },
-            agent_id: None,
-            kill_policy: None,
-        }),
-        ..plain_call(call::Type::Kill)
-    })
-    .await;
+    sub.call(kill("nobody")).await;
     let unknown = sub.next_update().await;
     assert_eq!(
         (unknown.task_id.value.as_str(), state_name(&unknown)),
@@ -474,4 +454,16 @@ async fn simulated_agents_run_tasks_without_processes() {
     }
     assert_eq!(states, ["TASK_STARTING", "TASK_RUNNING", "TASK_FAILED"]);
     cluster.shutdown().await.unwrap();
+}
+
+/// A KILL call for `task`, with no agent and the default kill policy.
+fn kill(task: &str) -> Call {
+    Call {
+        kill: Some(call::Kill {
+            task_id: TaskId { value: task.into() },
+            agent_id: None,
+            kill_policy: None,
+        }),
+        ..plain_call(call::Type::Kill)
+    }
 }
