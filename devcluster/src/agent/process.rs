@@ -280,7 +280,10 @@ mod tests {
         let runner = Arc::new(ProcessRunner::default());
         let rx = events(
             &runner,
-            spec(&dir, "trap '' TERM; sleep 30 & wait; sleep 30"),
+            spec(
+                &dir,
+                "trap '' TERM; touch trapped; sleep 30 & wait; sleep 30",
+            ),
         )
         .await;
         let rx = tokio::task::spawn_blocking(move || {
@@ -289,10 +292,15 @@ mod tests {
         })
         .await
         .unwrap();
+        // SIGTERM before the shell ran `trap` would kill it at once: wait
+        // until the script says it ignores TERM.
+        while !dir.join("trapped").exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let started = std::time::Instant::now();
         runner.kill(
             "fw",
-            "trap '' TERM; sleep 30 & wait; sleep 30",
+            "trap '' TERM; touch trapped; sleep 30 & wait; sleep 30",
             Duration::from_millis(300),
         );
         let end = tokio::task::spawn_blocking(move || next(&rx))
