@@ -12,6 +12,8 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::core::CoreConfig;
+
 /// Everything `agora serve` and `agora dev` need to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,6 +95,21 @@ pub struct BrokerSettings {
     /// another slice of the same offer was launched.
     #[serde(with = "humantime_serde")]
     pub rebind_timeout: Duration,
+    /// Unleased offers a namespace's role keeps past `pool_ttl`, so that
+    /// acquires are answered from memory; a role with a full warm pool and
+    /// no waiting demand is suppressed in Mesos.
+    pub warm_pool: usize,
+    /// How long a launch on an offer shared with other leases waits for
+    /// their launches, so that one ACCEPT carries them all.
+    #[serde(with = "humantime_serde")]
+    pub launch_linger: Duration,
+    /// How long a waiting request lets later, smaller requests of its
+    /// namespace be served first; after that they wait behind it.
+    #[serde(with = "humantime_serde")]
+    pub backfill_window: Duration,
+    /// How long an Acquire's request_id is remembered for retries.
+    #[serde(with = "humantime_serde")]
+    pub request_memory: Duration,
     /// How often a session's stream carries a heartbeat.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -164,17 +181,23 @@ impl Default for MesosSettings {
     }
 }
 
+/// The core's own defaults, so that there is one place for each.
 impl Default for BrokerSettings {
     fn default() -> Self {
+        let core = CoreConfig::default();
         BrokerSettings {
             role_prefix: String::new(),
-            pool_ttl: Duration::from_secs(5),
-            decline_refuse: Duration::from_secs(5),
-            default_hold: Duration::from_secs(30),
-            max_hold: Duration::from_secs(300),
-            expiring_notice: Duration::from_secs(5),
-            session_grace: Duration::from_secs(30),
-            rebind_timeout: Duration::from_secs(10),
+            pool_ttl: core.pool_ttl,
+            decline_refuse: core.decline_refuse,
+            default_hold: core.default_hold,
+            max_hold: core.max_hold,
+            expiring_notice: core.expiring_notice,
+            session_grace: core.session_grace,
+            rebind_timeout: core.rebind_timeout,
+            warm_pool: core.warm_pool,
+            launch_linger: core.launch_linger,
+            backfill_window: core.backfill_window,
+            request_memory: core.request_memory,
             heartbeat_interval: Duration::from_secs(10),
         }
     }

@@ -69,6 +69,10 @@ fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig
         expiring_notice: broker.expiring_notice,
         session_grace: broker.session_grace,
         rebind_timeout: broker.rebind_timeout,
+        warm_pool: broker.warm_pool,
+        launch_linger: broker.launch_linger,
+        backfill_window: broker.backfill_window,
+        request_memory: broker.request_memory,
     }
 }
 

@@ -10,9 +10,12 @@ use api::TaskState;
 use tonic::Code;
 
 /// Settings that keep offers in the pool for the whole test, so pool
-/// accounting can be checked without offers being declined under us.
+/// accounting can be checked without offers being declined under us, and a
+/// warm pool larger than the cluster, so the role is never suppressed and
+/// what tasks leave is offered again.
 const BROKER_ENV: &[(&str, &str)] = &[
     ("AGORA_BROKER__POOL_TTL", "120s"),
+    ("AGORA_BROKER__WARM_POOL", "10"),
     ("RUST_LOG", "info,agora_broker=debug"),
 ];
 

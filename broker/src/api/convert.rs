@@ -84,19 +84,10 @@ fn unimplemented(feature: &str, instead: &str) -> Status {
 
 /// The domain form of an Acquire, with its session.
 pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, Status> {
-    if !request.constraints.is_empty() {
-        return Err(unimplemented("constraints", "acquire without constraints"));
-    }
     if request.revocable == api::Revocable::Require as i32 {
         return Err(unimplemented(
             "revocable capacity",
             "acquire regular capacity",
-        ));
-    }
-    if !request.request_id.is_empty() {
-        return Err(unimplemented(
-            "request_id idempotency",
-            "leave request_id empty",
         ));
     }
     if request.namespace.is_empty() {
@@ -117,11 +108,49 @@ pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, St
             })
         })
         .collect::<Result<Vec<_>, Status>>()?;
+    let constraints = request
+        .constraints
+        .iter()
+        .enumerate()
+        .map(|(i, c)| constraint(&format!("constraints[{i}]"), c))
+        .collect::<Result<Vec<_>, Status>>()?;
     Ok(core::AcquireRequest {
         namespace: request.namespace.clone(),
         slots,
+        constraints,
+        gang: request.gang,
         hold_for: duration("hold_for", request.hold_for.as_ref())?,
         wait_for: duration("wait_for", request.wait_for.as_ref())?.unwrap_or_default(),
+        request_id: Some(request.request_id.clone()).filter(|id| !id.is_empty()),
+    })
+}
+
+/// The domain form of a constraint; `path` names it in errors.
+fn constraint(path: &str, c: &api::Constraint) -> Result<core::Constraint, Status> {
+    use api::constraint::Operator;
+    let first_value = || {
+        c.values
+            .first()
+            .cloned()
+            .ok_or_else(|| invalid_field(&format!("{path}.values"), "EQUALS needs one value"))
+    };
+    let rule = match Operator::try_from(c.operator) {
+        Ok(Operator::Equals) => core::Rule::Equals(first_value()?),
+        Ok(Operator::In) => core::Rule::In(c.values.clone()),
+        Ok(Operator::NotIn) => core::Rule::NotIn(c.values.clone()),
+        Ok(Operator::Exists) => core::Rule::Exists,
+        Ok(Operator::Unique) => core::Rule::MaxPer(1),
+        Ok(Operator::MaxPer) => core::Rule::MaxPer(c.max_per),
+        Ok(Operator::Unspecified) | Err(_) => {
+            return Err(invalid_field(
+                &format!("{path}.operator"),
+                "choose EQUALS, IN, NOT_IN, EXISTS, UNIQUE or MAX_PER",
+            ));
+        }
+    };
+    Ok(core::Constraint {
+        field: c.field.clone(),
+        rule,
     })
 }
 
@@ -344,6 +373,7 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::AgentGone => A::AgentGone,
         C::RebindTimeout => A::RebindTimeout,
         C::SessionEnded => A::SessionEnded,
+        C::AgentChanged => A::AgentChanged,
     }
 }
 
@@ -396,10 +426,50 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_features_are_refused_not_ignored() {
+    fn constraints_map_to_rules_and_bad_ones_name_the_field() {
+        use api::constraint::Operator;
         let mut request = acquire_with(1.0);
-        request.constraints.push(api::Constraint::default());
-        assert_eq!(acquire(&request).unwrap_err().code(), Code::Unimplemented);
+        let rule = |operator: Operator, values: &[&str], max_per| api::Constraint {
+            field: "rack".into(),
+            operator: operator as i32,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            max_per,
+        };
+        request.constraints = vec![
+            rule(Operator::Equals, &["r1"], 0),
+            rule(Operator::Unique, &[], 0),
+            rule(Operator::MaxPer, &[], 3),
+        ];
+        let rules: Vec<core::Rule> = acquire(&request)
+            .unwrap()
+            .constraints
+            .into_iter()
+            .map(|c| c.rule)
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                core::Rule::Equals("r1".into()),
+                core::Rule::MaxPer(1),
+                core::Rule::MaxPer(3)
+            ]
+        );
+        for (bad, field) in [
+            (
+                rule(Operator::Unspecified, &[], 0),
+                "constraints[0].operator",
+            ),
+            (rule(Operator::Equals, &[], 0), "constraints[0].values"),
+        ] {
+            request.constraints = vec![bad];
+            let status = acquire(&request).unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(status.message().starts_with(field), "{}", status.message());
+        }
+    }
+
+    #[test]
+    fn unsupported_features_are_refused_not_ignored() {
         let mut request = acquire_with(1.0);
         request.revocable = api::Revocable::Require as i32;
         assert_eq!(acquire(&request).unwrap_err().code(), Code::Unimplemented);

@@ -64,6 +64,7 @@ impl From<CoreError> for Status {
                 message,
                 &[("task", task.0)],
             ),
+            CoreError::RequestIdReused { .. } => invalid_field("request_id", message),
             CoreError::NoCapacity { waited } => with_reason(
                 Code::DeadlineExceeded,
                 ErrorReason::NoCapacity,

@@ -7,16 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::model::*;
+use super::placement::{Demand, place};
+use super::pool::{Pool, PooledOffer};
 use super::resources::Resources;
-
-/// An offer in the pool and what of it is not leased.
-/// Fields are visible to the sibling tests, which check invariants on them.
-#[derive(Debug, Clone)]
-pub(super) struct PooledOffer {
-    pub(super) offer: Offer,
-    pub(super) free: Resources,
-    pub(super) received_at: Timestamp,
-}
 
 #[derive(Debug, Clone)]
 pub(super) struct LeaseState {
@@ -52,12 +45,46 @@ pub(super) struct PendingLaunch {
     launches: Vec<(LeaseId, Work)>,
 }
 
+/// Demand waiting for capacity, in arrival order.
 #[derive(Debug)]
 pub(super) struct Waiting {
-    ticket: Ticket,
+    /// The call and any retries with its request id: all get one answer.
+    tickets: Vec<Ticket>,
     session: SessionId,
-    request: AcquireRequest,
+    frontend: FrontendName,
+    pub(super) request: AcquireRequest,
+    since: Timestamp,
     deadline: Timestamp,
+}
+
+/// A request id seen recently, and its leases once granted.
+#[derive(Debug)]
+pub(super) struct Remembered {
+    request: AcquireRequest,
+    granted: Option<Vec<Lease>>,
+    at: Timestamp,
+}
+
+/// Launches on one offer waiting, for `launch_linger`, for the launches of
+/// sibling leases on the same offer, so that one ACCEPT carries them all.
+#[derive(Debug, Default)]
+pub(super) struct PendingAccept {
+    /// What the launched leases took from the offer.
+    pub(super) taken: Resources,
+    pub(super) tasks: Vec<LaunchTask>,
+    pub(super) groups: Vec<LaunchGroup>,
+    flush_at: Timestamp,
+}
+
+impl PendingAccept {
+    fn task_ids(&self) -> Vec<TaskId> {
+        let grouped = self.groups.iter().flat_map(|g| &g.tasks);
+        self.tasks
+            .iter()
+            .chain(grouped)
+            .map(|t| t.task_id.clone())
+            .collect()
+    }
 }
 
 /// A task the runtime launched, as Launch answers it.
@@ -84,13 +111,17 @@ pub struct Core {
     pub(super) roles: BTreeMap<String, String>,
     pub(super) id_prefix: String,
     pub(super) next_id: u64,
-    pub(super) offers: BTreeMap<OfferId, PooledOffer>,
+    pub(super) offers: Pool,
     pub(super) leases: BTreeMap<LeaseId, LeaseState>,
     pub(super) tasks: BTreeMap<TaskId, TaskRecord>,
     pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
     pub(super) sessions: BTreeMap<SessionId, SessionState>,
     pub(super) waiting: VecDeque<Waiting>,
+    pub(super) requests: BTreeMap<(FrontendName, String), Remembered>,
     pub(super) pending_launches: Vec<PendingLaunch>,
+    pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
+    /// Roles Mesos was told to stop offering.
+    pub(super) suppressed: BTreeSet<String>,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -104,19 +135,25 @@ impl Core {
             roles,
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
-            offers: BTreeMap::new(),
+            offers: Pool::default(),
             leases: BTreeMap::new(),
             tasks: BTreeMap::new(),
             frontends: BTreeMap::new(),
             sessions: BTreeMap::new(),
             waiting: VecDeque::new(),
+            requests: BTreeMap::new(),
             pending_launches: Vec::new(),
+            accepts: BTreeMap::new(),
+            suppressed: BTreeSet::new(),
             effects: Vec::new(),
         }
     }
 
-    /// Takes the effects queued so far, oldest first.
+    /// Takes the effects queued so far, oldest first. Before they leave,
+    /// each role's offer suppression is brought in line with its demand, so
+    /// that every input ends with Mesos asked for exactly what is needed.
     pub fn drain_effects(&mut self) -> Vec<Effect> {
+        self.settle_suppression();
         std::mem::take(&mut self.effects)
     }
 
@@ -180,7 +217,8 @@ impl Core {
     }
 
     /// The session's stream ended; its leases are released after the grace
-    /// unless the frontend holds them from another live session.
+    /// unless the frontend holds them from another live session. Its
+    /// waiting demand is answered at once: nobody is there to take it.
     pub fn end_session(&mut self, now: Timestamp, session: &SessionId) {
         if let Some(state) = self.sessions.get_mut(session) {
             state.ended_at.get_or_insert(now);
@@ -188,18 +226,12 @@ impl Core {
                 frontend.sessions.remove(session);
             }
         }
-        let waiting: Vec<Ticket> = self
-            .waiting
-            .iter()
-            .filter(|w| &w.session == session)
-            .map(|w| w.ticket)
-            .collect();
-        self.waiting.retain(|w| &w.session != session);
-        for ticket in waiting {
-            self.effects.push(Effect::AcquireDone {
-                ticket,
-                result: Err(CoreError::SessionNotFound(session.clone())),
-            });
+        let (gone, kept) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| &w.session == session);
+        self.waiting = kept;
+        for waiting in gone {
+            self.answer_waiting(waiting, Err(CoreError::SessionNotFound(session.clone())));
         }
         self.retry_launches(now);
     }
@@ -220,6 +252,14 @@ impl Core {
 
     /// Leases capacity for `request`, at once from the pool or, when it does
     /// not fit and the request may wait, as soon as offers allow.
+    ///
+    /// Waiting demand is served first come, first served within a
+    /// namespace, except that a request that cannot be served yet does not
+    /// hold up later ones (backfill) until it has waited `backfill_window`;
+    /// from then on later requests of its namespace wait behind it until it
+    /// is served or its own `wait_for` ends. A large gang therefore gets its
+    /// capacity eventually, and smaller requests are delayed by it at most
+    /// for its `wait_for`, never forever.
     pub fn acquire(
         &mut self,
         now: Timestamp,
@@ -227,18 +267,18 @@ impl Core {
         session: &SessionId,
         request: AcquireRequest,
     ) -> Result<Outcome<Vec<Lease>>, CoreError> {
-        let state = self.live_session(session)?;
-        if !state.namespaces.contains(&request.namespace) {
-            return Err(if self.roles.contains_key(&request.namespace) {
-                CoreError::NamespaceNotSubscribed {
-                    namespace: request.namespace,
-                }
-            } else {
-                CoreError::NamespaceNotFound(request.namespace)
-            });
+        let frontend = self.check_namespace(session, &request.namespace)?;
+        validate_request(&request)?;
+        if let Some(outcome) = self.recall(now, ticket, &frontend, &request)? {
+            return Ok(outcome);
         }
-        validate_slots(&request.slots)?;
-        if let Some(leases) = self.try_grant(now, session, &request) {
+        let served = if self.queue_blocked(now, &request.namespace) {
+            None
+        } else {
+            self.try_grant(now, &frontend, &request)
+        };
+        if let Some(leases) = served {
+            self.remember(now, &frontend, &request, Some(&leases));
             return Ok(Outcome::Now(leases));
         }
         if request.wait_for.is_zero() {
@@ -246,53 +286,132 @@ impl Core {
                 waited: Duration::ZERO,
             });
         }
+        self.remember(now, &frontend, &request, None);
         let role = self.roles[&request.namespace].clone();
         self.waiting.push_back(Waiting {
-            ticket,
+            tickets: vec![ticket],
             session: session.clone(),
+            frontend,
+            since: now,
             deadline: now.after(request.wait_for),
             request,
         });
+        self.suppressed.remove(&role);
         self.effects
             .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
         Ok(Outcome::Later)
     }
 
-    /// Grants every slot of `request` or nothing.
+    /// The session's frontend, when `namespace` is one of the session's.
+    fn check_namespace(
+        &self,
+        session: &SessionId,
+        namespace: &str,
+    ) -> Result<FrontendName, CoreError> {
+        let state = self.live_session(session)?;
+        if state.namespaces.contains(namespace) {
+            Ok(state.frontend.clone())
+        } else if self.roles.contains_key(namespace) {
+            Err(CoreError::NamespaceNotSubscribed {
+                namespace: namespace.to_owned(),
+            })
+        } else {
+            Err(CoreError::NamespaceNotFound(namespace.to_owned()))
+        }
+    }
+
+    /// A retry of a request id seen before: the same leases, or a place
+    /// beside the original among the waiting. `None` for a new request.
+    fn recall(
+        &mut self,
+        now: Timestamp,
+        ticket: Ticket,
+        frontend: &FrontendName,
+        request: &AcquireRequest,
+    ) -> Result<Option<Outcome<Vec<Lease>>>, CoreError> {
+        let Some(request_id) = &request.request_id else {
+            return Ok(None);
+        };
+        let key = (frontend.clone(), request_id.clone());
+        let Some(remembered) = self.requests.get_mut(&key) else {
+            return Ok(None);
+        };
+        if !remembered.request.same_ask(request) {
+            return Err(CoreError::RequestIdReused {
+                request_id: request_id.clone(),
+            });
+        }
+        remembered.at = now;
+        if let Some(granted) = &remembered.granted {
+            let current = granted
+                .iter()
+                .map(|lease| {
+                    self.leases
+                        .get(&lease.id)
+                        .map_or_else(|| lease.clone(), |s| s.lease.clone())
+                })
+                .collect();
+            return Ok(Some(Outcome::Now(current)));
+        }
+        let original = self
+            .waiting
+            .iter_mut()
+            .find(|w| &w.frontend == frontend && w.request.request_id.as_ref() == Some(request_id));
+        Ok(original.map(|waiting| {
+            waiting.tickets.push(ticket);
+            Outcome::Later
+        }))
+    }
+
+    /// Keeps a request id for retries, with its leases once granted.
+    fn remember(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        request: &AcquireRequest,
+        granted: Option<&[Lease]>,
+    ) {
+        if let Some(request_id) = &request.request_id {
+            self.requests.insert(
+                (frontend.clone(), request_id.clone()),
+                Remembered {
+                    request: request.clone(),
+                    granted: granted.map(<[Lease]>::to_vec),
+                    at: now,
+                },
+            );
+        }
+    }
+
+    /// Whether a request of `namespace` that waited past the backfill
+    /// window holds up newer ones.
+    fn queue_blocked(&self, now: Timestamp, namespace: &str) -> bool {
+        let window = self.config.backfill_window;
+        self.waiting
+            .iter()
+            .any(|w| w.request.namespace == namespace && w.since.after(window) <= now)
+    }
+
+    /// Grants the request from the pool: every slot of a gang or nothing;
+    /// otherwise every slot that fits, `None` when not one does.
     fn try_grant(
         &mut self,
         now: Timestamp,
-        session: &SessionId,
+        frontend: &FrontendName,
         request: &AcquireRequest,
     ) -> Option<Vec<Lease>> {
-        let frontend = self.sessions.get(session)?.frontend.clone();
         let role = self.roles.get(&request.namespace)?.clone();
-        let refused = self
-            .frontends
-            .get(&frontend)
-            .map(|f| f.refused_agents.clone())
-            .unwrap_or_default();
-        let mut scratch: BTreeMap<OfferId, Resources> = self
-            .offers
-            .iter()
-            .filter(|(_, pooled)| pooled.offer.role == role)
-            .filter(|(_, pooled)| {
-                refused
-                    .get(&pooled.offer.agent.id)
-                    .is_none_or(|until| *until <= now)
-            })
-            .map(|(id, pooled)| (id.clone(), pooled.free.clone()))
-            .collect();
-        let mut grants = Vec::new();
-        for slot in &request.slots {
-            for _ in 0..slot.count {
-                let (offer, granted) = scratch.iter().find_map(|(offer, free)| {
-                    carve(free, slot).map(|granted| (offer.clone(), granted))
-                })?;
-                let free = scratch.get_mut(&offer)?;
-                free.subtract(&granted);
-                grants.push((offer, granted));
-            }
+        let demand = Demand {
+            role: &role,
+            slots: &request.slots,
+            constraints: &request.constraints,
+            gang: request.gang,
+            refused: self.frontends.get(frontend).map(|f| &f.refused_agents),
+            now,
+        };
+        let grants = place(&mut self.offers, &demand);
+        if grants.is_empty() {
+            return None;
         }
         let hold = request
             .hold_for
@@ -300,22 +419,16 @@ impl Core {
             .unwrap_or(self.config.default_hold)
             .min(self.config.max_hold);
         let mut leases = Vec::with_capacity(grants.len());
-        for (offer_id, resources) in grants {
-            let pooled = self.offers.get_mut(&offer_id)?;
-            pooled.free.subtract(&resources);
-            let lease = Lease {
-                id: LeaseId(String::new()),
-                frontend: frontend.clone(),
-                namespace: request.namespace.clone(),
-                agent: pooled.offer.agent.clone(),
-                role: role.clone(),
-                resources,
-                expires_at: now.after(hold),
-                offer: Some(offer_id),
-            };
+        for grant in grants {
             let lease = Lease {
                 id: LeaseId(self.fresh_id("lease")),
-                ..lease
+                frontend: frontend.clone(),
+                namespace: request.namespace.clone(),
+                agent: grant.agent,
+                role: role.clone(),
+                resources: grant.resources,
+                expires_at: now.after(hold),
+                offer: Some(grant.offer),
             };
             self.leases.insert(
                 lease.id.clone(),
@@ -328,6 +441,30 @@ impl Core {
             leases.push(lease);
         }
         Some(leases)
+    }
+
+    /// Answers every caller of a waiting request; a request id is kept with
+    /// its leases, or forgotten when the request failed.
+    fn answer_waiting(&mut self, waiting: Waiting, result: Result<Vec<Lease>, CoreError>) {
+        if let Some(request_id) = &waiting.request.request_id {
+            let key = (waiting.frontend.clone(), request_id.clone());
+            match &result {
+                Ok(leases) => {
+                    if let Some(remembered) = self.requests.get_mut(&key) {
+                        remembered.granted = Some(leases.clone());
+                    }
+                }
+                Err(_) => {
+                    self.requests.remove(&key);
+                }
+            }
+        }
+        for ticket in waiting.tickets {
+            self.effects.push(Effect::AcquireDone {
+                ticket,
+                result: result.clone(),
+            });
+        }
     }
 
     /// Leases of the session's frontend, all or an error naming the first
@@ -399,10 +536,8 @@ impl Core {
     /// Removes a lease, giving its resources back to its offer.
     fn return_lease(&mut self, id: &LeaseId) -> Option<Lease> {
         let state = self.leases.remove(id)?;
-        if let Some(offer) = &state.lease.offer
-            && let Some(pooled) = self.offers.get_mut(offer)
-        {
-            pooled.free.add(&state.lease.resources);
+        if let Some(offer) = &state.lease.offer {
+            self.offers.give_back(offer, &state.lease.resources);
         }
         Some(state.lease)
     }
@@ -492,27 +627,29 @@ impl Core {
         Ok((frontend, bound))
     }
 
-    /// Records the tasks and queues one ACCEPT per offer; the launches were
-    /// checked and every lease is bound.
+    /// Records the tasks and adds them to their offers' pending ACCEPTs;
+    /// the launches were checked and every lease is bound. An offer that no
+    /// other lease shares is accepted at once; one with siblings waits up to
+    /// `launch_linger` for their launches.
     fn execute_launch(
         &mut self,
         now: Timestamp,
         frontend: &FrontendName,
         launches: Vec<(LeaseId, Work)>,
     ) -> Vec<Launched> {
-        let lease_ids: BTreeSet<LeaseId> =
-            launches.iter().map(|(lease, _)| lease.clone()).collect();
-        let mut accepts: BTreeMap<OfferId, (Vec<LaunchTask>, Vec<LaunchGroup>)> = BTreeMap::new();
         let mut launched = Vec::new();
+        let mut offers = BTreeSet::new();
         for (lease_id, work) in launches {
-            let lease = self.leases[&lease_id].lease.clone();
+            let Some(LeaseState { lease, .. }) = self.leases.remove(&lease_id) else {
+                continue;
+            };
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
-            let (tasks, groups) = accepts.entry(offer).or_default();
             match work {
                 Work::Task(spec) => {
-                    tasks.push(self.record_task(frontend, &lease, spec, &mut launched))
+                    let task = self.record_task(frontend, &lease, spec, &mut launched);
+                    self.pending_accept(now, &offer).tasks.push(task);
                 }
                 Work::Group(specs) => {
                     let executor_id = format!(
@@ -525,26 +662,63 @@ impl Core {
                         .into_iter()
                         .map(|spec| self.record_task(frontend, &lease, spec, &mut launched))
                         .collect();
-                    groups.push(LaunchGroup {
+                    let group = LaunchGroup {
                         executor_id,
                         agent_id: lease.agent.id.clone(),
                         role: lease.role.clone(),
                         executor_resources: group_executor_resources(),
                         tasks,
-                    });
+                    };
+                    self.pending_accept(now, &offer).groups.push(group);
                 }
             }
+            self.pending_accept(now, &offer).taken.add(&lease.resources);
+            offers.insert(offer);
         }
-        for (offer_id, (tasks, groups)) in accepts {
-            self.consume_offer(now, &offer_id, &lease_ids);
-            self.effects.push(Effect::Mesos(MesosCall::Accept {
-                offer_ids: vec![offer_id],
-                tasks,
-                groups,
-                refuse_seconds: 0.0,
-            }));
+        for offer in offers {
+            if !self
+                .leases
+                .values()
+                .any(|s| s.lease.offer.as_ref() == Some(&offer))
+            {
+                self.flush_accept(now, &offer);
+            }
         }
         launched
+    }
+
+    /// The offer's pending ACCEPT, opened now if there is none.
+    fn pending_accept(&mut self, now: Timestamp, offer: &OfferId) -> &mut PendingAccept {
+        let flush_at = now.after(self.config.launch_linger);
+        self.accepts
+            .entry(offer.clone())
+            .or_insert_with(|| PendingAccept {
+                flush_at,
+                ..PendingAccept::default()
+            })
+    }
+
+    /// Sends an offer's pending ACCEPT. Mesos consumes the whole offer, so
+    /// sibling leases wait for the agent's next offer (Mesos re-offers the
+    /// leftover at once because the ACCEPT refuses for zero seconds).
+    fn flush_accept(&mut self, now: Timestamp, offer: &OfferId) {
+        let Some(pending) = self.accepts.remove(offer) else {
+            return;
+        };
+        self.offers.remove(offer);
+        let deadline = now.after(self.config.rebind_timeout);
+        for state in self.leases.values_mut() {
+            if state.lease.offer.as_ref() == Some(offer) {
+                state.lease.offer = None;
+                state.rebind_deadline = Some(deadline);
+            }
+        }
+        self.effects.push(Effect::Mesos(MesosCall::Accept {
+            offer_ids: vec![offer.clone()],
+            tasks: pending.tasks,
+            groups: pending.groups,
+            refuse_seconds: 0.0,
+        }));
     }
 
     /// Records ownership of one task before it is launched.
@@ -609,28 +783,6 @@ impl Core {
                 ticket: launch.ticket,
                 result,
             });
-        }
-    }
-
-    /// An ACCEPT consumes the whole offer: launched leases end, sibling
-    /// leases wait for the agent's next offer (Mesos re-offers the leftover
-    /// at once because the ACCEPT refuses for zero seconds).
-    fn consume_offer(&mut self, now: Timestamp, offer: &OfferId, launched: &BTreeSet<LeaseId>) {
-        self.offers.remove(offer);
-        let deadline = now.after(self.config.rebind_timeout);
-        let on_offer: Vec<LeaseId> = self
-            .leases
-            .iter()
-            .filter(|(_, s)| s.lease.offer.as_ref() == Some(offer))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in on_offer {
-            if launched.contains(&id) {
-                self.leases.remove(&id);
-            } else if let Some(state) = self.leases.get_mut(&id) {
-                state.lease.offer = None;
-                state.rebind_deadline = Some(deadline);
-            }
         }
     }
 
@@ -717,9 +869,11 @@ impl Core {
 
     // ----- Mesos events ----------------------------------------------------
 
-    /// The framework is subscribed; after a resubscription every live task is
-    /// reconciled, since updates may have been missed while away.
+    /// The framework is subscribed. A fresh subscription suppresses no role;
+    /// after a resubscription every live task is reconciled, since updates
+    /// may have been missed while away.
     pub fn mesos_subscribed(&mut self, resubscribed: bool) {
+        self.suppressed.clear();
         if !resubscribed {
             return;
         }
@@ -736,9 +890,12 @@ impl Core {
     }
 
     /// The subscription is gone, and with it every outstanding offer. Leases
-    /// wait for their agents' next offers, as after a sibling launch.
+    /// wait for their agents' next offers, as after a sibling launch;
+    /// launches not yet sent never will be.
     pub fn mesos_disconnected(&mut self, now: Timestamp) {
-        self.offers.clear();
+        for offer in self.offers.clear() {
+            self.drop_pending_accept(&offer, "the connection to Mesos was lost");
+        }
         let deadline = now.after(self.config.rebind_timeout);
         for state in self.leases.values_mut() {
             if state.lease.offer.take().is_some() {
@@ -748,33 +905,44 @@ impl Core {
     }
 
     /// New offers: first they re-bind leases waiting on their agent, then
-    /// they join the pool and serve waiting demand.
+    /// they join the pool and serve waiting demand. Leases on an agent whose
+    /// hostname or attributes changed are lost: they were placed by
+    /// constraints on what the agent was.
     pub fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
         for offer in offers {
-            let mut pooled = PooledOffer {
-                free: offer.resources.clone(),
-                offer,
-                received_at: now,
-            };
+            self.lose_leases_where(
+                |lease| lease.agent.id == offer.agent.id && lease.agent != offer.agent,
+                LeaseLostReason::AgentChanged,
+                &format!(
+                    "agent {} changed its hostname or attributes",
+                    offer.agent.id
+                ),
+            );
+            let mut free = offer.resources.clone();
             for state in self.leases.values_mut() {
                 let waiting_here = state.lease.offer.is_none()
-                    && state.lease.agent.id == pooled.offer.agent.id
-                    && state.lease.role == pooled.offer.role;
-                if waiting_here && pooled.free.subtract(&state.lease.resources) {
-                    state.lease.offer = Some(pooled.offer.id.clone());
-                    state.lease.agent = pooled.offer.agent.clone();
+                    && state.lease.agent.id == offer.agent.id
+                    && state.lease.role == offer.role;
+                if waiting_here && free.subtract(&state.lease.resources) {
+                    state.lease.offer = Some(offer.id.clone());
                     state.rebind_deadline = None;
                 }
             }
-            self.offers.insert(pooled.offer.id.clone(), pooled);
+            self.offers.insert(PooledOffer {
+                offer,
+                free,
+                received_at: now,
+            });
         }
         self.retry_launches(now);
         self.serve_waiting(now);
     }
 
-    /// Mesos took an offer back: it leaves the pool and its leases are lost.
+    /// Mesos took an offer back: it leaves the pool, launches waiting on it
+    /// are dropped and its leases are lost.
     pub fn rescind(&mut self, offer: &OfferId) {
         if self.offers.remove(offer).is_some() {
+            self.drop_pending_accept(offer, &format!("Mesos rescinded offer {offer}"));
             self.lose_leases_where(
                 |lease| lease.offer.as_ref() == Some(offer),
                 LeaseLostReason::OfferRescinded,
@@ -785,13 +953,29 @@ impl Core {
 
     /// An agent left the cluster: its offers and leases are gone.
     pub fn agent_lost(&mut self, agent: &AgentId) {
-        self.offers
-            .retain(|_, pooled| &pooled.offer.agent.id != agent);
+        let offers: Vec<OfferId> = self
+            .offers
+            .iter()
+            .filter(|pooled| &pooled.offer.agent.id == agent)
+            .map(|pooled| pooled.offer.id.clone())
+            .collect();
+        for offer in &offers {
+            self.offers.remove(offer);
+            self.drop_pending_accept(offer, &format!("agent {agent} is gone"));
+        }
         self.lose_leases_where(
             |lease| &lease.agent.id == agent,
             LeaseLostReason::AgentGone,
             &format!("agent {agent} is gone"),
         );
+    }
+
+    /// Launches waiting to be accepted on an offer that is gone never reach
+    /// Mesos: their tasks end as `Dropped`.
+    fn drop_pending_accept(&mut self, offer: &OfferId, reason: &str) {
+        if let Some(pending) = self.accepts.remove(offer) {
+            self.accept_failed(&pending.task_ids(), reason);
+        }
     }
 
     /// Ends every lease matching `which`, returning what is still backed by
@@ -876,8 +1060,9 @@ impl Core {
     // ----- time -------------------------------------------------------------
 
     /// Everything due by `now`: expiry warnings and expiries, rebind
-    /// timeouts, waits that ran out, ended sessions past their grace, and
-    /// pool offers past their time to live (declined back to Mesos).
+    /// timeouts, launches that lingered long enough, waits that ran out,
+    /// ended sessions past their grace, pool offers past their time to live
+    /// (declined back to Mesos) and request ids past their memory.
     pub fn tick(&mut self, now: Timestamp) {
         let notice = self.config.expiring_notice;
         let mut warnings = Vec::new();
@@ -916,11 +1101,23 @@ impl Core {
                 "the agent did not offer this slice again in time".into(),
             );
         }
+        let due: Vec<OfferId> = self
+            .accepts
+            .iter()
+            .filter(|(_, pending)| pending.flush_at <= now)
+            .map(|(offer, _)| offer.clone())
+            .collect();
+        for offer in due {
+            self.flush_accept(now, &offer);
+        }
         self.retry_launches(now);
         self.end_sessions_past_grace(now);
         self.expire_waits(now);
         self.serve_waiting(now);
         self.decline_stale_offers(now);
+        let memory = self.config.request_memory;
+        self.requests
+            .retain(|_, r| r.granted.is_none() || r.at.after(memory) > now);
     }
 
     fn end_sessions_past_grace(&mut self, now: Timestamp) {
@@ -951,47 +1148,68 @@ impl Core {
     }
 
     fn expire_waits(&mut self, now: Timestamp) {
-        while let Some(index) = self.waiting.iter().position(|w| w.deadline <= now) {
-            let Some(waiting) = self.waiting.remove(index) else {
-                break;
-            };
-            self.effects.push(Effect::AcquireDone {
-                ticket: waiting.ticket,
-                result: Err(CoreError::NoCapacity {
-                    waited: waiting.request.wait_for,
-                }),
-            });
+        let (expired, kept) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| w.deadline <= now);
+        self.waiting = kept;
+        for waiting in expired {
+            let waited = waiting.request.wait_for;
+            self.answer_waiting(waiting, Err(CoreError::NoCapacity { waited }));
         }
     }
 
-    /// Serves waiting requests in arrival order, each that fits now.
+    /// Serves waiting requests in arrival order, each that can be served
+    /// now, by the backfill rule of [`Core::acquire`].
     fn serve_waiting(&mut self, now: Timestamp) {
+        let window = self.config.backfill_window;
+        let mut blocked = BTreeSet::new();
         let mut still = VecDeque::with_capacity(self.waiting.len());
         while let Some(waiting) = self.waiting.pop_front() {
-            match self.try_grant(now, &waiting.session, &waiting.request) {
-                Some(leases) => self.effects.push(Effect::AcquireDone {
-                    ticket: waiting.ticket,
-                    result: Ok(leases),
-                }),
-                None => still.push_back(waiting),
+            let served = if blocked.contains(&waiting.request.namespace) {
+                None
+            } else {
+                self.try_grant(now, &waiting.frontend, &waiting.request)
+            };
+            match served {
+                Some(leases) => self.answer_waiting(waiting, Ok(leases)),
+                None => {
+                    if waiting.since.after(window) <= now {
+                        blocked.insert(waiting.request.namespace.clone());
+                    }
+                    still.push_back(waiting);
+                }
             }
         }
         self.waiting = still;
     }
 
+    /// Declines pool offers past `pool_ttl` that nothing holds: not leased,
+    /// no launch pending, no waiting demand of their role that could use
+    /// them, and not among the `warm_pool` newest offers of their role.
     fn decline_stale_offers(&mut self, now: Timestamp) {
         let ttl = self.config.pool_ttl;
-        let leased: BTreeSet<&OfferId> = self
+        let held: BTreeSet<&OfferId> = self
             .leases
             .values()
             .filter_map(|s| s.lease.offer.as_ref())
+            .chain(self.accepts.keys())
             .collect();
-        let stale: Vec<OfferId> = self
+        let mut idle: Vec<&PooledOffer> = self
             .offers
             .iter()
-            .filter(|(id, pooled)| pooled.received_at.after(ttl) <= now && !leased.contains(id))
-            .map(|(id, _)| id.clone())
+            .filter(|pooled| !held.contains(&pooled.offer.id))
             .collect();
+        idle.sort_by(|a, b| (b.received_at, &b.offer.id).cmp(&(a.received_at, &a.offer.id)));
+        let mut warm: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut stale = Vec::new();
+        for pooled in idle {
+            let kept = warm.entry(&pooled.offer.role).or_default();
+            if *kept < self.config.warm_pool {
+                *kept += 1;
+            } else if pooled.received_at.after(ttl) <= now && !self.demand_could_use(now, pooled) {
+                stale.push(pooled.offer.id.clone());
+            }
+        }
         if stale.is_empty() {
             return;
         }
@@ -1002,6 +1220,50 @@ impl Core {
             offer_ids: stale,
             refuse_seconds: self.config.decline_refuse.as_secs_f64(),
         }));
+    }
+
+    /// Whether a waiting request of the offer's role could put a slot on it.
+    fn demand_could_use(&self, now: Timestamp, pooled: &PooledOffer) -> bool {
+        self.waiting.iter().any(|waiting| {
+            let role = &self.roles[&waiting.request.namespace];
+            let demand = Demand {
+                role,
+                slots: &waiting.request.slots,
+                constraints: &waiting.request.constraints,
+                gang: waiting.request.gang,
+                refused: self
+                    .frontends
+                    .get(&waiting.frontend)
+                    .map(|f| &f.refused_agents),
+                now,
+            };
+            role == &pooled.offer.role && demand.could_use(&pooled.offer.agent, &pooled.free)
+        })
+    }
+
+    /// Suppresses each role that needs no offers and revives each that
+    /// does again. A role needs offers while demand of it waits, while a
+    /// lease of it waits for its agent's next offer, or while its pool
+    /// holds fewer than `warm_pool` offers.
+    fn settle_suppression(&mut self) {
+        for role in self.roles() {
+            let demand = self
+                .waiting
+                .iter()
+                .any(|w| self.roles[&w.request.namespace] == role);
+            let rebinding = self
+                .leases
+                .values()
+                .any(|s| s.lease.offer.is_none() && s.lease.role == role);
+            let wants = demand || rebinding || self.offers.count(&role) < self.config.warm_pool;
+            if wants && self.suppressed.remove(&role) {
+                self.effects
+                    .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
+            } else if !wants && self.suppressed.insert(role.clone()) {
+                self.effects
+                    .push(Effect::Mesos(MesosCall::Suppress { roles: vec![role] }));
+            }
+        }
     }
 
     /// When [`Core::tick`] next has something to do.
@@ -1020,8 +1282,9 @@ impl Core {
         });
         let offers = self
             .offers
-            .values()
+            .iter()
             .map(|p| Some(p.received_at.after(self.config.pool_ttl)));
+        let accepts = self.accepts.values().map(|p| Some(p.flush_at));
         let waits = self.waiting.iter().map(|w| Some(w.deadline));
         let sessions = self
             .sessions
@@ -1029,6 +1292,7 @@ impl Core {
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
         leases
             .chain(offers)
+            .chain(accepts)
             .chain(waits)
             .chain(sessions)
             .flatten()
@@ -1040,7 +1304,7 @@ impl Core {
     /// Agents with offers or leases, and what Agora holds of each.
     pub fn agents(&self) -> Vec<AgentView> {
         let mut views: BTreeMap<AgentId, AgentView> = BTreeMap::new();
-        for pooled in self.offers.values() {
+        for pooled in self.offers.iter() {
             let view = views
                 .entry(pooled.offer.agent.id.clone())
                 .or_insert_with(|| empty_view(&pooled.offer.agent));
@@ -1102,11 +1366,11 @@ fn invalid(field: &str, reason: &str) -> CoreError {
     }
 }
 
-fn validate_slots(slots: &[Slot]) -> Result<(), CoreError> {
-    if slots.is_empty() {
+fn validate_request(request: &AcquireRequest) -> Result<(), CoreError> {
+    if request.slots.is_empty() {
         return Err(invalid("slots", "ask for at least one slot"));
     }
-    for (index, slot) in slots.iter().enumerate() {
+    for (index, slot) in request.slots.iter().enumerate() {
         if slot.count == 0 {
             return Err(invalid(
                 &format!("slots[{index}].count"),
@@ -1120,18 +1384,18 @@ fn validate_slots(slots: &[Slot]) -> Result<(), CoreError> {
             ));
         }
     }
+    for (index, constraint) in request.constraints.iter().enumerate() {
+        constraint.validate(index)?;
+    }
+    if request
+        .request_id
+        .as_deref()
+        .is_some_and(|id| id.trim().is_empty())
+    {
+        return Err(invalid(
+            "request_id",
+            "leave it unset or give a non-blank id",
+        ));
+    }
     Ok(())
-}
-
-/// What `slot` would take from `free`: its resources plus the lowest free
-/// ports it asks a count of; `None` when it does not fit.
-fn carve(free: &Resources, slot: &Slot) -> Option<Resources> {
-    if !free.contains(&slot.resources) {
-        return None;
-    }
-    let mut granted = slot.resources.clone();
-    if slot.port_count > 0 {
-        granted.add(&free.pick_ports(slot.port_count, &slot.resources)?);
-    }
-    Some(granted)
 }

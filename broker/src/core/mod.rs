@@ -9,10 +9,14 @@
 //! # Layout
 //! - [`resources`]: fixed-point scalars and port ranges.
 //! - [`model`]: ids, offers, leases, tasks, events, effects, errors.
+//! - `pool`: the offers held, indexed for placement.
+//! - `placement`: constraints and the search for room for each slot.
 //! - [`engine`]: [`Core`], the state machine.
 
 pub mod engine;
 pub mod model;
+mod placement;
+mod pool;
 pub mod resources;
 
 pub use engine::{AgentView, Core, Launched};

@@ -111,15 +111,61 @@ pub struct Slot {
     pub count: u32,
 }
 
+/// A placement rule on one field of an agent: an attribute, or
+/// [`HOSTNAME`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    pub field: String,
+    pub rule: Rule,
+}
+
+/// The field name that constraints use for the agent's hostname.
+pub const HOSTNAME: &str = "hostname";
+
+/// What a [`Constraint`] asks of its field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// The field equals this value.
+    Equals(String),
+    /// The field is one of these values.
+    In(Vec<String>),
+    /// The field is none of these values; agents without it match.
+    NotIn(Vec<String>),
+    /// The agent has the field.
+    Exists,
+    /// At most this many slots of one request per distinct value of the
+    /// field; agents without the field take none (`UNIQUE` is `MaxPer(1)`).
+    MaxPer(u32),
+}
+
 /// A frontend's request for capacity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AcquireRequest {
     pub namespace: String,
     pub slots: Vec<Slot>,
+    /// Every slot goes on an agent that satisfies all of these.
+    pub constraints: Vec<Constraint>,
+    /// All slots at once or none. Without it the request is answered as
+    /// soon as at least one slot fits, with every slot that fits then.
+    pub gang: bool,
     /// Lease duration; the configured default when `None`.
     pub hold_for: Option<Duration>,
     /// How long the demand may wait for capacity.
     pub wait_for: Duration,
+    /// Makes a retry safe: the same id from the same frontend answers with
+    /// the same leases.
+    pub request_id: Option<String>,
+}
+
+impl AcquireRequest {
+    /// Whether `other` asks for the same thing, as a retry must; how long
+    /// it holds or waits may differ.
+    pub fn same_ask(&self, other: &AcquireRequest) -> bool {
+        self.namespace == other.namespace
+            && self.slots == other.slots
+            && self.constraints == other.constraints
+            && self.gang == other.gang
+    }
 }
 
 /// A process for Mesos to run.
@@ -256,6 +302,9 @@ pub enum LeaseLostReason {
     AgentGone,
     RebindTimeout,
     SessionEnded,
+    /// The agent's hostname or attributes changed since the lease was
+    /// granted, so the constraints it was placed by may no longer hold.
+    AgentChanged,
 }
 
 /// Something a frontend is told on its event stream.
@@ -318,6 +367,9 @@ pub enum MesosCall {
         grace: Option<Duration>,
     },
     Revive {
+        roles: Vec<String>,
+    },
+    Suppress {
         roles: Vec<String>,
     },
     Reconcile {
@@ -385,6 +437,8 @@ pub enum CoreError {
     TaskNotFound(TaskId),
     #[error("no capacity for the request within {waited:?}")]
     NoCapacity { waited: Duration },
+    #[error("request_id {request_id:?} was already used for a different request; use a new id")]
+    RequestIdReused { request_id: String },
 }
 
 /// The core's policies.
@@ -399,6 +453,18 @@ pub struct CoreConfig {
     pub expiring_notice: Duration,
     pub session_grace: Duration,
     pub rebind_timeout: Duration,
+    /// Unleased offers each role keeps past `pool_ttl`, so that acquires
+    /// are answered from memory; with a full warm pool and no demand the
+    /// role is suppressed.
+    pub warm_pool: usize,
+    /// How long a launch on an offer that other leases share waits for
+    /// their launches, so that one ACCEPT carries them all.
+    pub launch_linger: Duration,
+    /// How long a waiting request lets later, smaller requests of its
+    /// namespace be served before it; after that they wait behind it.
+    pub backfill_window: Duration,
+    /// How long a request id is remembered for retries.
+    pub request_memory: Duration,
 }
 
 impl Default for CoreConfig {
@@ -412,6 +478,10 @@ impl Default for CoreConfig {
             expiring_notice: Duration::from_secs(5),
             session_grace: Duration::from_secs(30),
             rebind_timeout: Duration::from_secs(10),
+            warm_pool: 2,
+            launch_linger: Duration::from_millis(20),
+            backfill_window: Duration::from_secs(5),
+            request_memory: Duration::from_secs(600),
         }
     }
 }

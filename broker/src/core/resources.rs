@@ -80,6 +80,12 @@ impl Resources {
         self.scalars.get(name).map_or(0.0, |&m| m as f64 / MILLI)
     }
 
+    /// The amount of scalar `name` in thousandths, the unit the pool's index
+    /// orders offers by.
+    pub fn milli(&self, name: &str) -> u64 {
+        self.scalars.get(name).copied().unwrap_or(0)
+    }
+
     /// Every scalar with a non-zero amount, in units, by name.
     pub fn scalars(&self) -> impl Iterator<Item = (&str, f64)> {
         self.scalars

@@ -42,8 +42,11 @@ fn acquire(slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
     AcquireRequest {
         namespace: "default".into(),
         slots,
+        constraints: vec![],
+        gang: false,
         hold_for: None,
         wait_for,
+        request_id: None,
     }
 }
 
@@ -63,8 +66,16 @@ fn spec(id: &str, cpus: f64, mem: f64) -> TaskSpec {
     }
 }
 
+/// A core without a warm pool, so that every unleased offer is declined
+/// after the pool's time to live.
 fn core() -> Core {
-    Core::new(CoreConfig::default(), "boot")
+    Core::new(
+        CoreConfig {
+            warm_pool: 0,
+            ..CoreConfig::default()
+        },
+        "boot",
+    )
 }
 
 fn session(core: &mut Core, name: &str) -> SessionId {
@@ -113,6 +124,14 @@ fn launched(outcome: Result<Outcome<Vec<Launched>>, CoreError>) -> Vec<Launched>
         Outcome::Now(tasks) => tasks,
         Outcome::Later => panic!("expected the launch at once"),
     }
+}
+
+/// The ACCEPT calls among the effects.
+fn accepts(effects: &[Effect]) -> Vec<&MesosCall> {
+    mesos_calls(effects)
+        .into_iter()
+        .filter(|call| matches!(call, MesosCall::Accept { .. }))
+        .collect()
 }
 
 fn mesos_calls(effects: &[Effect]) -> Vec<&MesosCall> {
@@ -172,7 +191,12 @@ fn waits_for_capacity_and_is_served_when_an_offer_arrives() {
                 ticket: Ticket(7),
                 result: Ok(leases),
             },
-        ] => assert_eq!(leases.len(), 1),
+            // Nothing waits any more and the pool is full: stop offers.
+            Effect::Mesos(MesosCall::Suppress { roles }),
+        ] => {
+            assert_eq!(leases.len(), 1);
+            assert_eq!(roles, &["default".to_owned()]);
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -193,12 +217,17 @@ fn a_wait_that_runs_out_answers_no_capacity() {
     core.tick(T0.after(Duration::from_secs(2)));
     assert_eq!(
         core.drain_effects(),
-        vec![Effect::AcquireDone {
-            ticket: Ticket(1),
-            result: Err(CoreError::NoCapacity {
-                waited: Duration::from_secs(2)
-            }),
-        }]
+        vec![
+            Effect::AcquireDone {
+                ticket: Ticket(1),
+                result: Err(CoreError::NoCapacity {
+                    waited: Duration::from_secs(2)
+                }),
+            },
+            Effect::Mesos(MesosCall::Suppress {
+                roles: vec!["default".into()]
+            })
+        ]
     );
 }
 
@@ -221,15 +250,21 @@ fn without_wait_no_capacity_is_refused_at_once() {
 }
 
 #[test]
-fn several_slots_are_granted_together_or_not_at_all() {
+fn a_gang_is_granted_whole_or_not_at_all_other_requests_take_what_fits() {
     let mut core = core();
     let s = session(&mut core, "a");
     core.offers(T0, vec![offer("o1", 1, res(2.0, 512.0))]);
     let mut two = slot(1.5, 128.0);
     two.count = 2;
-    let outcome = core.acquire(T0, Ticket(1), &s, acquire(vec![two], Duration::ZERO));
+    let gang = AcquireRequest {
+        gang: true,
+        ..acquire(vec![two.clone()], Duration::ZERO)
+    };
+    let outcome = core.acquire(T0, Ticket(1), &s, gang);
     assert!(outcome.is_err());
     assert_eq!(core.agents()[0].pooled, res(2.0, 512.0), "nothing was held");
+    let some = granted(core.acquire(T0, Ticket(2), &s, acquire(vec![two], Duration::ZERO)));
+    assert_eq!(some.len(), 1);
 }
 
 #[test]
@@ -273,6 +308,11 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
         vec![(la.id.clone(), task("web", 1.0, 128.0))],
     ));
     assert!(tasks[0].task_id.0.starts_with("default.a.web."));
+    // b shares the offer: a's launch lingers for b's before the ACCEPT.
+    assert!(accepts(&core.drain_effects()).is_empty());
+    let linger = CoreConfig::default().launch_linger;
+    assert_eq!(core.next_deadline(), Some(T0.after(linger)));
+    core.tick(T0.after(linger));
     match mesos_calls(&core.drain_effects()).as_slice() {
         [
             MesosCall::Accept {
@@ -285,6 +325,11 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
             assert_eq!(offer_ids, &vec![OfferId("o1".into())]);
             assert_eq!(tasks.len(), 1);
             assert_eq!(*refuse_seconds, 0.0);
+        }
+        // The role was suppressed with a full pool and no demand; b's slice
+        // waiting for the agent's next offer needs offers again.
+        [MesosCall::Accept { .. }, MesosCall::Revive { roles }] => {
+            assert_eq!(roles, &["default".to_owned()])
         }
         other => panic!("{other:?}"),
     }
@@ -312,6 +357,7 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
                 ticket: Ticket(5),
                 result: Ok(launched),
             },
+            Effect::Mesos(MesosCall::Suppress { .. }),
         ] => {
             assert_eq!(offer_ids, &vec![OfferId("o2".into())]);
             assert_eq!(tasks[0].task_id, launched[0].task_id);
@@ -330,7 +376,7 @@ fn a_task_group_shares_one_executor_whose_resources_come_from_the_lease() {
     let group = Work::Group(vec![spec("web", 0.5, 128.0), spec("sidecar", 0.5, 128.0)]);
     let tasks = launched(core.launch(T0, Ticket(1), &s, vec![(lease.id, group)]));
     assert_eq!(tasks.len(), 2);
-    match mesos_calls(&core.drain_effects()).as_slice() {
+    match accepts(&core.drain_effects()).as_slice() {
         [MesosCall::Accept { tasks, groups, .. }] => {
             assert!(tasks.is_empty());
             assert_eq!(groups.len(), 1);
@@ -363,8 +409,10 @@ fn a_sibling_not_reoffered_in_time_is_lost() {
     let la = lease_now(&mut core, &a, 1.0, 128.0);
     let lb = lease_now(&mut core, &b, 1.0, 128.0);
     launched(core.launch(T0, Ticket(99), &a, vec![(la.id, task("t", 1.0, 128.0))]));
+    let accepted = T0.after(CoreConfig::default().launch_linger);
+    core.tick(accepted);
     core.drain_effects();
-    core.tick(T0.after(CoreConfig::default().rebind_timeout));
+    core.tick(accepted.after(CoreConfig::default().rebind_timeout));
     let lost: Vec<_> = core
         .drain_effects()
         .into_iter()
@@ -498,7 +546,10 @@ fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
     ));
     assert!(matches!(
         core.drain_effects().as_slice(),
-        [Effect::Mesos(MesosCall::Acknowledge { .. })]
+        [
+            Effect::Mesos(MesosCall::Acknowledge { .. }),
+            Effect::Mesos(MesosCall::Suppress { .. })
+        ]
     ));
     core.status_update(StatusUpdate {
         task_id: TaskId("someone-elses".into()),
@@ -604,10 +655,15 @@ fn unleased_offers_are_declined_after_the_pool_ttl() {
     core.tick(T0.after(ttl));
     assert_eq!(
         mesos_calls(&core.drain_effects()),
-        vec![&MesosCall::Decline {
-            offer_ids: vec![OfferId("o1".into())],
-            refuse_seconds: 5.0
-        }]
+        vec![
+            &MesosCall::Decline {
+                offer_ids: vec![OfferId("o1".into())],
+                refuse_seconds: 5.0
+            },
+            &MesosCall::Suppress {
+                roles: vec!["default".into()]
+            },
+        ]
     );
     assert!(core.agents().is_empty());
 }
@@ -663,6 +719,407 @@ fn refuses_requests_outside_the_sessions_namespaces() {
         core.acquire(T0, Ticket(1), &s, request),
         Err(CoreError::NamespaceNotFound("nope".into()))
     );
+}
+
+// ----- the offer book ------------------------------------------------------
+
+fn agent_with(n: u32, attributes: &[(&str, &str)]) -> Agent {
+    Agent {
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..agent(n)
+    }
+}
+
+fn offer_on(id: &str, agent: Agent, resources: Resources) -> Offer {
+    Offer {
+        id: OfferId(id.into()),
+        agent,
+        role: "default".into(),
+        resources,
+    }
+}
+
+/// Three agents on racks r1, r1, r2 with 4 cpus each.
+fn racked_core() -> (Core, SessionId) {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    let racks = ["r1", "r1", "r2"];
+    let offers = (0..3)
+        .map(|n| {
+            let on = agent_with(n, &[("rack", racks[n as usize])]);
+            offer_on(&format!("o{n}"), on, res(4.0, 4096.0))
+        })
+        .collect();
+    core.offers(T0, offers);
+    (core, s)
+}
+
+fn constrained(count: u32, constraints: Vec<Constraint>, gang: bool) -> AcquireRequest {
+    AcquireRequest {
+        constraints,
+        gang,
+        ..acquire(
+            vec![Slot {
+                count,
+                ..slot(1.0, 128.0)
+            }],
+            Duration::ZERO,
+        )
+    }
+}
+
+fn on(field: &str, rule: Rule) -> Constraint {
+    Constraint {
+        field: field.into(),
+        rule,
+    }
+}
+
+fn hosts(leases: &[Lease]) -> Vec<&str> {
+    leases.iter().map(|l| l.agent.hostname.as_str()).collect()
+}
+
+#[test]
+fn unique_per_host_spreads_slots_and_a_gang_too_big_for_it_gets_nothing() {
+    let (mut core, s) = racked_core();
+    let unique = || vec![on(HOSTNAME, Rule::MaxPer(1))];
+    let gang = constrained(4, unique(), true);
+    assert!(core.acquire(T0, Ticket(1), &s, gang).is_err());
+    let leases = granted(core.acquire(T0, Ticket(2), &s, constrained(3, unique(), true)));
+    let mut spread = hosts(&leases);
+    spread.sort();
+    assert_eq!(spread, ["host-0", "host-1", "host-2"]);
+}
+
+#[test]
+fn attribute_rules_pick_the_agents_they_name() {
+    let (mut core, s) = racked_core();
+    let cases = [
+        (on("rack", Rule::Equals("r2".into())), vec!["host-2"]),
+        (on("rack", Rule::In(vec!["r2".into()])), vec!["host-2"]),
+        (on(HOSTNAME, Rule::Equals("host-1".into())), vec!["host-1"]),
+        (on("rack", Rule::NotIn(vec!["r1".into()])), vec!["host-2"]),
+        (on("zone", Rule::NotIn(vec!["a".into()])), vec!["host-0"]),
+    ];
+    for (constraint, expected) in cases {
+        let request = constrained(1, vec![constraint.clone()], false);
+        let leases = granted(core.acquire(T0, Ticket(1), &s, request));
+        assert_eq!(hosts(&leases), expected, "{constraint:?}");
+        core.release(T0, &s, &[leases[0].id.clone()], Duration::ZERO)
+            .unwrap();
+    }
+    let nowhere = constrained(1, vec![on("zone", Rule::Exists)], false);
+    assert!(core.acquire(T0, Ticket(1), &s, nowhere).is_err());
+}
+
+#[test]
+fn max_per_caps_slots_per_value() {
+    let (mut core, s) = racked_core();
+    let request = constrained(3, vec![on("rack", Rule::MaxPer(2))], false);
+    let leases = granted(core.acquire(T0, Ticket(1), &s, request));
+    let racks: Vec<&str> = leases
+        .iter()
+        .map(|l| l.agent.attributes[0].1.as_str())
+        .collect();
+    assert_eq!(racks.iter().filter(|r| **r == "r1").count(), 2);
+    assert_eq!(racks.iter().filter(|r| **r == "r2").count(), 1);
+}
+
+#[test]
+fn constraints_that_cannot_hold_are_refused_with_the_field() {
+    let (mut core, s) = racked_core();
+    for (constraint, field) in [
+        (on("", Rule::Exists), "constraints[0].field"),
+        (on("rack", Rule::In(vec![])), "constraints[0].values"),
+        (on("rack", Rule::MaxPer(0)), "constraints[0].max_per"),
+    ] {
+        let error = core
+            .acquire(T0, Ticket(1), &s, constrained(1, vec![constraint], false))
+            .unwrap_err();
+        assert!(
+            matches!(&error, CoreError::InvalidRequest { field: f, .. } if f == field),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn ports_are_granted_as_numbers_and_never_twice() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    let ports = Resources::from_scalars([("cpus", 4.0)], [(31000, 31002)]).unwrap();
+    core.offers(T0, vec![offer("o1", 1, ports)]);
+    let two_ports = Slot {
+        port_count: 2,
+        ..slot(1.0, 0.0)
+    };
+    let first = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &a,
+        acquire(vec![two_ports.clone()], Duration::ZERO),
+    ));
+    assert_eq!(first[0].resources.port_ranges(), &[(31000, 31001)]);
+    assert!(
+        core.acquire(T0, Ticket(2), &b, acquire(vec![two_ports], Duration::ZERO))
+            .is_err()
+    );
+    let exact = Slot {
+        resources: Resources::from_scalars([], [(31001, 31001)]).unwrap(),
+        port_count: 0,
+        count: 1,
+    };
+    assert!(
+        core.acquire(T0, Ticket(3), &b, acquire(vec![exact], Duration::ZERO))
+            .is_err()
+    );
+    let last = Slot {
+        resources: Resources::from_scalars([], [(31002, 31002)]).unwrap(),
+        port_count: 0,
+        count: 1,
+    };
+    let second = granted(core.acquire(T0, Ticket(4), &b, acquire(vec![last], Duration::ZERO)));
+    assert_eq!(second[0].resources.port_ranges(), &[(31002, 31002)]);
+}
+
+fn with_id(request: AcquireRequest, id: &str) -> AcquireRequest {
+    AcquireRequest {
+        request_id: Some(id.into()),
+        ..request
+    }
+}
+
+#[test]
+fn a_retried_request_id_returns_the_same_leases() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let request = with_id(acquire(vec![slot(1.0, 128.0)], Duration::ZERO), "r1");
+    let first = granted(core.acquire(T0, Ticket(1), &s, request.clone()));
+    let again = granted(core.acquire(T0, Ticket(2), &s, request.clone()));
+    assert_eq!(first, again);
+    assert_eq!(core.leases_of(&s, None).unwrap().len(), 1, "no second set");
+    let other = with_id(acquire(vec![slot(2.0, 128.0)], Duration::ZERO), "r1");
+    assert_eq!(
+        core.acquire(T0, Ticket(3), &s, other),
+        Err(CoreError::RequestIdReused {
+            request_id: "r1".into()
+        })
+    );
+    // Another frontend's id space is its own.
+    let b = session(&mut core, "b");
+    let theirs = granted(core.acquire(T0, Ticket(4), &b, request));
+    assert_ne!(theirs, first);
+    // Forgotten after the request memory.
+    let later = T0.after(CoreConfig::default().request_memory);
+    core.tick(later);
+    core.offers(later, vec![offer("o2", 1, res(4.0, 1024.0))]);
+    let request = with_id(acquire(vec![slot(1.0, 128.0)], Duration::ZERO), "r1");
+    let fresh = granted(core.acquire(later, Ticket(5), &s, request));
+    assert_ne!(fresh[0].id, first[0].id);
+}
+
+#[test]
+fn a_retry_of_a_waiting_request_joins_it() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    let request = with_id(
+        acquire(vec![slot(1.0, 128.0)], Duration::from_secs(10)),
+        "r1",
+    );
+    assert_eq!(
+        core.acquire(T0, Ticket(1), &s, request.clone()),
+        Ok(Outcome::Later)
+    );
+    assert_eq!(core.acquire(T0, Ticket(2), &s, request), Ok(Outcome::Later));
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    match answers(core.drain_effects()).as_slice() {
+        [(Ticket(1), Ok(first)), (Ticket(2), Ok(retry))] => assert_eq!(first, retry),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(core.leases_of(&s, None).unwrap().len(), 1);
+}
+
+/// A gang of two 2-cpu slots that waits.
+fn gang_of_two(wait_for: Duration) -> AcquireRequest {
+    let mut two = slot(2.0, 128.0);
+    two.count = 2;
+    AcquireRequest {
+        gang: true,
+        ..acquire(vec![two], wait_for)
+    }
+}
+
+/// The deferred Acquire answers among the effects, in order.
+fn answers(effects: Vec<Effect>) -> Vec<(Ticket, Result<Vec<Lease>, CoreError>)> {
+    effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::AcquireDone { ticket, result } => Some((ticket, result)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_waiting_gang_lets_smaller_requests_pass_until_its_backfill_window_ends() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    let gang = gang_of_two(Duration::from_secs(60));
+    assert_eq!(core.acquire(T0, Ticket(1), &s, gang), Ok(Outcome::Later));
+    // Within the window a small request takes what the gang cannot use.
+    core.offers(T0, vec![offer("o1", 1, res(2.0, 1024.0))]);
+    let small = || acquire(vec![slot(0.5, 128.0)], Duration::from_secs(60));
+    assert!(matches!(
+        core.acquire(T0, Ticket(2), &s, small()),
+        Ok(Outcome::Now(_))
+    ));
+    // Past the window, later requests wait behind the gang...
+    let window = CoreConfig::default().backfill_window;
+    let late = T0.after(window);
+    core.tick(late);
+    assert_eq!(
+        core.acquire(late, Ticket(3), &s, small()),
+        Ok(Outcome::Later)
+    );
+    core.drain_effects();
+    // ...until it is served, then they are served too.
+    core.offers(late, vec![offer("o2", 2, res(4.0, 1024.0))]);
+    let served: Vec<(Ticket, bool)> = answers(core.drain_effects())
+        .into_iter()
+        .map(|(ticket, result)| (ticket, result.is_ok()))
+        .collect();
+    assert_eq!(
+        served,
+        [(Ticket(1), true), (Ticket(3), true)],
+        "the gang first"
+    );
+}
+
+#[test]
+fn a_blocking_gang_delays_others_only_for_its_own_wait() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.acquire(T0, Ticket(1), &s, gang_of_two(Duration::from_secs(20)))
+        .unwrap();
+    let late = T0.after(CoreConfig::default().backfill_window);
+    let small = acquire(vec![slot(0.5, 128.0)], Duration::from_secs(60));
+    assert_eq!(core.acquire(late, Ticket(2), &s, small), Ok(Outcome::Later));
+    core.offers(late, vec![offer("o1", 1, res(2.0, 1024.0))]);
+    core.drain_effects();
+    core.tick(T0.after(Duration::from_secs(20)));
+    let done: Vec<(Ticket, bool)> = answers(core.drain_effects())
+        .into_iter()
+        .map(|(ticket, result)| (ticket, result.is_ok()))
+        .collect();
+    assert_eq!(done, [(Ticket(1), false), (Ticket(2), true)]);
+}
+
+#[test]
+fn a_full_warm_pool_suppresses_and_new_demand_revives() {
+    let mut core = Core::new(
+        CoreConfig {
+            warm_pool: 1,
+            ..CoreConfig::default()
+        },
+        "boot",
+    );
+    let s = session(&mut core, "a");
+    assert!(
+        core.drain_effects().is_empty(),
+        "an empty pool wants offers"
+    );
+    core.offers(
+        T0,
+        vec![
+            offer("o1", 1, res(1.0, 1024.0)),
+            offer("o2", 2, res(1.0, 1024.0)),
+        ],
+    );
+    assert_eq!(
+        mesos_calls(&core.drain_effects()),
+        vec![&MesosCall::Suppress {
+            roles: vec!["default".into()]
+        }]
+    );
+    // Past the time to live one offer is declined and one stays warm.
+    core.tick(T0.after(CoreConfig::default().pool_ttl));
+    match mesos_calls(&core.drain_effects()).as_slice() {
+        [MesosCall::Decline { offer_ids, .. }] => assert_eq!(offer_ids.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(core.agents().len(), 1);
+    // Demand the pool cannot serve revives the role at once.
+    let big = acquire(vec![slot(2.0, 128.0)], Duration::from_secs(10));
+    assert_eq!(core.acquire(T0, Ticket(1), &s, big), Ok(Outcome::Later));
+    assert_eq!(
+        mesos_calls(&core.drain_effects()),
+        vec![&MesosCall::Revive {
+            roles: vec!["default".into()]
+        }]
+    );
+}
+
+#[test]
+fn a_lease_on_an_agent_whose_attributes_changed_is_lost() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    let before = agent_with(1, &[("rack", "r1")]);
+    core.offers(T0, vec![offer_on("o1", before, res(4.0, 1024.0))]);
+    let la = lease_now(&mut core, &a, 1.0, 128.0);
+    let lb = lease_now(&mut core, &b, 1.0, 128.0);
+    launched(core.launch(T0, Ticket(9), &a, vec![(la.id, task("t", 1.0, 128.0))]));
+    core.tick(T0.after(CoreConfig::default().launch_linger));
+    core.drain_effects();
+    let after = agent_with(1, &[("rack", "r9")]);
+    core.offers(T0, vec![offer_on("o2", after, res(3.0, 896.0))]);
+    let lost = core.drain_effects().into_iter().any(|e| {
+        matches!(e, Effect::Deliver {
+            event: FrontendEvent::LeaseLost { lease, reason: LeaseLostReason::AgentChanged, .. }, ..
+        } if lease == lb.id)
+    });
+    assert!(lost);
+    assert!(core.leases_of(&b, None).unwrap().is_empty());
+}
+
+#[test]
+fn launches_on_one_offer_within_the_linger_go_out_in_one_accept() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let la = lease_now(&mut core, &a, 1.0, 128.0);
+    let lb = lease_now(&mut core, &b, 1.0, 128.0);
+    launched(core.launch(T0, Ticket(1), &a, vec![(la.id, task("x", 1.0, 128.0))]));
+    let soon = T0.after(Duration::from_millis(5));
+    launched(core.launch(soon, Ticket(2), &b, vec![(lb.id, task("y", 1.0, 128.0))]));
+    match accepts(&core.drain_effects()).as_slice() {
+        [MesosCall::Accept { tasks, .. }] => assert_eq!(tasks.len(), 2),
+        other => panic!("the last launch completes the offer: {other:?}"),
+    }
+}
+
+#[test]
+fn a_launch_whose_offer_is_rescinded_before_the_accept_is_dropped() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let la = lease_now(&mut core, &a, 1.0, 128.0);
+    lease_now(&mut core, &b, 1.0, 128.0);
+    let tasks = launched(core.launch(T0, Ticket(1), &a, vec![(la.id, task("x", 1.0, 128.0))]));
+    core.drain_effects();
+    core.rescind(&OfferId("o1".into()));
+    let effects = core.drain_effects();
+    assert!(accepts(&effects).is_empty());
+    assert!(effects.iter().any(|e| matches!(e, Effect::Deliver {
+        event: FrontendEvent::TaskStatus(record), ..
+    } if record.id == tasks[0].task_id && record.state == TaskState::Dropped)));
 }
 
 /// One random input to the core.
@@ -745,8 +1202,12 @@ fn check_invariants(
     for view in core.agents() {
         prop_assert!(view.pooled.scalar("cpus") >= 0.0);
     }
-    for (offer_id, pooled) in &core.offers {
+    for pooled in core.offers.iter() {
+        let offer_id = &pooled.offer.id;
         let mut leased = Resources::default();
+        if let Some(pending) = core.accepts.get(offer_id) {
+            leased.add(&pending.taken);
+        }
         for state in core
             .leases
             .values()
@@ -795,7 +1256,7 @@ proptest! {
                     core.offers(now, vec![offer(&format!("o{next_offer}"), n, res(f64::from(cpus), f64::from(mem) * 256.0))]);
                 }
                 Step::Rescind { pick } => {
-                    let ids: Vec<OfferId> = core.offers.keys().cloned().collect();
+                    let ids: Vec<OfferId> = core.offers.iter().map(|p| p.offer.id.clone()).collect();
                     if !ids.is_empty() {
                         core.rescind(&ids[pick % ids.len()]);
                     }
@@ -852,7 +1313,11 @@ proptest! {
             for effect in core.drain_effects() {
                 match effect {
                     Effect::Mesos(MesosCall::Acknowledge { .. }) => acks_seen += 1,
-                    Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. } => {
+                    // Launches whose offer went before the ACCEPT end
+                    // Dropped by the core itself, not by an update.
+                    Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. }
+                        if record.state != TaskState::Dropped =>
+                    {
                         *delivered.entry(record.id.clone()).or_default() += 1;
                     }
                     _ => {}
@@ -868,6 +1333,7 @@ proptest! {
         }
         now = now.after(Duration::from_secs(3600));
         core.tick(now);
-        prop_assert!(core.offers.is_empty(), "offers leak: {:?}", core.offers.keys().collect::<Vec<_>>());
+        let left: Vec<&OfferId> = core.offers.iter().map(|p| &p.offer.id).collect();
+        prop_assert!(left.is_empty(), "offers leak: {:?}", left);
     }
 }

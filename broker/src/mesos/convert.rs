@@ -207,6 +207,10 @@ pub fn call(effect: MesosCall) -> Call {
             call.r#type = Some(call::Type::Revive as i32);
             call.revive = Some(call::Revive { roles });
         }
+        MesosCall::Suppress { roles } => {
+            call.r#type = Some(call::Type::Suppress as i32);
+            call.suppress = Some(call::Suppress { roles });
+        }
         MesosCall::Reconcile { tasks } => {
             call.r#type = Some(call::Type::Reconcile as i32);
             call.reconcile = Some(call::Reconcile {

@@ -1,0 +1,173 @@
+//! Where the slots of a request go: constraints on agents, ports, and the
+//! search of the pool for offers with room.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::model::{
+    Agent, AgentId, Constraint, CoreError, HOSTNAME, OfferId, Rule, Slot, Timestamp,
+};
+use super::pool::Pool;
+use super::resources::Resources;
+
+/// One slot placed on one offer: exactly what it takes, ports as numbers.
+#[derive(Debug, Clone)]
+pub(super) struct Grant {
+    pub(super) offer: OfferId,
+    pub(super) agent: Agent,
+    pub(super) resources: Resources,
+}
+
+/// What a placement must respect besides room in an offer.
+pub(super) struct Demand<'a> {
+    pub(super) role: &'a str,
+    pub(super) slots: &'a [Slot],
+    pub(super) constraints: &'a [Constraint],
+    /// All slots or none.
+    pub(super) gang: bool,
+    /// Agents the frontend released with `refuse_for`, until when.
+    pub(super) refused: Option<&'a BTreeMap<AgentId, Timestamp>>,
+    pub(super) now: Timestamp,
+}
+
+impl Demand<'_> {
+    /// Whether an agent passes the refusals and the per-agent constraints
+    /// (everything but the per-value limits, which depend on other slots).
+    fn admits(&self, agent: &Agent) -> bool {
+        let refused = self
+            .refused
+            .and_then(|r| r.get(&agent.id))
+            .is_some_and(|until| *until > self.now);
+        !refused && self.constraints.iter().all(|c| c.admits(agent))
+    }
+
+    /// Whether `slot` could go on this offer's free part, alone.
+    pub(super) fn could_use(&self, agent: &Agent, free: &Resources) -> bool {
+        self.admits(agent) && self.slots.iter().any(|slot| carve(free, slot).is_some())
+    }
+}
+
+impl Constraint {
+    /// The per-agent part of the constraint.
+    fn admits(&self, agent: &Agent) -> bool {
+        let value = field(agent, &self.field);
+        match &self.rule {
+            Rule::Equals(wanted) => value == Some(wanted.as_str()),
+            Rule::In(values) => value.is_some_and(|v| values.iter().any(|w| w == v)),
+            Rule::NotIn(values) => value.is_none_or(|v| values.iter().all(|w| w != v)),
+            Rule::Exists | Rule::MaxPer(_) => value.is_some(),
+        }
+    }
+
+    /// Refuses constraints that could never be satisfied as written.
+    pub(super) fn validate(&self, index: usize) -> Result<(), CoreError> {
+        let bad = |field: &str, reason: &str| {
+            Err(CoreError::InvalidRequest {
+                field: format!("constraints[{index}].{field}"),
+                reason: reason.to_owned(),
+            })
+        };
+        match &self.rule {
+            _ if self.field.trim().is_empty() => bad("field", "name an attribute or \"hostname\""),
+            Rule::In(values) | Rule::NotIn(values) if values.is_empty() => {
+                bad("values", "list at least one value")
+            }
+            Rule::MaxPer(0) => bad("max_per", "must be at least 1"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The value of `field` on `agent`: its hostname or an attribute.
+fn field<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
+    if field == HOSTNAME {
+        return Some(&agent.hostname);
+    }
+    agent
+        .attributes
+        .iter()
+        .find(|(name, _)| name == field)
+        .map(|(_, value)| value.as_str())
+}
+
+/// Counts slots per (constraint, value) for the per-value limits.
+#[derive(Default)]
+struct Spread {
+    counts: HashMap<(usize, String), u32>,
+}
+
+impl Spread {
+    fn allows(&self, constraints: &[Constraint], agent: &Agent) -> bool {
+        constraints.iter().enumerate().all(|(i, c)| match c.rule {
+            Rule::MaxPer(limit) => field(agent, &c.field).is_some_and(|v| {
+                let placed = self.counts.get(&(i, v.to_owned())).copied();
+                placed.unwrap_or(0) < limit
+            }),
+            _ => true,
+        })
+    }
+
+    fn add(&mut self, constraints: &[Constraint], agent: &Agent) {
+        for (i, c) in constraints.iter().enumerate() {
+            if let (Rule::MaxPer(_), Some(value)) = (&c.rule, field(agent, &c.field)) {
+                *self.counts.entry((i, value.to_owned())).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// Places the demand's slots on pool offers, taking what each grant needs
+/// from the pool. A gang gets every slot or nothing (and the pool is left
+/// as it was); otherwise every slot that fits is granted.
+pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
+    let mut grants: Vec<Grant> = Vec::new();
+    for slot in demand.slots {
+        for _ in 0..slot.count {
+            match find_room(pool, demand, slot, &grants) {
+                Some(grant) => {
+                    pool.take(&grant.offer, &grant.resources);
+                    grants.push(grant);
+                }
+                None if demand.gang => {
+                    for grant in &grants {
+                        pool.give_back(&grant.offer, &grant.resources);
+                    }
+                    return Vec::new();
+                }
+                None => break,
+            }
+        }
+    }
+    grants
+}
+
+/// The tightest offer with room for `slot` on an agent the demand admits,
+/// within the per-value limits given the grants so far.
+fn find_room(pool: &Pool, demand: &Demand, slot: &Slot, grants: &[Grant]) -> Option<Grant> {
+    let mut spread = Spread::default();
+    for grant in grants {
+        spread.add(demand.constraints, &grant.agent);
+    }
+    pool.fitting(demand.role, slot.resources.milli("cpus"))
+        .filter(|pooled| demand.admits(&pooled.offer.agent))
+        .filter(|pooled| spread.allows(demand.constraints, &pooled.offer.agent))
+        .find_map(|pooled| {
+            carve(&pooled.free, slot).map(|resources| Grant {
+                offer: pooled.offer.id.clone(),
+                agent: pooled.offer.agent.clone(),
+                resources,
+            })
+        })
+}
+
+/// What `slot` would take from `free`: its resources plus the lowest free
+/// ports it asks a count of; `None` when it does not fit.
+fn carve(free: &Resources, slot: &Slot) -> Option<Resources> {
+    if !free.contains(&slot.resources) {
+        return None;
+    }
+    let mut granted = slot.resources.clone();
+    if slot.port_count > 0 {
+        granted.add(&free.pick_ports(slot.port_count, &slot.resources)?);
+    }
+    Some(granted)
+}
