@@ -1,0 +1,83 @@
+//! The core's acquire path on pools of 100, 1,000 and 10,000 agents: one
+//! Acquire of a one-slot lease and its Release, so the pool is the same at
+//! every iteration. Run with `cargo bench -p agora-broker --bench acquire`;
+//! the cost per acquire should grow no worse than logarithmically with the
+//! pool (10,000 agents within 2x of 100).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use agora_broker::core::{
+    AcquireRequest, Agent, AgentId, Core, CoreConfig, FrontendName, Offer, OfferId, Outcome,
+    Resources, Slot, Ticket, Timestamp,
+};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+const NOW: Timestamp = Timestamp(1_000_000);
+
+/// A core whose pool holds one 32-cpu offer per agent, with a session.
+fn pool_of(agents: u32) -> (Core, agora_broker::core::SessionId) {
+    let mut core = Core::new(CoreConfig::default(), "bench");
+    let session = core
+        .subscribe(FrontendName("bench".into()), vec!["default".into()], 0)
+        .expect("the default namespace exists");
+    let offers = (0..agents)
+        .map(|n| Offer {
+            id: OfferId(format!("offer-{n}")),
+            agent: Agent {
+                id: AgentId(format!("agent-{n}")),
+                hostname: format!("host-{n}"),
+                attributes: vec![("rack".into(), format!("r{}", n % 10))],
+            },
+            role: "default".into(),
+            resources: Resources::from_scalars(
+                [("cpus", 32.0), ("mem", 65536.0)],
+                [(31000, 32000)],
+            )
+            .expect("valid resources"),
+        })
+        .collect();
+    core.offers(NOW, offers);
+    core.drain_effects();
+    (core, session)
+}
+
+fn one_slot() -> AcquireRequest {
+    AcquireRequest {
+        namespace: "default".into(),
+        slots: vec![Slot {
+            resources: Resources::from_scalars([("cpus", 1.0), ("mem", 1024.0)], [])
+                .expect("valid resources"),
+            port_count: 1,
+            count: 1,
+        }],
+        constraints: vec![],
+        gang: false,
+        hold_for: None,
+        wait_for: Duration::ZERO,
+        request_id: None,
+    }
+}
+
+fn acquire_release(c: &mut Criterion) {
+    let mut group = c.benchmark_group("acquire_release");
+    for agents in [100, 1_000, 10_000] {
+        let (mut core, session) = pool_of(agents);
+        let request = one_slot();
+        group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |b, _| {
+            b.iter(|| {
+                let outcome = core.acquire(NOW, Ticket(1), &session, black_box(request.clone()));
+                let Ok(Outcome::Now(leases)) = outcome else {
+                    panic!("the pool has room: {outcome:?}");
+                };
+                core.release(NOW, &session, &[leases[0].id.clone()], Duration::ZERO)
+                    .expect("the lease is ours");
+                black_box(core.drain_effects());
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, acquire_release);
+criterion_main!(benches);
