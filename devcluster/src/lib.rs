@@ -8,9 +8,13 @@
 //! task commands as real processes or simulate them, for thousands of
 //! agents in tests and benchmarks.
 //!
+//! Agents can join and leave a running cluster ([`Cluster::add_agent`],
+//! [`Cluster::remove_agent`], or `POST /devcluster/agents` and
+//! `DELETE /devcluster/agents/{id}` for a devcluster in another process).
+//!
 //! It does not do: authentication, the operator API, reservations and
-//! volumes operations, quota, revocable resources, maintenance, master
-//! failover or agent loss (later issues).
+//! volumes operations, quota, revocable resources, maintenance or master
+//! failover (later issues).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), devcluster::Error> {
@@ -25,7 +29,7 @@
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
 //! - `http`: the endpoints (`/api/v1/scheduler`, `/version`, `/redirect`,
-//!   `/state`) and their media types.
+//!   `/state`, `/devcluster/agents`) and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
 //!   tasks, `/state`.
 //! - [`allocator`]: DRF allocation and refuse filters.
@@ -43,6 +47,7 @@ mod master;
 pub mod recordio;
 pub mod resources;
 
+pub use agent::{AgentError, AgentSpec};
 pub use cluster::{Cluster, Error, run};
 pub use config::{Config, ConfigError, parse_duration};
 pub use master::VERSION;

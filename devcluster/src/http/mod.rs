@@ -1,7 +1,9 @@
 //! The master's HTTP endpoints: the v1 scheduler API, `/version`,
 //! `/redirect` and `/state`, with the status codes and headers of a real
-//! master (§2 of the protocol digest).
+//! master (§2 of the protocol digest), and the devcluster's own
+//! `/devcluster/` endpoints.
 
+mod devcluster;
 pub mod media;
 
 use std::convert::Infallible;
@@ -13,7 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get};
 use tokio::sync::mpsc;
 
 use crate::cluster::Shared;
@@ -36,6 +38,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/state.json", get(state))
         .route("/master/state", get(state))
         .route("/master/state.json", get(state))
+        .route(
+            "/devcluster/agents",
+            get(devcluster::list_agents).post(devcluster::add_agent),
+        )
+        .route("/devcluster/agents/{id}", delete(devcluster::remove_agent))
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
 }

@@ -9,6 +9,7 @@
 //! mutex that is never held across an `.await`.
 
 mod accept;
+mod agents;
 mod calls;
 mod state;
 mod tasks;
@@ -113,6 +114,9 @@ pub struct Master {
     tasks: BTreeMap<(String, String), tasks::Task>,
     executors: HashMap<(String, String, String), tasks::Executor>,
     allocator: Allocator,
+    /// First retry and cap of new agents' status-update managers.
+    status_update_retry: (Duration, Duration),
+    next_agent: u64,
     next_framework: u64,
     next_offer: u64,
     allocation_requested: bool,
@@ -234,21 +238,7 @@ impl Master {
             }),
             capabilities: Vec::new(),
         };
-        let agents = (0..c.agents)
-            .map(|n| {
-                let agent_id = format!("{id}-S{n}");
-                let agent = Agent::new(
-                    agent_id.clone(),
-                    format!("agent-{n}.devcluster"),
-                    config.resources.clone(),
-                    config.attributes.clone(),
-                    now,
-                    (c.status_update_retry_interval, c.status_update_retry_max),
-                );
-                (agent_id, agent)
-            })
-            .collect();
-        Self {
+        let mut master = Self {
             id,
             info,
             start_time: now,
@@ -260,16 +250,22 @@ impl Master {
             frameworks: BTreeMap::new(),
             removed_frameworks: HashSet::new(),
             completed_frameworks: VecDeque::new(),
-            agents,
+            agents: BTreeMap::new(),
             offers: BTreeMap::new(),
             tasks: BTreeMap::new(),
             executors: HashMap::new(),
             allocator: Allocator::default(),
+            status_update_retry: (c.status_update_retry_interval, c.status_update_retry_max),
+            next_agent: 0,
             next_framework: 0,
             next_offer: 0,
             allocation_requested: true,
             effects: Vec::new(),
+        };
+        for _ in 0..c.agents {
+            master.add_agent(config.resources.clone(), config.attributes.clone(), None);
         }
+        master
     }
 
     /// Takes the effects queued by the steps so far.
