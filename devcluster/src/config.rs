@@ -100,6 +100,9 @@ impl Config {
                 return Err(ConfigError::ZeroInterval(name));
             }
         }
+        if self.offer_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::ZeroInterval("offer_timeout"));
+        }
         Ok(Validated {
             config: self,
             resources,
@@ -160,6 +163,14 @@ mod tests {
         assert!(matches!(
             config.validate(),
             Err(ConfigError::ZeroInterval("heartbeat_interval"))
+        ));
+        let config = Config {
+            offer_timeout: Some(Duration::ZERO),
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroInterval("offer_timeout"))
         ));
     }
 }

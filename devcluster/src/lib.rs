@@ -12,6 +12,9 @@
 //! [`Cluster::remove_agent`], or `POST /devcluster/agents` and
 //! `DELETE /devcluster/agents/{id}` for a devcluster in another process).
 //!
+//! Offers unanswered for [`Config::offer_timeout`] (CLI `--offer-timeout
+//! 2s`, Mesos's `--offer_timeout`) are rescinded and offered again.
+//!
 //! It does not do: authentication, the operator API, reservations and
 //! volumes operations, quota, revocable resources, maintenance or master
 //! failover (later issues).

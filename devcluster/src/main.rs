@@ -46,7 +46,8 @@ struct Args {
     /// First retry of an unacknowledged status update (doubles up to 10 min).
     #[arg(long, env = "DEVCLUSTER_STATUS_UPDATE_RETRY", default_value = "10s", value_parser = parse_duration)]
     status_update_retry: Duration,
-    /// Rescind offers not answered within this (default: never).
+    /// Rescind offers not answered within this, e.g. 2s (Mesos
+    /// `--offer_timeout`; default: never).
     #[arg(long, env = "DEVCLUSTER_OFFER_TIMEOUT", value_parser = parse_duration)]
     offer_timeout: Option<Duration>,
     /// Directory for task sandboxes (default: a fresh temp directory).
