@@ -21,7 +21,7 @@ use agora_proto::mesos::v1::Attribute;
 use crate::agent::process::ProcessRunner;
 use crate::agent::{AgentError, AgentSpec};
 use crate::config::{Config, ConfigError, Validated};
-use crate::master::{Effect, Master};
+use crate::master::{Effect, Master, Removal};
 use crate::resources::Resources;
 
 /// Why a devcluster could not start or stopped with an error.
@@ -84,7 +84,7 @@ impl Shared {
 
     /// Removes an agent as if it died.
     pub fn remove_agent(self: &Arc<Self>, id: &str) -> Result<(), AgentError> {
-        if self.step(|master, _| master.remove_agent(id)) {
+        if self.step(|master, _| master.remove_agent(id, Removal::Died)) {
             Ok(())
         } else {
             Err(AgentError::NotFound(id.to_string()))

@@ -15,9 +15,16 @@
 //! Offers unanswered for [`Config::offer_timeout`] (CLI `--offer-timeout
 //! 2s`, Mesos's `--offer_timeout`) are rescinded and offered again.
 //!
-//! It does not do: authentication, the operator API, reservations and
-//! volumes operations, quota, revocable resources, maintenance or master
-//! failover (later issues).
+//! The operator API (`POST /api/v1`, protobuf or JSON) serves GET_HEALTH,
+//! GET_ROLES, GET_WEIGHTS, UPDATE_WEIGHTS, GET_QUOTA, UPDATE_QUOTA,
+//! TEARDOWN and MARK_AGENT_GONE. The allocator honours weights
+//! (hierarchical DRF), quota limits (a top-level role's limit covers its
+//! subtree; Mesos refuses quota on nested roles) and guarantees (served
+//! first, headroom held back for them).
+//!
+//! It does not do: authentication, the rest of the operator API,
+//! reservation and volume operations, revocable resources, maintenance or
+//! master failover (later issues).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), devcluster::Error> {
@@ -31,11 +38,12 @@
 //! # Layout
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
-//! - `http`: the endpoints (`/api/v1/scheduler`, `/version`, `/redirect`,
-//!   `/state`, `/devcluster/agents`) and their media types.
+//! - `http`: the endpoints (`/api/v1/scheduler`, `/api/v1`, `/version`,
+//!   `/redirect`, `/state`, `/devcluster/agents`) and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
-//!   tasks, `/state`.
-//! - [`allocator`]: DRF allocation and refuse filters.
+//!   tasks, agents joining and leaving, the operator API, `/state`.
+//! - [`allocator`]: hierarchical weighted DRF allocation, quota and refuse
+//!   filters.
 //! - [`agent`]: agents, their status-update managers, process and
 //!   simulated task execution.
 //! - [`resources`]: resource arithmetic and Mesos's resource/attribute text.

@@ -1,9 +1,11 @@
 //! Agents joining and leaving a running cluster: what the master does when
-//! an agent registers, and when one is removed because it died, following
-//! `Master::_removeSlave` of Mesos.
+//! an agent registers, and when one is removed (it died, or an operator
+//! marked it gone), following `Master::_removeSlave` and
+//! `Master::__removeSlave` of Mesos.
 
 use std::time::Duration;
 
+use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{AgentId, Attribute, ExecutorId, TaskState};
@@ -12,6 +14,19 @@ use super::tasks::{master_status, update_event};
 use super::{Effect, Master, event_of, wall_clock};
 use crate::agent::Agent;
 use crate::resources::Resources;
+
+/// How an agent leaves the cluster; decides the state its tasks end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// The agent died and was removed: every framework sees TASK_LOST with
+    /// REASON_AGENT_REMOVED.
+    Died,
+    /// An operator marked the agent gone (MARK_AGENT_GONE): PARTITION_AWARE
+    /// frameworks see TASK_GONE_BY_OPERATOR with
+    /// REASON_AGENT_REMOVED_BY_OPERATOR, the others TASK_LOST with
+    /// REASON_AGENT_REMOVED.
+    Gone,
+}
 
 impl Master {
     /// Registers a new agent with `resources` and `attributes`; its
@@ -45,17 +60,19 @@ impl Master {
         self.agents.keys().cloned().collect()
     }
 
-    /// Removes an agent that died: its live tasks end in TASK_LOST with
-    /// REASON_AGENT_REMOVED (for every framework, as Mesos does for a
-    /// removed agent), their processes are killed, its offers are
+    /// Removes an agent: its live tasks end with a master-generated update
+    /// (see [`Removal`]), their processes are killed, its offers are
     /// rescinded, and every connected framework gets a FAILURE event with
     /// the agent id. Returns false for an unknown agent.
-    pub(crate) fn remove_agent(&mut self, agent_id: &str) -> bool {
+    pub(crate) fn remove_agent(&mut self, agent_id: &str, removal: Removal) -> bool {
         let Some(agent) = self.agents.remove(agent_id) else {
             return false;
         };
-        tracing::info!(agent = %agent_id, "removing agent");
-        let message = format!("Agent {} removed: agent lost", agent.hostname);
+        tracing::info!(agent = %agent_id, ?removal, "removing agent");
+        let message = match removal {
+            Removal::Died => format!("Agent {} removed: agent lost", agent.hostname),
+            Removal::Gone => "Agent has been marked gone".to_string(),
+        };
         let keys: Vec<(String, String)> = self
             .tasks
             .iter()
@@ -63,7 +80,7 @@ impl Master {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.lose_task(&key, &message);
+            self.lose_task(&key, removal, &message);
         }
         self.executors.retain(|(agent, _, _), _| agent != agent_id);
         let offers: Vec<String> = self
@@ -94,19 +111,32 @@ impl Master {
         for framework in connected {
             self.send(&framework, failure.clone());
         }
+        if removal == Removal::Gone {
+            self.gone_agents.insert(agent_id.to_string());
+        }
         true
     }
 
     /// Ends one task of a removed agent: the agent is gone, so the master
     /// itself reports the terminal state (no uuid, nothing to acknowledge)
     /// and moves the task to its framework's completed tasks.
-    fn lose_task(&mut self, key: &(String, String), message: &str) {
+    fn lose_task(&mut self, key: &(String, String), removal: Removal, message: &str) {
         let Some(mut task) = self.tasks.remove(key) else {
             return;
         };
         task.resources_released = true;
         if !task.is_terminal() {
-            let (state, reason) = (TaskState::TaskLost, Reason::AgentRemoved);
+            let partition_aware = self
+                .frameworks
+                .get(&key.0)
+                .is_some_and(|f| f.has(Capability::PartitionAware));
+            let (state, reason) = match removal {
+                Removal::Gone if partition_aware => (
+                    TaskState::TaskGoneByOperator,
+                    Reason::AgentRemovedByOperator,
+                ),
+                _ => (TaskState::TaskLost, Reason::AgentRemoved),
+            };
             if !self.simulate {
                 self.effects.push(Effect::Kill {
                     framework: key.0.clone(),
@@ -140,5 +170,10 @@ impl Master {
                 f.completed_tasks.pop_front();
             }
         }
+    }
+
+    /// Whether an operator marked `agent` gone.
+    pub(super) fn is_gone(&self, agent: &str) -> bool {
+        self.gone_agents.contains(agent)
     }
 }

@@ -11,6 +11,8 @@
 mod accept;
 mod agents;
 mod calls;
+mod operator;
+mod roles;
 mod state;
 mod tasks;
 
@@ -27,11 +29,13 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::Agent;
 use crate::agent::process::LaunchSpec;
-use crate::allocator::{AgentSlot, Allocator, Demand, Quantities, quantities};
+use crate::allocator::{AgentSlot, Allocator, Demand, Snapshot};
 use crate::config::Validated;
 use crate::resources::{Resources, is_valid_role};
 
+pub(crate) use agents::Removal;
 pub use calls::{CallError, CallOutcome, validate_call};
+pub use operator::{OperatorError, validate_operator_call};
 
 /// The Mesos version the devcluster speaks.
 pub const VERSION: &str = "1.11.0";
@@ -110,6 +114,8 @@ pub struct Master {
     removed_frameworks: HashSet<String>,
     completed_frameworks: VecDeque<Framework>,
     agents: BTreeMap<String, Agent>,
+    /// Agents an operator marked gone (MARK_AGENT_GONE); never come back.
+    gone_agents: HashSet<String>,
     offers: BTreeMap<String, OfferEntry>,
     tasks: BTreeMap<(String, String), tasks::Task>,
     executors: HashMap<(String, String, String), tasks::Executor>,
@@ -251,6 +257,7 @@ impl Master {
             removed_frameworks: HashSet::new(),
             completed_frameworks: VecDeque::new(),
             agents: BTreeMap::new(),
+            gone_agents: HashSet::new(),
             offers: BTreeMap::new(),
             tasks: BTreeMap::new(),
             executors: HashMap::new(),
@@ -593,39 +600,22 @@ impl Master {
         if demands.is_empty() {
             return;
         }
-        let mut usage: HashMap<(String, String), Quantities> = HashMap::new();
-        let mut add_usage = |framework: &str, role: &str, resources: &Resources| {
-            let entry = usage
-                .entry((framework.to_string(), role.to_string()))
-                .or_default();
-            for (name, value) in quantities(resources) {
-                *entry.entry(name).or_default() += value;
-            }
+        let snapshot = Snapshot {
+            agents: self
+                .agents
+                .values()
+                .filter(|a| !a.available.is_empty())
+                .map(|a| AgentSlot {
+                    id: a.id.clone(),
+                    available: a.available.clone(),
+                })
+                .collect(),
+            demands,
+            usage: self.usage(),
+            consumed: self.quota_consumption(true),
+            totals: self.totals(),
         };
-        for offer in self.offers.values() {
-            add_usage(&offer.framework, &offer.role, &offer.resources);
-        }
-        for task in self.tasks.values().filter(|t| !t.is_terminal()) {
-            add_usage(&task.framework, &task.role, &task.resources);
-        }
-        let mut totals = Quantities::new();
-        let slots: Vec<AgentSlot> = self
-            .agents
-            .values()
-            .inspect(|a| {
-                for (name, value) in quantities(&a.total) {
-                    *totals.entry(name).or_default() += value;
-                }
-            })
-            .filter(|a| !a.available.is_empty())
-            .map(|a| AgentSlot {
-                id: a.id.clone(),
-                available: a.available.clone(),
-            })
-            .collect();
-        let allocations = self
-            .allocator
-            .allocate(now, slots, &demands, &mut usage, &totals, true);
+        let allocations = self.allocator.allocate(now, snapshot, true);
         let mut by_framework: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
         for allocation in allocations {
             let offer = self.make_offer(

@@ -105,6 +105,11 @@ impl Resources {
         )
     }
 
+    /// The entries for which `keep` holds.
+    pub fn filter(&self, keep: impl Fn(&Resource) -> bool) -> Self {
+        Self(self.0.iter().filter(|r| keep(r)).cloned().collect())
+    }
+
     /// Adds one resource (merging with an entry of the same kind).
     pub fn add(&mut self, resource: &Resource) {
         let resource = normalize(resource);
