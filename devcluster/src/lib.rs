@@ -22,6 +22,11 @@
 //! subtree; Mesos refuses quota on nested roles) and guarantees (served
 //! first, headroom held back for them).
 //!
+//! Agents take Mesos's static reservation syntax (`cpus(batch):8;cpus:2`):
+//! reserved resources are offered only to the role and its sub-roles, in
+//! the pre- or post-refinement format the framework understands, and tasks
+//! must use resources with the offer's reservation.
+//!
 //! It does not do: authentication, the rest of the operator API,
 //! reservation and volume operations, revocable resources, maintenance or
 //! master failover (later issues).
