@@ -43,8 +43,9 @@ pub(crate) struct Shared {
     master: Mutex<Master>,
     runner: Arc<ProcessRunner>,
     wake: Notify,
-    /// Resources and attributes of agents added without their own.
-    agent_defaults: (Resources, Vec<Attribute>),
+    /// Resources, attributes and revocable estimate of agents added
+    /// without their own.
+    agent_defaults: (Resources, Vec<Attribute>, Resources),
     /// The address the master listens on.
     pub address: SocketAddr,
 }
@@ -73,9 +74,14 @@ impl Shared {
     /// Adds an agent to the running cluster; returns its id.
     pub fn add_agent(self: &Arc<Self>, spec: &AgentSpec) -> Result<String, AgentError> {
         let parsed = spec.parse()?;
-        let resources = parsed
+        let mut resources = parsed
             .resources
             .unwrap_or_else(|| self.agent_defaults.0.clone());
+        resources.add_all(
+            &parsed
+                .revocable
+                .unwrap_or_else(|| self.agent_defaults.2.clone()),
+        );
         let attributes = parsed
             .attributes
             .unwrap_or_else(|| self.agent_defaults.1.clone());
@@ -85,6 +91,16 @@ impl Shared {
     /// Removes an agent as if it died.
     pub fn remove_agent(self: &Arc<Self>, id: &str) -> Result<(), AgentError> {
         if self.step(|master, _| master.remove_agent(id, Removal::Died)) {
+            Ok(())
+        } else {
+            Err(AgentError::NotFound(id.to_string()))
+        }
+    }
+
+    /// Changes an agent's revocable estimate (`cpus:2;mem:512`).
+    pub fn set_revocable(self: &Arc<Self>, id: &str, estimate: &str) -> Result<(), AgentError> {
+        let estimate = crate::config::parse_revocable(estimate).map_err(AgentError::Revocable)?;
+        if self.step(|master, now| master.set_revocable(now, id, estimate)) {
             Ok(())
         } else {
             Err(AgentError::NotFound(id.to_string()))
@@ -180,7 +196,11 @@ fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error>
         master: Mutex::new(master),
         runner: Arc::new(ProcessRunner::default()),
         wake: Notify::new(),
-        agent_defaults: (validated.resources, validated.attributes),
+        agent_defaults: (
+            validated.resources,
+            validated.attributes,
+            validated.revocable,
+        ),
         address,
     });
     Ok(Prepared {
@@ -282,6 +302,15 @@ impl Cluster {
     /// framework gets a FAILURE event naming the agent.
     pub fn remove_agent(&self, id: &str) -> Result<(), AgentError> {
         self.shared.remove_agent(id)
+    }
+
+    /// Changes an agent's revocable estimate (Mesos syntax, e.g.
+    /// `cpus:2;mem:512`; empty for none): its offers holding revocable
+    /// resources are rescinded, and executors using more revocable
+    /// resources than the new estimate are preempted (their tasks end
+    /// TASK_LOST, REASON_CONTAINER_PREEMPTED).
+    pub fn set_revocable(&self, id: &str, estimate: &str) -> Result<(), AgentError> {
+        self.shared.set_revocable(id, estimate)
     }
 
     /// The ids of the registered agents, in order.

@@ -27,9 +27,15 @@
 //! the pre- or post-refinement format the framework understands, and tasks
 //! must use resources with the offer's reservation.
 //!
+//! Agents may advertise a revocable estimate (`--agent-revocable`,
+//! [`Cluster::set_revocable`], `PUT /devcluster/agents/{id}/revocable`),
+//! offered marked `revocable` to REVOCABLE_RESOURCES frameworks only; a
+//! lower estimate rescinds offers holding revocable resources and preempts
+//! executors using more than it (TASK_LOST, REASON_CONTAINER_PREEMPTED).
+//!
 //! It does not do: authentication, the rest of the operator API,
-//! reservation and volume operations, revocable resources, maintenance or
-//! master failover (later issues).
+//! reservation and volume operations, maintenance or master failover
+//! (later issues).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), devcluster::Error> {

@@ -34,6 +34,11 @@ struct Args {
     /// Attributes of each agent, Mesos syntax (e.g. "rack:r1;zone:a").
     #[arg(long, env = "DEVCLUSTER_AGENT_ATTRIBUTES", default_value = "")]
     agent_attributes: String,
+    /// Revocable (oversubscribed) estimate of each agent, Mesos syntax
+    /// (e.g. "cpus:4;mem:2048"); offered only to REVOCABLE_RESOURCES
+    /// frameworks.
+    #[arg(long, env = "DEVCLUSTER_AGENT_REVOCABLE", default_value = "")]
+    agent_revocable: String,
     /// Simulate tasks instead of running processes.
     #[arg(long, env = "DEVCLUSTER_SIMULATE")]
     simulate: bool,
@@ -64,6 +69,7 @@ impl Args {
             agents: self.agents,
             agent_resources: self.agent_resources,
             agent_attributes: self.agent_attributes,
+            agent_revocable: self.agent_revocable,
             simulate: self.simulate,
             allocation_interval: self.allocation_interval,
             heartbeat_interval: self.heartbeat_interval,

@@ -24,6 +24,8 @@ pub struct AgentSpec {
     pub attributes: Option<String>,
     /// Hostname (default `agent-<n>.devcluster`).
     pub hostname: Option<String>,
+    /// Revocable (oversubscribed) estimate, Mesos syntax (`cpus:2`).
+    pub revocable: Option<String>,
 }
 
 /// Why an agent could not be added or removed.
@@ -35,6 +37,9 @@ pub enum AgentError {
     /// The attributes do not parse.
     #[error("invalid agent attributes: {0}")]
     Attributes(#[source] ParseError),
+    /// The revocable estimate does not parse or holds reservations.
+    #[error("invalid revocable resources: {0}")]
+    Revocable(String),
     /// The hostname is empty.
     #[error("the agent hostname must not be empty")]
     EmptyHostname,
@@ -49,10 +54,11 @@ pub(crate) struct ParsedSpec {
     pub resources: Option<Resources>,
     pub attributes: Option<Vec<Attribute>>,
     pub hostname: Option<String>,
+    pub revocable: Option<Resources>,
 }
 
 impl AgentSpec {
-    /// Parses the resource and attribute strings.
+    /// Parses the resource, attribute and revocable strings.
     pub(crate) fn parse(&self) -> Result<ParsedSpec, AgentError> {
         let resources = self
             .resources
@@ -66,6 +72,12 @@ impl AgentSpec {
             .map(parse_attributes)
             .transpose()
             .map_err(AgentError::Attributes)?;
+        let revocable = self
+            .revocable
+            .as_deref()
+            .map(crate::config::parse_revocable)
+            .transpose()
+            .map_err(AgentError::Revocable)?;
         if self
             .hostname
             .as_deref()
@@ -77,6 +89,7 @@ impl AgentSpec {
             resources,
             attributes,
             hostname: self.hostname.clone(),
+            revocable,
         })
     }
 }

@@ -56,6 +56,9 @@ pub struct Demand {
     pub framework: String,
     /// Role.
     pub role: String,
+    /// Whether the framework takes revocable resources
+    /// (REVOCABLE_RESOURCES); others never see them.
+    pub revocable: bool,
 }
 
 /// One offer to make.
@@ -161,8 +164,8 @@ impl Cycle<'_> {
         })
     }
 
-    fn framework_order(&self, role: &str) -> Vec<String> {
-        let mut frameworks: Vec<(f64, &str)> = self
+    fn framework_order(&self, role: &str) -> Vec<(String, bool)> {
+        let mut frameworks: Vec<(f64, &str, bool)> = self
             .snapshot
             .demands
             .iter()
@@ -171,11 +174,14 @@ impl Cycle<'_> {
                 let key = (d.framework.clone(), role.to_string());
                 let share =
                     drf::dominant_share(self.snapshot.usage.get(&key), &self.snapshot.totals);
-                (share, d.framework.as_str())
+                (share, d.framework.as_str(), d.revocable)
             })
             .collect();
         frameworks.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
-        frameworks.into_iter().map(|(_, f)| f.to_string()).collect()
+        frameworks
+            .into_iter()
+            .map(|(_, f, revocable)| (f.to_string(), revocable))
+            .collect()
     }
 
     fn consumed(&self, role: &str) -> Quantities {
@@ -189,15 +195,16 @@ impl Cycle<'_> {
     /// Offers what `role` may get of `agent` to its frameworks in turn.
     fn serve(&mut self, stage: Stage, agent: usize, role: &str) {
         let quota = self.allocator.quotas.get(quota_role(role));
-        for framework in self.framework_order(role) {
+        for (framework, takes_revocable) in self.framework_order(role) {
             let mut unmet = subtract(&quota.guarantees, &self.consumed(role));
             if stage == Stage::Guarantees && unmet.is_empty() {
                 return;
             }
-            let available = self.snapshot.agents[agent].available.usable_by(role);
-            if available.is_empty() {
+            let usable = self.snapshot.agents[agent].available.usable_by(role);
+            if usable.is_empty() {
                 return;
             }
+            let available = usable.filter(|r| takes_revocable || r.revocable.is_none());
             if !allocatable(&available) {
                 continue;
             }
@@ -384,6 +391,7 @@ mod tests {
         Demand {
             framework: framework.into(),
             role: role.into(),
+            revocable: false,
         }
     }
 

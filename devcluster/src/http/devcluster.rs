@@ -4,10 +4,13 @@
 //!
 //! - `GET /devcluster/agents` → `{"agents": ["<id>", ...]}`
 //! - `POST /devcluster/agents` with `{"resources": "cpus:2;mem:1024",
-//!   "attributes": "rack:r1", "hostname": "h"}` (every key optional) →
+//!   "attributes": "rack:r1", "hostname": "h", "revocable": "cpus:2"}`
+//!   (every key optional) →
 //!   `{"id": "<agent id>"}`
 //! - `DELETE /devcluster/agents/{id}` → `204`, the agent is removed as if
 //!   it died; `404` for an unknown agent.
+//! - `PUT /devcluster/agents/{id}/revocable` with `{"resources": "cpus:2"}`
+//!   → `204`, the agent's revocable estimate changes.
 
 use std::sync::Arc;
 
@@ -67,6 +70,33 @@ pub(super) async fn remove_agent(
     Path(id): Path<String>,
 ) -> Response {
     match shared.remove_agent(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => agent_error(&error),
+    }
+}
+
+/// The body of `PUT /devcluster/agents/{id}/revocable`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevocableEstimate {
+    resources: String,
+}
+
+pub(super) async fn set_revocable(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let estimate = match serde_json::from_slice::<RevocableEstimate>(&body) {
+        Ok(estimate) => estimate,
+        Err(error) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to parse the revocable estimate JSON: {error}"),
+            );
+        }
+    };
+    match shared.set_revocable(&id, &estimate.resources) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => agent_error(&error),
     }

@@ -16,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get};
+use axum::routing::{any, delete, get, put};
 use tokio::sync::mpsc;
 
 use crate::cluster::Shared;
@@ -46,6 +46,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(devcluster::list_agents).post(devcluster::add_agent),
         )
         .route("/devcluster/agents/{id}", delete(devcluster::remove_agent))
+        .route(
+            "/devcluster/agents/{id}/revocable",
+            put(devcluster::set_revocable),
+        )
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
 }

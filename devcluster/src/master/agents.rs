@@ -29,8 +29,9 @@ pub(crate) enum Removal {
 }
 
 impl Master {
-    /// Registers a new agent with `resources` and `attributes`; its
-    /// resources are offered at the next allocation cycle. Returns its id.
+    /// Registers a new agent with `resources` (revocable ones included)
+    /// and `attributes`; its resources are offered at the next allocation
+    /// cycle. Returns its id.
     pub(crate) fn add_agent(
         &mut self,
         resources: Resources,

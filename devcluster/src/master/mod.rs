@@ -12,6 +12,7 @@ mod accept;
 mod agents;
 mod calls;
 mod operator;
+mod oversubscription;
 mod roles;
 mod state;
 mod tasks;
@@ -269,8 +270,10 @@ impl Master {
             allocation_requested: true,
             effects: Vec::new(),
         };
+        let mut resources = config.resources.clone();
+        resources.add_all(&config.revocable);
         for _ in 0..c.agents {
-            master.add_agent(config.resources.clone(), config.attributes.clone(), None);
+            master.add_agent(resources.clone(), config.attributes.clone(), None);
         }
         master
     }
@@ -594,6 +597,7 @@ impl Master {
                     .map(|role| Demand {
                         framework: f.id.clone(),
                         role: role.clone(),
+                        revocable: f.has(Capability::RevocableResources),
                     })
             })
             .collect();
