@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "agora/v1/errors.proto",
     "mesos/v1/mesos.proto",
     "mesos/v1/scheduler/scheduler.proto",
+    "mesos/v1/quota/quota.proto",
+    "mesos/v1/master/master.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,9 +16,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use agora_proto::mesos::v1::Attribute;
+
 use crate::agent::process::ProcessRunner;
+use crate::agent::{AgentError, AgentSpec};
 use crate::config::{Config, ConfigError, Validated};
-use crate::master::{Effect, Master};
+use crate::master::{Effect, Master, Removal};
+use crate::resources::Resources;
 
 /// Why a devcluster could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,9 @@ pub(crate) struct Shared {
     master: Mutex<Master>,
     runner: Arc<ProcessRunner>,
     wake: Notify,
+    /// Resources, attributes and revocable estimate of agents added
+    /// without their own.
+    agent_defaults: (Resources, Vec<Attribute>, Resources),
     /// The address the master listens on.
     pub address: SocketAddr,
 }
@@ -62,6 +69,42 @@ impl Shared {
         };
         self.execute(effects);
         result
+    }
+
+    /// Adds an agent to the running cluster; returns its id.
+    pub fn add_agent(self: &Arc<Self>, spec: &AgentSpec) -> Result<String, AgentError> {
+        let parsed = spec.parse()?;
+        let mut resources = parsed
+            .resources
+            .unwrap_or_else(|| self.agent_defaults.0.clone());
+        resources.add_all(
+            &parsed
+                .revocable
+                .unwrap_or_else(|| self.agent_defaults.2.clone()),
+        );
+        let attributes = parsed
+            .attributes
+            .unwrap_or_else(|| self.agent_defaults.1.clone());
+        Ok(self.step(|master, _| master.add_agent(resources, attributes, parsed.hostname)))
+    }
+
+    /// Removes an agent as if it died.
+    pub fn remove_agent(self: &Arc<Self>, id: &str) -> Result<(), AgentError> {
+        if self.step(|master, _| master.remove_agent(id, Removal::Died)) {
+            Ok(())
+        } else {
+            Err(AgentError::NotFound(id.to_string()))
+        }
+    }
+
+    /// Changes an agent's revocable estimate (`cpus:2;mem:512`).
+    pub fn set_revocable(self: &Arc<Self>, id: &str, estimate: &str) -> Result<(), AgentError> {
+        let estimate = crate::config::parse_revocable(estimate).map_err(AgentError::Revocable)?;
+        if self.step(|master, now| master.set_revocable(now, id, estimate)) {
+            Ok(())
+        } else {
+            Err(AgentError::NotFound(id.to_string()))
+        }
     }
 
     fn execute(self: &Arc<Self>, effects: Vec<Effect>) {
@@ -127,13 +170,17 @@ pub async fn run(
     serve(validated, listener, shutdown).await
 }
 
-async fn serve(
-    validated: Validated,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let address = listener.local_addr()?;
-    let (work_dir, owned) = match &validated.config.work_dir {
+/// A cluster's state before it serves: the master behind its lock, and
+/// the sandbox directory (removed at shutdown when the cluster made it).
+struct Prepared {
+    shared: Arc<Shared>,
+    work_dir: std::path::PathBuf,
+    owns_work_dir: bool,
+    allocation_interval: std::time::Duration,
+}
+
+fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error> {
+    let (work_dir, owns_work_dir) = match &validated.config.work_dir {
         Some(dir) => (dir.clone(), false),
         None => (
             std::env::temp_dir().join(format!("devcluster-{}", uuid::Uuid::new_v4())),
@@ -143,17 +190,49 @@ async fn serve(
     if !validated.config.simulate {
         std::fs::create_dir_all(&work_dir)?;
     }
-    let interval = validated.config.allocation_interval;
     let master = Master::new(&validated, address, work_dir.clone());
     tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
     let shared = Arc::new(Shared {
         master: Mutex::new(master),
         runner: Arc::new(ProcessRunner::default()),
         wake: Notify::new(),
+        agent_defaults: (
+            validated.resources,
+            validated.attributes,
+            validated.revocable,
+        ),
         address,
     });
+    Ok(Prepared {
+        shared,
+        work_dir,
+        owns_work_dir,
+        allocation_interval: validated.config.allocation_interval,
+    })
+}
+
+async fn serve(
+    validated: Validated,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let prepared = prepare(validated, listener.local_addr()?)?;
+    serve_prepared(prepared, listener, shutdown).await
+}
+
+async fn serve_prepared(
+    prepared: Prepared,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let Prepared {
+        shared,
+        work_dir,
+        owns_work_dir,
+        allocation_interval,
+    } = prepared;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let driver = tokio::spawn(drive(Arc::clone(&shared), interval, stop_rx));
+    let driver = tokio::spawn(drive(Arc::clone(&shared), allocation_interval, stop_rx));
     let closing = Arc::clone(&shared);
     let app = crate::http::router(Arc::clone(&shared));
     let served = axum::serve(listener, app)
@@ -167,7 +246,7 @@ async fn serve(
     shared.runner.kill_all();
     let _ = stop_tx.send(true);
     driver.await?;
-    if owned {
+    if owns_work_dir {
         let _ = std::fs::remove_dir_all(&work_dir);
     }
     served?;
@@ -177,6 +256,7 @@ async fn serve(
 /// A devcluster running in the background of the current tokio runtime.
 pub struct Cluster {
     address: SocketAddr,
+    shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), Error>>,
 }
@@ -187,12 +267,15 @@ impl Cluster {
     pub async fn start(config: Config, listener: TcpListener) -> Result<Self, Error> {
         let validated = config.validate()?;
         let address = listener.local_addr()?;
+        let prepared = prepare(validated, address)?;
+        let shared = Arc::clone(&prepared.shared);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(validated, listener, async move {
+        let task = tokio::spawn(serve_prepared(prepared, listener, async move {
             let _ = stopped.await;
         }));
         Ok(Self {
             address,
+            shared,
             stop: Some(stop),
             task,
         })
@@ -206,6 +289,33 @@ impl Cluster {
     /// The master's base URL, `http://ip:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Adds an agent (real-process or simulated, like the others); its
+    /// resources are offered at the next allocation cycle. Returns its id.
+    pub fn add_agent(&self, spec: &AgentSpec) -> Result<String, AgentError> {
+        self.shared.add_agent(spec)
+    }
+
+    /// Removes an agent as if it died: its offers are rescinded, its live
+    /// tasks end in TASK_LOST (REASON_AGENT_REMOVED) and every subscribed
+    /// framework gets a FAILURE event naming the agent.
+    pub fn remove_agent(&self, id: &str) -> Result<(), AgentError> {
+        self.shared.remove_agent(id)
+    }
+
+    /// Changes an agent's revocable estimate (Mesos syntax, e.g.
+    /// `cpus:2;mem:512`; empty for none): its offers holding revocable
+    /// resources are rescinded, and executors using more revocable
+    /// resources than the new estimate are preempted (their tasks end
+    /// TASK_LOST, REASON_CONTAINER_PREEMPTED).
+    pub fn set_revocable(&self, id: &str, estimate: &str) -> Result<(), AgentError> {
+        self.shared.set_revocable(id, estimate)
+    }
+
+    /// The ids of the registered agents, in order.
+    pub fn agents(&self) -> Vec<String> {
+        self.shared.step(|master, _| master.agent_ids())
     }
 
     /// Shuts down gracefully: streams closed, task processes killed.

@@ -17,6 +17,10 @@ pub struct Config {
     pub agent_resources: String,
     /// Each agent's attributes, Mesos syntax (`rack:r1;zone:a`).
     pub agent_attributes: String,
+    /// Each agent's revocable (oversubscribed) estimate, Mesos syntax
+    /// (`cpus:4;mem:2048`); empty for none. Offered only to frameworks with
+    /// REVOCABLE_RESOURCES.
+    pub agent_revocable: String,
     /// Run no processes: tasks are simulated (see [`crate::agent::simulated`]).
     pub simulate: bool,
     /// Period of the batch allocator (Mesos `--allocation_interval`, 1 s).
@@ -43,6 +47,7 @@ impl Default for Config {
             agents: 1,
             agent_resources: "cpus:4;mem:8192;disk:20000;ports:[31000-32000]".into(),
             agent_attributes: String::new(),
+            agent_revocable: String::new(),
             simulate: false,
             allocation_interval: Duration::from_secs(1),
             heartbeat_interval: Duration::from_secs(15),
@@ -64,6 +69,9 @@ pub enum ConfigError {
     /// `agent_attributes` does not parse.
     #[error("invalid agent attributes: {0}")]
     Attributes(#[source] ParseError),
+    /// `agent_revocable` does not parse or holds reservations.
+    #[error("invalid agent revocable resources: {0}")]
+    Revocable(String),
     /// An interval is zero.
     #[error("{0} must be greater than zero")]
     ZeroInterval(&'static str),
@@ -75,6 +83,7 @@ pub(crate) struct Validated {
     pub config: Config,
     pub resources: Resources,
     pub attributes: Vec<Attribute>,
+    pub revocable: Resources,
 }
 
 impl Config {
@@ -88,6 +97,7 @@ impl Config {
         let resources = parse_resources(&self.agent_resources).map_err(ConfigError::Resources)?;
         let attributes =
             parse_attributes(&self.agent_attributes).map_err(ConfigError::Attributes)?;
+        let revocable = parse_revocable(&self.agent_revocable).map_err(ConfigError::Revocable)?;
         for (name, value) in [
             ("allocation_interval", self.allocation_interval),
             ("heartbeat_interval", self.heartbeat_interval),
@@ -100,12 +110,25 @@ impl Config {
                 return Err(ConfigError::ZeroInterval(name));
             }
         }
+        if self.offer_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(ConfigError::ZeroInterval("offer_timeout"));
+        }
         Ok(Validated {
             config: self,
             resources,
             attributes,
+            revocable,
         })
     }
+}
+
+/// Parses a revocable estimate (`cpus:4;mem:2048`) into revocable
+/// resources; reservations are refused.
+pub(crate) fn parse_revocable(text: &str) -> Result<Resources, String> {
+    parse_resources(text)
+        .map_err(|e| e.to_string())?
+        .into_revocable()
+        .ok_or_else(|| "revocable resources cannot be reserved".to_string())
 }
 
 /// Parses durations like `500ms`, `1s`, `2.5s`, `10m`, `1h` (a bare number
@@ -160,6 +183,14 @@ mod tests {
         assert!(matches!(
             config.validate(),
             Err(ConfigError::ZeroInterval("heartbeat_interval"))
+        ));
+        let config = Config {
+            offer_timeout: Some(Duration::ZERO),
+            ..Config::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::ZeroInterval("offer_timeout"))
         ));
     }
 }

@@ -8,9 +8,34 @@
 //! task commands as real processes or simulate them, for thousands of
 //! agents in tests and benchmarks.
 //!
-//! It does not do: authentication, the operator API, reservations and
-//! volumes operations, quota, revocable resources, maintenance, master
-//! failover or agent loss (later issues).
+//! Agents can join and leave a running cluster ([`Cluster::add_agent`],
+//! [`Cluster::remove_agent`], or `POST /devcluster/agents` and
+//! `DELETE /devcluster/agents/{id}` for a devcluster in another process).
+//!
+//! Offers unanswered for [`Config::offer_timeout`] (CLI `--offer-timeout
+//! 2s`, Mesos's `--offer_timeout`) are rescinded and offered again.
+//!
+//! The operator API (`POST /api/v1`, protobuf or JSON) serves GET_HEALTH,
+//! GET_ROLES, GET_WEIGHTS, UPDATE_WEIGHTS, GET_QUOTA, UPDATE_QUOTA,
+//! TEARDOWN and MARK_AGENT_GONE. The allocator honours weights
+//! (hierarchical DRF), quota limits (a top-level role's limit covers its
+//! subtree; Mesos refuses quota on nested roles) and guarantees (served
+//! first, headroom held back for them).
+//!
+//! Agents take Mesos's static reservation syntax (`cpus(batch):8;cpus:2`):
+//! reserved resources are offered only to the role and its sub-roles, in
+//! the pre- or post-refinement format the framework understands, and tasks
+//! must use resources with the offer's reservation.
+//!
+//! Agents may advertise a revocable estimate (`--agent-revocable`,
+//! [`Cluster::set_revocable`], `PUT /devcluster/agents/{id}/revocable`),
+//! offered marked `revocable` to REVOCABLE_RESOURCES frameworks only; a
+//! lower estimate rescinds offers holding revocable resources and preempts
+//! executors using more than it (TASK_LOST, REASON_CONTAINER_PREEMPTED).
+//!
+//! It does not do: authentication, the rest of the operator API,
+//! reservation and volume operations, maintenance or master failover
+//! (later issues).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), devcluster::Error> {
@@ -24,11 +49,12 @@
 //! # Layout
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
-//! - `http`: the endpoints (`/api/v1/scheduler`, `/version`, `/redirect`,
-//!   `/state`) and their media types.
+//! - `http`: the endpoints (`/api/v1/scheduler`, `/api/v1`, `/version`,
+//!   `/redirect`, `/state`, `/devcluster/agents`) and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
-//!   tasks, `/state`.
-//! - [`allocator`]: DRF allocation and refuse filters.
+//!   tasks, agents joining and leaving, the operator API, `/state`.
+//! - [`allocator`]: hierarchical weighted DRF allocation, quota and refuse
+//!   filters.
 //! - [`agent`]: agents, their status-update managers, process and
 //!   simulated task execution.
 //! - [`resources`]: resource arithmetic and Mesos's resource/attribute text.
@@ -43,6 +69,7 @@ mod master;
 pub mod recordio;
 pub mod resources;
 
+pub use agent::{AgentError, AgentSpec};
 pub use cluster::{Cluster, Error, run};
 pub use config::{Config, ConfigError, parse_duration};
 pub use master::VERSION;

@@ -34,6 +34,11 @@ struct Args {
     /// Attributes of each agent, Mesos syntax (e.g. "rack:r1;zone:a").
     #[arg(long, env = "DEVCLUSTER_AGENT_ATTRIBUTES", default_value = "")]
     agent_attributes: String,
+    /// Revocable (oversubscribed) estimate of each agent, Mesos syntax
+    /// (e.g. "cpus:4;mem:2048"); offered only to REVOCABLE_RESOURCES
+    /// frameworks.
+    #[arg(long, env = "DEVCLUSTER_AGENT_REVOCABLE", default_value = "")]
+    agent_revocable: String,
     /// Simulate tasks instead of running processes.
     #[arg(long, env = "DEVCLUSTER_SIMULATE")]
     simulate: bool,
@@ -46,7 +51,8 @@ struct Args {
     /// First retry of an unacknowledged status update (doubles up to 10 min).
     #[arg(long, env = "DEVCLUSTER_STATUS_UPDATE_RETRY", default_value = "10s", value_parser = parse_duration)]
     status_update_retry: Duration,
-    /// Rescind offers not answered within this (default: never).
+    /// Rescind offers not answered within this, e.g. 2s (Mesos
+    /// `--offer_timeout`; default: never).
     #[arg(long, env = "DEVCLUSTER_OFFER_TIMEOUT", value_parser = parse_duration)]
     offer_timeout: Option<Duration>,
     /// Directory for task sandboxes (default: a fresh temp directory).
@@ -63,6 +69,7 @@ impl Args {
             agents: self.agents,
             agent_resources: self.agent_resources,
             agent_attributes: self.agent_attributes,
+            agent_revocable: self.agent_revocable,
             simulate: self.simulate,
             allocation_interval: self.allocation_interval,
             heartbeat_interval: self.heartbeat_interval,

@@ -7,8 +7,9 @@
 //! # Layout
 //! - [`agora::v1`]: the public API — the `Broker` service for frontends and
 //!   the `Admin` service for operators, with their messages and events.
-//! - [`mesos::v1`], [`mesos::v1::scheduler`]: Mesos messages, same package,
-//!   names and field numbers as upstream, so the bytes match a real master.
+//! - [`mesos::v1`], [`mesos::v1::scheduler`], [`mesos::v1::master`],
+//!   [`mesos::v1::quota`]: Mesos messages, same package, names and field
+//!   numbers as upstream, so the bytes match a real master.
 //! - [`mesos_json`]: Mesos's own JSON dialect for those messages.
 //! - [`FILE_DESCRIPTOR_SET`]: descriptors for reflection and JSON.
 
@@ -31,6 +32,16 @@ pub mod mesos {
         /// `mesos.v1.scheduler`: the scheduler API's calls and events.
         pub mod scheduler {
             tonic::include_proto!("mesos.v1.scheduler");
+        }
+
+        /// `mesos.v1.quota`: quota configuration (operator API).
+        pub mod quota {
+            tonic::include_proto!("mesos.v1.quota");
+        }
+
+        /// `mesos.v1.master`: the operator API's calls and responses.
+        pub mod master {
+            tonic::include_proto!("mesos.v1.master");
         }
     }
 }

@@ -2,9 +2,8 @@
 //! `Accept` negotiation for SUBSCRIBE (JSON first, then protobuf), and
 //! encoding and decoding in either.
 
-use agora_proto::mesos::v1::scheduler::{Call, Event};
 use agora_proto::mesos_json::{from_json, to_json};
-use prost::Message;
+use prost::{Message, Name};
 
 /// `application/json`.
 pub const JSON: &str = "application/json";
@@ -29,21 +28,23 @@ impl Media {
         }
     }
 
-    /// Reads a request body in this encoding.
-    pub fn decode_call(self, body: &[u8]) -> Result<Call, String> {
+    /// Reads a request body in this encoding (a scheduler or an operator
+    /// `Call`: Mesos words the errors the same for both).
+    pub fn decode_call<M: Message + Name + Default>(self, body: &[u8]) -> Result<M, String> {
         match self {
-            Media::Protobuf => Call::decode(body)
-                .map_err(|_| "Failed to parse body into Call protobuf".to_string()),
-            Media::Json => from_json::<Call>(body)
+            Media::Protobuf => {
+                M::decode(body).map_err(|_| "Failed to parse body into Call protobuf".to_string())
+            }
+            Media::Json => from_json::<M>(body)
                 .map_err(|e| format!("Failed to convert JSON into Call protobuf: {e}")),
         }
     }
 
-    /// Writes an event in this encoding.
-    pub fn encode_event(self, event: &Event) -> Vec<u8> {
+    /// Writes a message (an event, an operator response) in this encoding.
+    pub fn encode<M: Message + Name>(self, message: &M) -> Vec<u8> {
         match self {
-            Media::Protobuf => event.encode_to_vec(),
-            Media::Json => to_json(event),
+            Media::Protobuf => message.encode_to_vec(),
+            Media::Json => to_json(message),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The master's HTTP endpoints: the v1 scheduler API, `/version`,
 //! `/redirect` and `/state`, with the status codes and headers of a real
-//! master (§2 of the protocol digest).
+//! master (§2 of the protocol digest), and the devcluster's own
+//! `/devcluster/` endpoints.
 
+mod devcluster;
 pub mod media;
+mod operator;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, delete, get, put};
 use tokio::sync::mpsc;
 
 use crate::cluster::Shared;
@@ -29,6 +32,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/v1/scheduler", any(scheduler))
         .route("/master/api/v1/scheduler", any(scheduler))
+        .route("/api/v1", any(operator::operator))
+        .route("/master/api/v1", any(operator::operator))
         .route("/version", get(version))
         .route("/redirect", any(redirect))
         .route("/master/redirect", any(redirect))
@@ -36,6 +41,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/state.json", get(state))
         .route("/master/state", get(state))
         .route("/master/state.json", get(state))
+        .route(
+            "/devcluster/agents",
+            get(devcluster::list_agents).post(devcluster::add_agent),
+        )
+        .route("/devcluster/agents/{id}", delete(devcluster::remove_agent))
+        .route(
+            "/devcluster/agents/{id}/revocable",
+            put(devcluster::set_revocable),
+        )
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
 }
@@ -49,12 +63,10 @@ fn plain(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn scheduler(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// The checks every v1 API request passes first: POST (405 with `Allow`
+/// otherwise) and an exact JSON or protobuf `Content-Type` (400 when
+/// absent, 415 when another).
+fn post_media(method: &Method, headers: &HeaderMap) -> Result<Media, Box<Response>> {
     if method != Method::POST {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -63,29 +75,40 @@ async fn scheduler(
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return Err(Box::new(response));
     }
-    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let media = match media::content_type(header_text(header::CONTENT_TYPE.as_str())) {
-        ContentType::Missing => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "Expecting 'Content-Type' to be present",
-            );
-        }
-        ContentType::Unsupported => {
-            return plain(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Expecting 'Content-Type' of {} or {}",
-                    media::JSON,
-                    media::PROTOBUF
-                ),
-            );
-        }
-        ContentType::Supported(media) => media,
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    match media::content_type(value) {
+        ContentType::Missing => Err(Box::new(plain(
+            StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        ))),
+        ContentType::Unsupported => Err(Box::new(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Expecting 'Content-Type' of {} or {}",
+                media::JSON,
+                media::PROTOBUF
+            ),
+        ))),
+        ContentType::Supported(media) => Ok(media),
+    }
+}
+
+async fn scheduler(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let media = match post_media(&method, &headers) {
+        Ok(media) => media,
+        Err(response) => return *response,
     };
-    let call = match media.decode_call(&body) {
+    let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let call = match media.decode_call::<agora_proto::mesos::v1::scheduler::Call>(&body) {
         Ok(call) => call,
         Err(message) => return plain(StatusCode::BAD_REQUEST, message),
     };
@@ -162,7 +185,7 @@ fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Medi
     };
     let records = futures::stream::unfold((events_rx, guard), move |(mut rx, guard)| async move {
         let event = rx.recv().await?;
-        let record = recordio::encode(&media.encode_event(&event));
+        let record = recordio::encode(&media.encode(&event));
         Some((Ok::<_, Infallible>(record), (rx, guard)))
     });
     let mut response = Response::new(Body::from_stream(records));

@@ -307,6 +307,17 @@ impl Master {
                 let status = match self.tasks.get(&key) {
                     Some(task) => latest(task),
                     None => match agent.as_deref() {
+                        Some(agent) if self.is_gone(agent) => master_status(
+                            &t.task_id.value,
+                            Some(agent),
+                            if partition_aware {
+                                TaskState::TaskGoneByOperator
+                            } else {
+                                TaskState::TaskLost
+                            },
+                            Reason::Reconciliation,
+                            "Reconciliation: Task is gone".into(),
+                        ),
                         Some(agent) if self.agents.contains_key(agent) => master_status(
                             &t.task_id.value,
                             Some(agent),

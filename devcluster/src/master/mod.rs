@@ -9,7 +9,11 @@
 //! mutex that is never held across an `.await`.
 
 mod accept;
+mod agents;
 mod calls;
+mod operator;
+mod oversubscription;
+mod roles;
 mod state;
 mod tasks;
 
@@ -26,11 +30,13 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::Agent;
 use crate::agent::process::LaunchSpec;
-use crate::allocator::{AgentSlot, Allocator, Demand, Quantities, quantities};
+use crate::allocator::{AgentSlot, Allocator, Demand, Snapshot};
 use crate::config::Validated;
 use crate::resources::{Resources, is_valid_role};
 
+pub(crate) use agents::Removal;
 pub use calls::{CallError, CallOutcome, validate_call};
+pub use operator::{OperatorError, validate_operator_call};
 
 /// The Mesos version the devcluster speaks.
 pub const VERSION: &str = "1.11.0";
@@ -109,10 +115,15 @@ pub struct Master {
     removed_frameworks: HashSet<String>,
     completed_frameworks: VecDeque<Framework>,
     agents: BTreeMap<String, Agent>,
+    /// Agents an operator marked gone (MARK_AGENT_GONE); never come back.
+    gone_agents: HashSet<String>,
     offers: BTreeMap<String, OfferEntry>,
     tasks: BTreeMap<(String, String), tasks::Task>,
     executors: HashMap<(String, String, String), tasks::Executor>,
     allocator: Allocator,
+    /// First retry and cap of new agents' status-update managers.
+    status_update_retry: (Duration, Duration),
+    next_agent: u64,
     next_framework: u64,
     next_offer: u64,
     allocation_requested: bool,
@@ -234,21 +245,7 @@ impl Master {
             }),
             capabilities: Vec::new(),
         };
-        let agents = (0..c.agents)
-            .map(|n| {
-                let agent_id = format!("{id}-S{n}");
-                let agent = Agent::new(
-                    agent_id.clone(),
-                    format!("agent-{n}.devcluster"),
-                    config.resources.clone(),
-                    config.attributes.clone(),
-                    now,
-                    (c.status_update_retry_interval, c.status_update_retry_max),
-                );
-                (agent_id, agent)
-            })
-            .collect();
-        Self {
+        let mut master = Self {
             id,
             info,
             start_time: now,
@@ -260,16 +257,25 @@ impl Master {
             frameworks: BTreeMap::new(),
             removed_frameworks: HashSet::new(),
             completed_frameworks: VecDeque::new(),
-            agents,
+            agents: BTreeMap::new(),
+            gone_agents: HashSet::new(),
             offers: BTreeMap::new(),
             tasks: BTreeMap::new(),
             executors: HashMap::new(),
             allocator: Allocator::default(),
+            status_update_retry: (c.status_update_retry_interval, c.status_update_retry_max),
+            next_agent: 0,
             next_framework: 0,
             next_offer: 0,
             allocation_requested: true,
             effects: Vec::new(),
+        };
+        let mut resources = config.resources.clone();
+        resources.add_all(&config.revocable);
+        for _ in 0..c.agents {
+            master.add_agent(resources.clone(), config.attributes.clone(), None);
         }
+        master
     }
 
     /// Takes the effects queued by the steps so far.
@@ -591,45 +597,29 @@ impl Master {
                     .map(|role| Demand {
                         framework: f.id.clone(),
                         role: role.clone(),
+                        revocable: f.has(Capability::RevocableResources),
                     })
             })
             .collect();
         if demands.is_empty() {
             return;
         }
-        let mut usage: HashMap<(String, String), Quantities> = HashMap::new();
-        let mut add_usage = |framework: &str, role: &str, resources: &Resources| {
-            let entry = usage
-                .entry((framework.to_string(), role.to_string()))
-                .or_default();
-            for (name, value) in quantities(resources) {
-                *entry.entry(name).or_default() += value;
-            }
+        let snapshot = Snapshot {
+            agents: self
+                .agents
+                .values()
+                .filter(|a| !a.available.is_empty())
+                .map(|a| AgentSlot {
+                    id: a.id.clone(),
+                    available: a.available.clone(),
+                })
+                .collect(),
+            demands,
+            usage: self.usage(),
+            consumed: self.quota_consumption(true),
+            totals: self.totals(),
         };
-        for offer in self.offers.values() {
-            add_usage(&offer.framework, &offer.role, &offer.resources);
-        }
-        for task in self.tasks.values().filter(|t| !t.is_terminal()) {
-            add_usage(&task.framework, &task.role, &task.resources);
-        }
-        let mut totals = Quantities::new();
-        let slots: Vec<AgentSlot> = self
-            .agents
-            .values()
-            .inspect(|a| {
-                for (name, value) in quantities(&a.total) {
-                    *totals.entry(name).or_default() += value;
-                }
-            })
-            .filter(|a| !a.available.is_empty())
-            .map(|a| AgentSlot {
-                id: a.id.clone(),
-                available: a.available.clone(),
-            })
-            .collect();
-        let allocations = self
-            .allocator
-            .allocate(now, slots, &demands, &mut usage, &totals, true);
+        let allocations = self.allocator.allocate(now, snapshot, true);
         let mut by_framework: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
         for allocation in allocations {
             let offer = self.make_offer(

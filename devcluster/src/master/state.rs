@@ -177,6 +177,18 @@ impl Master {
         value
     }
 
+    /// The master flags `/state` reports, in Mesos's duration text.
+    fn flags_json(&self) -> Value {
+        let mut flags = json!({
+            "allocation_interval": format!("{}secs", self.allocation_interval.as_secs_f64()),
+            "simulate": self.simulate.to_string(),
+        });
+        if let Some(timeout) = self.offer_timeout {
+            flags["offer_timeout"] = json!(format!("{}secs", timeout.as_secs_f64()));
+        }
+        flags
+    }
+
     /// The `/state` document.
     pub(crate) fn state_json(&self) -> Value {
         let address = self.info.address.clone().unwrap_or_default();
@@ -263,10 +275,7 @@ impl Master {
                     "port": address.port,
                 },
             },
-            "flags": {
-                "allocation_interval": format!("{}secs", self.allocation_interval.as_secs_f64()),
-                "simulate": self.simulate.to_string(),
-            },
+            "flags": self.flags_json(),
             "slaves": slaves,
             "frameworks": frameworks,
             "completed_frameworks": completed,

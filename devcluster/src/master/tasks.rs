@@ -145,6 +145,19 @@ impl Master {
         reason: Option<Reason>,
         message: Option<String>,
     ) {
+        self.reliable_update(now, key, (state, Source::Executor), reason, message);
+    }
+
+    /// A status the agent sends reliably (with a uuid), from `source`:
+    /// the executor, or the agent itself (QoS preemption).
+    pub(super) fn reliable_update(
+        &mut self,
+        now: Instant,
+        key: &(String, String),
+        (state, source): (TaskState, Source),
+        reason: Option<Reason>,
+        message: Option<String>,
+    ) {
         let Some(task) = self.tasks.get_mut(key) else {
             return;
         };
@@ -155,7 +168,7 @@ impl Master {
             task_id: task.info.task_id.clone(),
             state: state as i32,
             message,
-            source: Some(Source::Executor as i32),
+            source: Some(source as i32),
             reason: reason.map(|r| r as i32),
             agent_id: Some(AgentId {
                 value: task.agent.clone(),

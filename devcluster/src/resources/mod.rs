@@ -105,6 +105,25 @@ impl Resources {
         )
     }
 
+    /// The entries for which `keep` holds.
+    pub fn filter(&self, keep: impl Fn(&Resource) -> bool) -> Self {
+        Self(self.0.iter().filter(|r| keep(r)).cloned().collect())
+    }
+
+    /// These resources marked revocable (oversubscribed); `None` when some
+    /// are reserved (Mesos: revocable resources cannot be reserved).
+    pub fn into_revocable(self) -> Option<Self> {
+        let mut out = Self::default();
+        for mut resource in self.0 {
+            if reservation_role(&resource) != "*" {
+                return None;
+            }
+            resource.revocable = Some(agora_proto::mesos::v1::resource::RevocableInfo {});
+            out.add(&resource);
+        }
+        Some(out)
+    }
+
     /// Adds one resource (merging with an entry of the same kind).
     pub fn add(&mut self, resource: &Resource) {
         let resource = normalize(resource);

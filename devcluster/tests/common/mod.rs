@@ -314,3 +314,52 @@ pub fn state_name(status: &TaskStatus) -> &'static str {
         .unwrap()
         .as_str_name()
 }
+
+/// Sends an operator call to `/api/v1`; returns the status and the decoded
+/// response when there is a body.
+pub async fn operator(
+    addr: SocketAddr,
+    media: &str,
+    call: &agora_proto::mesos::v1::master::Call,
+) -> (
+    StatusCode,
+    Option<agora_proto::mesos::v1::master::Response>,
+    String,
+) {
+    let body = if media == JSON {
+        to_json(call)
+    } else {
+        call.encode_to_vec()
+    };
+    let response = request(
+        addr,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", media), ("Accept", media)],
+        body,
+    )
+    .await;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let decoded = (status == StatusCode::OK && !bytes.is_empty()).then(|| {
+        if media == JSON {
+            from_json(&bytes).unwrap()
+        } else {
+            agora_proto::mesos::v1::master::Response::decode(&bytes[..]).unwrap()
+        }
+    });
+    (
+        status,
+        decoded,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+/// A framework that also has the capabilities `extra`.
+pub fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo {
+    let mut info = framework_info(roles);
+    info.capabilities.extend(extra.iter().map(|c| Capability {
+        r#type: Some(*c as i32),
+    }));
+    info
+}
