@@ -109,6 +109,16 @@ pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
 /// How long end-to-end tests wait for the cluster to do something.
 pub const SETTLE: Duration = Duration::from_secs(30);
 
+/// Subscribes frontend `name` in namespace `default`.
+pub async fn frontend(
+    broker_url: &str,
+    name: &str,
+) -> (agora_client::Frontend, agora_client::Events) {
+    agora_client::Frontend::subscribe(broker_url, name, &["default"])
+        .await
+        .unwrap_or_else(|e| panic!("subscribe {name}: {e}"))
+}
+
 /// One lease of `cpus` and `mem_mb` in namespace `default`, waiting up to
 /// [`SETTLE`] for capacity.
 pub async fn one_lease(
@@ -124,6 +134,14 @@ pub async fn one_lease(
         .await
         .expect("a lease within the settle time");
     leases.remove(0)
+}
+
+/// The gRPC status of a client error, failing the test on any other error.
+pub fn as_status(error: agora_client::Error) -> tonic::Status {
+    match error {
+        agora_client::Error::Status(status) => status,
+        other => panic!("expected a status, got {other}"),
+    }
 }
 
 /// Polls `check` until it returns `Some`, failing the test after `within`.
@@ -157,12 +175,33 @@ fn target_dir() -> PathBuf {
 /// GETs `path` from the HTTP server at `base_url` (e.g. the devcluster's
 /// `/state`) and parses the body as JSON.
 pub async fn get_json(base_url: &str, path: &str) -> serde_json::Value {
+    request_json(base_url, "GET", path, None).await
+}
+
+/// POSTs `body` as JSON to `path` (e.g. the devcluster's
+/// `/devcluster/agents`) and parses the answer as JSON.
+pub async fn post_json(base_url: &str, path: &str, body: &serde_json::Value) -> serde_json::Value {
+    request_json(base_url, "POST", path, Some(body)).await
+}
+
+/// One HTTP/1.0 exchange with a JSON answer, failing the test on anything
+/// but `200 OK`.
+async fn request_json(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
     use tokio::io::AsyncWriteExt;
     let authority = base_url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(authority)
         .await
         .unwrap_or_else(|e| panic!("connect to {authority}: {e}"));
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream
         .write_all(request.as_bytes())
         .await
@@ -175,9 +214,9 @@ pub async fn get_json(base_url: &str, path: &str) -> serde_json::Value {
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
     assert!(
         head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "GET {path}: {head}"
+        "{method} {path}: {head}"
     );
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path} is not JSON: {e}"))
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path} is not JSON: {e}"))
 }
 
 /// The path of a binary built by `cargo test --workspace`.

@@ -2,9 +2,9 @@
 //! broker process against it, and frontends over real gRPC.
 
 use agora_tests::{
-    SETTLE, broker,
+    SETTLE, as_status, broker,
     client::{Acquire, Frontend, Slot, Task, api},
-    devcluster, eventually, one_lease,
+    devcluster, eventually, frontend, one_lease,
 };
 use api::TaskState;
 use tonic::Code;
@@ -65,12 +65,8 @@ async fn pooled_cpus(frontend: &mut Frontend) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_frontends_acquire_launch_and_watch_their_own_tasks() {
     let (_master, broker) = cluster().await;
-    let (mut alice, mut alice_events) = Frontend::subscribe(broker.url(), "alice", &["default"])
-        .await
-        .unwrap();
-    let (mut bob, mut bob_events) = Frontend::subscribe(broker.url(), "bob", &["default"])
-        .await
-        .unwrap();
+    let (mut alice, mut alice_events) = frontend(broker.url(), "alice").await;
+    let (mut bob, mut bob_events) = frontend(broker.url(), "bob").await;
 
     let want = |cpus| {
         Acquire::new("default")
@@ -122,9 +118,7 @@ async fn two_frontends_acquire_launch_and_watch_their_own_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let (_master, broker) = cluster().await;
-    let (mut frontend, _events) = Frontend::subscribe(broker.url(), "careful", &["default"])
-        .await
-        .unwrap();
+    let (mut frontend, _events) = frontend(broker.url(), "careful").await;
 
     for (cpus, what) in [
         (-1.0, "negative"),
@@ -173,9 +167,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_group_runs_under_one_executor() {
     let (_master, broker) = cluster().await;
-    let (mut frontend, mut events) = Frontend::subscribe(broker.url(), "pods", &["default"])
-        .await
-        .unwrap();
+    let (mut frontend, mut events) = frontend(broker.url(), "pods").await;
     let lease = one_lease(&mut frontend, 1.0, 512.0).await;
     let launched = frontend
         .launch_group(
@@ -248,11 +240,4 @@ async fn health_is_serving_only_while_subscribed_to_mesos() {
         status_is(ServingStatus::NotServing),
     )
     .await;
-}
-
-fn as_status(error: agora_tests::client::Error) -> tonic::Status {
-    match error {
-        agora_tests::client::Error::Status(status) => status,
-        other => panic!("expected a status, got {other}"),
-    }
 }

@@ -79,11 +79,64 @@ impl Acquire {
         self
     }
 
+    /// Places every slot on agents that satisfy `constraint`.
+    pub fn constraint(mut self, constraint: Constraint) -> Self {
+        self.0.constraints.push(constraint.0);
+        self
+    }
+
     pub(crate) fn into_request(self, session_id: &str) -> api::AcquireRequest {
         api::AcquireRequest {
             session_id: session_id.to_owned(),
             ..self.0
         }
+    }
+}
+
+/// A placement rule on an agent attribute or `"hostname"`.
+#[derive(Debug, Clone)]
+pub struct Constraint(api::Constraint);
+
+impl Constraint {
+    fn new(field: &str, operator: api::constraint::Operator, values: &[&str]) -> Self {
+        Constraint(api::Constraint {
+            field: field.to_owned(),
+            operator: operator as i32,
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+            max_per: 0,
+        })
+    }
+
+    /// The field equals `value`.
+    pub fn equals(field: &str, value: &str) -> Self {
+        Self::new(field, api::constraint::Operator::Equals, &[value])
+    }
+
+    /// The field is one of `values`.
+    pub fn one_of(field: &str, values: &[&str]) -> Self {
+        Self::new(field, api::constraint::Operator::In, values)
+    }
+
+    /// The field is none of `values`.
+    pub fn none_of(field: &str, values: &[&str]) -> Self {
+        Self::new(field, api::constraint::Operator::NotIn, values)
+    }
+
+    /// The agent has the field.
+    pub fn exists(field: &str) -> Self {
+        Self::new(field, api::constraint::Operator::Exists, &[])
+    }
+
+    /// At most one slot per value of the field, e.g. one per host.
+    pub fn unique(field: &str) -> Self {
+        Self::new(field, api::constraint::Operator::Unique, &[])
+    }
+
+    /// At most `n` slots per value of the field.
+    pub fn max_per(field: &str, n: u32) -> Self {
+        let mut constraint = Self::new(field, api::constraint::Operator::MaxPer, &[]);
+        constraint.0.max_per = n;
+        constraint
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use agora_proto::agora::v1 as api;
 use api::{broker_client::BrokerClient, event::Kind};
-pub use builders::{Acquire, Slot, Task};
+pub use builders::{Acquire, Constraint, Slot, Task};
 use tonic::{Streaming, transport::Channel};
 
 /// What can go wrong talking to the broker.
@@ -246,9 +246,30 @@ impl Events {
 
     /// The next task status, skipping other events; with its sequence.
     pub async fn next_task_status(&mut self) -> Result<Option<(u64, api::TaskStatus)>, Error> {
+        self.next_of(|kind| match kind {
+            Kind::TaskStatus(status) => Some(status),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next lost lease, skipping other events; with its sequence.
+    pub async fn next_lease_lost(&mut self) -> Result<Option<(u64, api::LeaseLost)>, Error> {
+        self.next_of(|kind| match kind {
+            Kind::LeaseLost(lost) => Some(lost),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next event that `pick` takes, skipping the others.
+    async fn next_of<T>(
+        &mut self,
+        pick: impl Fn(Kind) -> Option<T>,
+    ) -> Result<Option<(u64, T)>, Error> {
         while let Some(event) = self.next().await? {
-            if let Some(Kind::TaskStatus(status)) = event.kind {
-                return Ok(Some((event.sequence, status)));
+            if let Some(found) = event.kind.and_then(&pick) {
+                return Ok(Some((event.sequence, found)));
             }
         }
         Ok(None)
