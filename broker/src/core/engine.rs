@@ -122,6 +122,8 @@ pub struct Core {
     pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
     /// Roles Mesos was told to stop offering.
     pub(super) suppressed: BTreeSet<String>,
+    /// Per namespace, what its leases and live tasks hold.
+    pub(super) usage: BTreeMap<String, Resources>,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -145,6 +147,7 @@ impl Core {
             pending_launches: Vec::new(),
             accepts: BTreeMap::new(),
             suppressed: BTreeSet::new(),
+            usage: BTreeMap::new(),
             effects: Vec::new(),
         }
     }
@@ -165,6 +168,24 @@ impl Core {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect()
+    }
+
+    /// What a namespace's leases and live tasks hold now.
+    pub fn usage(&self, namespace: &str) -> Resources {
+        self.usage.get(namespace).cloned().unwrap_or_default()
+    }
+
+    fn charge(&mut self, namespace: &str, resources: &Resources) {
+        self.usage
+            .entry(namespace.to_owned())
+            .or_default()
+            .add(resources);
+    }
+
+    fn credit(&mut self, namespace: &str, resources: &Resources) {
+        if let Some(usage) = self.usage.get_mut(namespace) {
+            usage.subtract(resources);
+        }
     }
 
     fn fresh_id(&mut self, kind: &str) -> String {
@@ -430,6 +451,7 @@ impl Core {
                 expires_at: now.after(hold),
                 offer: Some(grant.offer),
             };
+            self.charge(&lease.namespace, &lease.resources);
             self.leases.insert(
                 lease.id.clone(),
                 LeaseState {
@@ -539,6 +561,7 @@ impl Core {
         if let Some(offer) = &state.lease.offer {
             self.offers.give_back(offer, &state.lease.resources);
         }
+        self.credit(&state.lease.namespace, &state.lease.resources);
         Some(state.lease)
     }
 
@@ -646,6 +669,7 @@ impl Core {
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
+            self.credit(&lease.namespace, &lease.resources);
             match work {
                 Work::Task(spec) => {
                     let task = self.record_task(frontend, &lease, spec, &mut launched);
@@ -658,15 +682,21 @@ impl Core {
                         frontend,
                         self.fresh_id("group")
                     );
-                    let tasks = specs
+                    let tasks: Vec<LaunchTask> = specs
                         .into_iter()
                         .map(|spec| self.record_task(frontend, &lease, spec, &mut launched))
                         .collect();
+                    let executor = group_executor_resources();
+                    if let Some(first) = tasks.first().and_then(|t| self.tasks.get_mut(&t.task_id))
+                    {
+                        first.resources.add(&executor);
+                    }
+                    self.charge(&lease.namespace, &executor);
                     let group = LaunchGroup {
                         executor_id,
                         agent_id: lease.agent.id.clone(),
                         role: lease.role.clone(),
-                        executor_resources: group_executor_resources(),
+                        executor_resources: executor,
                         tasks,
                     };
                     self.pending_accept(now, &offer).groups.push(group);
@@ -736,6 +766,7 @@ impl Core {
             spec.client_id,
             self.fresh_id("t")
         ));
+        self.charge(&lease.namespace, &spec.resources);
         self.tasks.insert(
             task_id.clone(),
             TaskRecord {
@@ -998,18 +1029,27 @@ impl Core {
     }
 
     /// A task status from Mesos: recorded first, then acknowledged to Mesos
-    /// (when it carries a uuid), then delivered to the owning frontend.
+    /// (when it carries a uuid), then delivered to the owning frontend. A
+    /// terminal state is final: a later update of the same task (a stale
+    /// retry, a reconciliation answer) is acknowledged and goes no further.
     pub fn status_update(&mut self, update: StatusUpdate) {
-        let owned = self.tasks.get_mut(&update.task_id).map(|record| {
-            record.state = update.state;
-            record.reason = update.reason.clone();
-            record.message = update.message.clone();
-            record.timestamp = update.timestamp;
-            if let Some(agent) = &update.agent_id {
-                record.agent = agent.clone();
-            }
-            record.clone()
-        });
+        let owned = self
+            .tasks
+            .get_mut(&update.task_id)
+            .filter(|record| !record.state.is_terminal())
+            .map(|record| {
+                record.state = update.state;
+                record.reason = update.reason.clone();
+                record.message = update.message.clone();
+                record.timestamp = update.timestamp;
+                if let Some(agent) = &update.agent_id {
+                    record.agent = agent.clone();
+                }
+                record.clone()
+            });
+        if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
+            self.credit(&record.namespace, &record.resources);
+        }
         if let (Some(uuid), Some(agent_id)) = (update.uuid, update.agent_id) {
             self.effects.push(Effect::Mesos(MesosCall::Acknowledge {
                 agent_id,
@@ -1036,6 +1076,7 @@ impl Core {
             record.state = TaskState::Dropped;
             record.message = Some(format!("the launch did not reach Mesos: {reason}"));
             let record = record.clone();
+            self.credit(&record.namespace, &record.resources);
             let frontend = record.frontend.clone();
             self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
         }

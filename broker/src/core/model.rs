@@ -287,6 +287,8 @@ pub struct TaskRecord {
     pub namespace: String,
     pub agent: AgentId,
     pub lease: LeaseId,
+    /// What the task holds of its namespace's capacity while it lives: its
+    /// own resources, plus for the first task of a group its executor's.
     pub resources: Resources,
     pub state: TaskState,
     pub reason: Option<String>,

@@ -1,6 +1,7 @@
 //! Behaviour of the core, one case per rule, plus property tests over
 //! random sequences of inputs checking the invariants after every step.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -1122,6 +1123,34 @@ fn a_launch_whose_offer_is_rescinded_before_the_accept_is_dropped() {
     } if record.id == tasks[0].task_id && record.state == TaskState::Dropped)));
 }
 
+#[test]
+fn usage_follows_leases_and_live_tasks_and_a_terminal_state_is_final() {
+    let (mut core, s, task_id) = one_launched_task();
+    assert_eq!(
+        core.usage("default"),
+        res(1.0, 128.0),
+        "the task, not its lease"
+    );
+    core.offers(T0, vec![offer("o2", 1, res(3.0, 896.0))]);
+    let lease = lease_now(&mut core, &s, 1.0, 64.0);
+    assert_eq!(core.usage("default"), res(2.0, 192.0));
+    core.release(T0, &s, &[lease.id], Duration::ZERO).unwrap();
+    core.status_update(update(&task_id, TaskState::Finished, None));
+    assert_eq!(core.usage("default"), Resources::default());
+    core.drain_effects();
+    // A stale RUNNING after FINISHED is acknowledged and goes no further.
+    core.status_update(update(&task_id, TaskState::Running, Some(vec![7])));
+    assert!(matches!(
+        mesos_calls(&core.drain_effects()).as_slice(),
+        [MesosCall::Acknowledge { .. }]
+    ));
+    assert_eq!(
+        core.tasks_of(&s, None).unwrap()[0].state,
+        TaskState::Finished
+    );
+    assert_eq!(core.usage("default"), Resources::default());
+}
+
 /// One random input to the core.
 #[derive(Debug, Clone)]
 enum Step {
@@ -1129,14 +1158,21 @@ enum Step {
         agent: u32,
         cpus: u32,
         mem: u32,
+        ports: u64,
     },
     Rescind {
         pick: usize,
+    },
+    AgentLost {
+        agent: u32,
     },
     Acquire {
         frontend: usize,
         cpus: u32,
         count: u32,
+        ports: u32,
+        gang: bool,
+        unique: bool,
         wait: bool,
     },
     Hold {
@@ -1164,16 +1200,29 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0u32..4, 1u32..8, 1u32..4).prop_map(|(agent, cpus, mem)| Step::Offer { agent, cpus, mem }),
-        any::<usize>().prop_map(|pick| Step::Rescind { pick }),
-        (0usize..2, 1u32..4, 1u32..3, any::<bool>()).prop_map(|(frontend, cpus, count, wait)| {
-            Step::Acquire {
-                frontend,
-                cpus,
-                count,
-                wait,
-            }
+        (0u32..4, 1u32..8, 1u32..4, 0u64..4).prop_map(|(agent, cpus, mem, ports)| Step::Offer {
+            agent,
+            cpus,
+            mem,
+            ports
         }),
+        any::<usize>().prop_map(|pick| Step::Rescind { pick }),
+        (0u32..4).prop_map(|agent| Step::AgentLost { agent }),
+        (
+            (0usize..2, 1u32..4, 1u32..4, 0u32..3),
+            (any::<bool>(), any::<bool>(), any::<bool>())
+        )
+            .prop_map(|((frontend, cpus, count, ports), (gang, unique, wait))| {
+                Step::Acquire {
+                    frontend,
+                    cpus,
+                    count,
+                    ports,
+                    gang,
+                    unique,
+                    wait,
+                }
+            }),
         (0usize..2, any::<usize>()).prop_map(|(frontend, pick)| Step::Hold { frontend, pick }),
         (0usize..2, any::<usize>()).prop_map(|(frontend, pick)| Step::Release { frontend, pick }),
         (0usize..2, any::<usize>(), any::<bool>()).prop_map(|(frontend, pick, half)| {
@@ -1190,6 +1239,25 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         (0u64..20_000).prop_map(|millis| Step::Advance { millis }),
     ]
+}
+
+/// What must hold of the leases that answer one Acquire: a gang has every
+/// slot, any answer at least one, and under UNIQUE no host twice.
+fn check_grant(
+    leases: &[Lease],
+    gang: bool,
+    count: u32,
+    unique: bool,
+) -> Result<(), TestCaseError> {
+    prop_assert!(!leases.is_empty() && leases.len() <= count as usize);
+    if gang {
+        prop_assert_eq!(leases.len(), count as usize, "a gang is all or nothing");
+    }
+    if unique {
+        let hosts: BTreeSet<&str> = leases.iter().map(|l| l.agent.hostname.as_str()).collect();
+        prop_assert_eq!(hosts.len(), leases.len(), "one slot per host");
+    }
+    Ok(())
 }
 
 /// Checks what must hold after every input.
@@ -1223,6 +1291,34 @@ fn check_invariants(
         );
         prop_assert_eq!(total.scalar("cpus"), pooled.offer.resources.scalar("cpus"));
     }
+    // No port is leased twice on one agent, counting launches not yet sent.
+    let mut ports: std::collections::BTreeMap<&AgentId, Vec<(u64, u64)>> = Default::default();
+    for state in core.leases.values() {
+        let on = ports.entry(&state.lease.agent.id).or_default();
+        on.extend_from_slice(state.lease.resources.port_ranges());
+    }
+    for (offer_id, pending) in &core.accepts {
+        if let Some(pooled) = core.offers.iter().find(|p| &p.offer.id == offer_id) {
+            let on = ports.entry(&pooled.offer.agent.id).or_default();
+            on.extend_from_slice(pending.taken.port_ranges());
+        }
+    }
+    for ranges in ports.values_mut() {
+        ranges.sort_unstable();
+        prop_assert!(
+            ranges.windows(2).all(|w| w[0].1 < w[1].0),
+            "a port leased twice: {ranges:?}"
+        );
+    }
+    // A namespace's usage is the sum of its leases and live tasks.
+    let mut held = Resources::default();
+    for state in core.leases.values() {
+        held.add(&state.lease.resources);
+    }
+    for task in core.tasks.values().filter(|t| !t.state.is_terminal()) {
+        held.add(&task.resources);
+    }
+    prop_assert_eq!(core.usage("default"), held);
     prop_assert_eq!(
         acks_expected,
         acks_seen,
@@ -1236,7 +1332,7 @@ fn check_invariants(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
     fn invariants_hold_under_random_inputs(steps in proptest::collection::vec(step(), 1..80)) {
@@ -1249,25 +1345,42 @@ proptest! {
         let mut acks_seen = 0;
         let mut delivered: std::collections::BTreeMap<TaskId, usize> = Default::default();
         let mut updates_sent: std::collections::BTreeMap<TaskId, usize> = Default::default();
+        let mut asked: std::collections::HashMap<Ticket, (bool, u32, bool)> = Default::default();
         for step in steps {
             match step {
-                Step::Offer { agent: n, cpus, mem } => {
+                Step::Offer { agent: n, cpus, mem, ports } => {
                     next_offer += 1;
-                    core.offers(now, vec![offer(&format!("o{next_offer}"), n, res(f64::from(cpus), f64::from(mem) * 256.0))]);
+                    // Offers of one agent never overlap: ports by offer number.
+                    let first = 31_000 + 10 * next_offer;
+                    let ranges = (ports > 0).then_some((first, first + ports - 1));
+                    let resources = Resources::from_scalars(
+                        [("cpus", f64::from(cpus)), ("mem", f64::from(mem) * 256.0)],
+                        ranges,
+                    ).unwrap();
+                    let on = agent_with(n, &[("rack", if n % 2 == 0 { "even" } else { "odd" })]);
+                    core.offers(now, vec![offer_on(&format!("o{next_offer}"), on, resources)]);
                 }
+                Step::AgentLost { agent: n } => core.agent_lost(&agent(n).id),
                 Step::Rescind { pick } => {
                     let ids: Vec<OfferId> = core.offers.iter().map(|p| p.offer.id.clone()).collect();
                     if !ids.is_empty() {
                         core.rescind(&ids[pick % ids.len()]);
                     }
                 }
-                Step::Acquire { frontend, cpus, count, wait } => {
+                Step::Acquire { frontend, cpus, count, ports, gang, unique, wait } => {
                     ticket += 1;
-                    let request = acquire(
-                        vec![Slot { count, ..slot(f64::from(cpus) / 2.0, 128.0) }],
-                        if wait { Duration::from_secs(5) } else { Duration::ZERO },
-                    );
-                    let _ = core.acquire(now, Ticket(ticket), &sessions[frontend], request);
+                    let request = AcquireRequest {
+                        gang,
+                        constraints: if unique { vec![on(HOSTNAME, Rule::MaxPer(1))] } else { vec![] },
+                        ..acquire(
+                            vec![Slot { count, port_count: ports, ..slot(f64::from(cpus) / 2.0, 128.0) }],
+                            if wait { Duration::from_secs(5) } else { Duration::ZERO },
+                        )
+                    };
+                    asked.insert(Ticket(ticket), (gang, count, unique));
+                    if let Ok(Outcome::Now(leases)) = core.acquire(now, Ticket(ticket), &sessions[frontend], request) {
+                        check_grant(&leases, gang, count, unique)?;
+                    }
                 }
                 Step::Hold { frontend, pick } | Step::Release { frontend, pick } | Step::Launch { frontend, pick, .. } => {
                     let leases = core.leases_of(&sessions[frontend], None).unwrap();
@@ -1294,7 +1407,9 @@ proptest! {
                     let id = ids[pick % ids.len()].clone();
                     let state = [TaskState::Starting, TaskState::Running, TaskState::Finished, TaskState::Failed][state];
                     acks_expected += usize::from(uuid);
-                    *updates_sent.entry(id.clone()).or_default() += 1;
+                    if !core.tasks[&id].state.is_terminal() {
+                        *updates_sent.entry(id.clone()).or_default() += 1;
+                    }
                     core.status_update(StatusUpdate {
                         task_id: id,
                         agent_id: Some(agent(0).id),
@@ -1313,6 +1428,10 @@ proptest! {
             for effect in core.drain_effects() {
                 match effect {
                     Effect::Mesos(MesosCall::Acknowledge { .. }) => acks_seen += 1,
+                    Effect::AcquireDone { ticket, result: Ok(leases) } => {
+                        let (gang, count, unique) = asked[&ticket];
+                        check_grant(&leases, gang, count, unique)?;
+                    }
                     // Launches whose offer went before the ACCEPT end
                     // Dropped by the core itself, not by an update.
                     Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. }
