@@ -4,7 +4,13 @@
 //! before any port is bound, so a bad setting fails at start, not at the
 //! first request.
 
-use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use figment::{
     Figment,
@@ -12,7 +18,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::core::CoreConfig;
+use crate::core::{CoreConfig, Lending, Namespace, Resources};
 
 /// Everything `agora serve` and `agora dev` need to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,9 +27,11 @@ pub struct Config {
     /// Where the gRPC API listens.
     pub listen: SocketAddr,
     pub mesos: MesosSettings,
-    /// Namespaces known at start; each maps to one Mesos role.
+    /// Namespaces known at start; each maps to one Mesos role. Those put or
+    /// deleted at run time through Admin are kept in the store and win.
     pub namespaces: Vec<NamespaceSettings>,
     pub broker: BrokerSettings,
+    pub store: StoreSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -48,6 +56,9 @@ pub struct MesosSettings {
     /// How long Mesos keeps the framework's tasks while Agora is away.
     #[serde(with = "humantime_serde")]
     pub failover_timeout: Duration,
+    /// Set each namespace role's quota (guarantee and limit) and weight in
+    /// Mesos through the operator API, so that Mesos and Agora agree.
+    pub push_quota: bool,
 }
 
 /// Mesos's two encodings of the scheduler API.
@@ -58,13 +69,115 @@ pub enum WireEncoding {
     Json,
 }
 
-/// A namespace declared in the configuration file.
+/// A namespace declared in the configuration file. Amounts are by Mesos
+/// resource name (`cpus`, `mem` in MB, `disk` in MB, `gpus`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSettings {
     pub name: String,
     /// The Mesos role; `role_prefix` + name when unset.
+    #[serde(default)]
     pub role: Option<String>,
+    /// Capacity served first, before fair sharing.
+    #[serde(default)]
+    pub guarantee: BTreeMap<String, f64>,
+    /// Leases plus running tasks never exceed this; unnamed resources are
+    /// unlimited.
+    #[serde(default)]
+    pub limit: BTreeMap<String, f64>,
+    /// Relative share under weighted dominant-resource fairness.
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// The longest a lease may be held; `broker.max_hold` when unset.
+    #[serde(default, with = "humantime_serde")]
+    pub max_hold: Option<Duration>,
+    /// Whether idle allocation is lent to other namespaces.
+    #[serde(default)]
+    pub lend: Lend,
+    #[serde(default)]
+    pub max_lent: BTreeMap<String, f64>,
+    /// How long a borrower has to give capacity back when reclaimed.
+    #[serde(default, with = "humantime_serde")]
+    pub reclaim_grace: Option<Duration>,
+    /// Cap on borrowed plus revocable capacity in use.
+    #[serde(default)]
+    pub max_borrowed: BTreeMap<String, f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A namespace's lending policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lend {
+    #[default]
+    None,
+    /// Lend what the namespace's own demand does not need.
+    Idle,
+}
+
+impl NamespaceSettings {
+    /// A namespace with only a name: role from the prefix, no quota.
+    pub fn named(name: &str) -> NamespaceSettings {
+        NamespaceSettings {
+            name: name.to_owned(),
+            role: None,
+            guarantee: BTreeMap::new(),
+            limit: BTreeMap::new(),
+            weight: 1.0,
+            max_hold: None,
+            lend: Lend::None,
+            max_lent: BTreeMap::new(),
+            reclaim_grace: None,
+            max_borrowed: BTreeMap::new(),
+        }
+    }
+
+    /// The namespace as the core enforces it, its role defaulted from
+    /// `role_prefix`; refused with the field and reason when invalid.
+    pub fn to_core(&self, role_prefix: &str) -> Result<Namespace, ConfigError> {
+        let field = |what: &str| format!("namespaces.{}.{what}", self.name);
+        let amounts = |what: &str, map: &BTreeMap<String, f64>| {
+            Resources::from_scalars(map.iter().map(|(k, v)| (k.as_str(), *v)), []).map_err(
+                |invalid| ConfigError::Invalid {
+                    field: field(what),
+                    reason: invalid.to_string(),
+                },
+            )
+        };
+        let namespace = Namespace {
+            name: self.name.clone(),
+            role: self
+                .role
+                .clone()
+                .unwrap_or_else(|| format!("{role_prefix}{}", self.name)),
+            guarantee: amounts("guarantee", &self.guarantee)?,
+            limit: amounts("limit", &self.limit)?,
+            weight: self.weight,
+            max_hold: self.max_hold,
+            lending: Lending {
+                lend_idle: self.lend == Lend::Idle,
+                max_lent: amounts("max_lent", &self.max_lent)?,
+                reclaim_grace: self.reclaim_grace.unwrap_or_default(),
+            },
+            max_borrowed: amounts("max_borrowed", &self.max_borrowed)?,
+        };
+        namespace.validate().map_err(|error| ConfigError::Invalid {
+            field: field("role"),
+            reason: error.to_string(),
+        })?;
+        Ok(namespace)
+    }
+}
+
+/// Where state that must survive a restart is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSettings {
+    /// The embedded database file; in memory (lost on restart) when unset.
+    pub path: Option<PathBuf>,
 }
 
 /// Timings of the broker's own policies.
@@ -156,11 +269,9 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             mesos: MesosSettings::default(),
-            namespaces: vec![NamespaceSettings {
-                name: "default".into(),
-                role: None,
-            }],
+            namespaces: vec![NamespaceSettings::named("default")],
             broker: BrokerSettings::default(),
+            store: StoreSettings::default(),
             telemetry: TelemetrySettings::default(),
         }
     }
@@ -177,6 +288,7 @@ impl Default for MesosSettings {
             secret: None,
             framework_id: None,
             failover_timeout: Duration::from_secs(7 * 24 * 3600),
+            push_quota: false,
         }
     }
 }
@@ -218,7 +330,7 @@ pub enum ConfigError {
     #[error("cannot read the configuration: {0}")]
     Load(#[from] Box<figment::Error>),
     #[error("invalid configuration: {field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid { field: String, reason: String },
 }
 
 impl Config {
@@ -241,9 +353,9 @@ impl Config {
 
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| {
+        let invalid = |field: &str, reason: &str| {
             Err(ConfigError::Invalid {
-                field,
+                field: field.to_owned(),
                 reason: reason.to_owned(),
             })
         };
@@ -269,6 +381,7 @@ impl Config {
         if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
             return invalid("namespaces", &format!("{:?} is declared twice", pair[0]));
         }
+        self.core_namespaces()?;
         if self.broker.default_hold > self.broker.max_hold {
             return invalid("broker.default_hold", "must not exceed broker.max_hold");
         }
@@ -278,17 +391,12 @@ impl Config {
         Ok(())
     }
 
-    /// The Mesos role of each configured namespace, in declaration order.
-    pub fn namespace_roles(&self) -> Vec<(String, String)> {
+    /// The configured namespaces as the core enforces them, in
+    /// declaration order.
+    pub fn core_namespaces(&self) -> Result<Vec<Namespace>, ConfigError> {
         self.namespaces
             .iter()
-            .map(|ns| {
-                let role = ns
-                    .role
-                    .clone()
-                    .unwrap_or_else(|| format!("{}{}", self.broker.role_prefix, ns.name));
-                (ns.name.clone(), role)
-            })
+            .map(|ns| ns.to_core(&self.broker.role_prefix))
             .collect()
     }
 }
@@ -380,13 +488,10 @@ mod tests {
     fn namespace_roles_use_the_prefix_unless_given() {
         let config = Config {
             namespaces: vec![
+                NamespaceSettings::named("a"),
                 NamespaceSettings {
-                    name: "a".into(),
-                    role: None,
-                },
-                NamespaceSettings {
-                    name: "b".into(),
                     role: Some("eng/b".into()),
+                    ..NamespaceSettings::named("b")
                 },
             ],
             broker: BrokerSettings {
@@ -395,9 +500,49 @@ mod tests {
             },
             ..Default::default()
         };
-        assert_eq!(
-            config.namespace_roles(),
-            vec![("a".into(), "agora-a".into()), ("b".into(), "eng/b".into())]
-        );
+        let roles: Vec<String> = config
+            .core_namespaces()
+            .unwrap()
+            .into_iter()
+            .map(|ns| ns.role)
+            .collect();
+        assert_eq!(roles, ["agora-a", "eng/b"]);
+    }
+
+    #[test]
+    fn namespace_quota_is_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "agora.toml",
+                r#"
+                [[namespaces]]
+                name = "batch"
+                guarantee = { cpus = 4 }
+                limit = { cpus = 8, mem = 16384 }
+                weight = 3
+                max_hold = "1m"
+                lend = "idle"
+                "#,
+            )?;
+            let config = Config::load(Some(Path::new("agora.toml")), Figment::new()).unwrap();
+            let batch = &config.core_namespaces().unwrap()[0];
+            assert_eq!(batch.limit.scalar("mem"), 16384.0);
+            assert_eq!(batch.weight, 3.0);
+            assert!(batch.lending.lend_idle);
+            jail.create_file(
+                "bad.toml",
+                r#"
+                [[namespaces]]
+                name = "batch"
+                role = "/batch"
+                "#,
+            )?;
+            let error = Config::load(Some(Path::new("bad.toml")), Figment::new()).unwrap_err();
+            assert!(
+                error.to_string().contains("start or end with '/'"),
+                "{error}"
+            );
+            Ok(())
+        });
     }
 }

@@ -9,6 +9,7 @@
 //! - [`core`]: the sans-IO brain — pool, leases, tasks, status routing.
 //! - [`mesos`]: the Mesos v1 scheduler HTTP client.
 //! - [`runtime`]: the loop that owns the core and carries out its effects.
+//! - [`store`]: what must survive a restart (namespaces changed at run time).
 //! - [`api`]: the tonic services, conversions and error mapping.
 //! - [`config`]: layered configuration.
 //! - [`telemetry`]: logs and OTLP traces.
@@ -18,18 +19,20 @@ pub mod config;
 pub mod core;
 pub mod mesos;
 pub mod runtime;
+pub mod store;
 pub mod telemetry;
 
-use std::{future::Future, time::Duration};
+use std::{collections::BTreeMap, future::Future, time::Duration};
 
 use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, framework_info::capability};
 use tokio::net::TcpListener;
 
 use crate::{
-    api::{broker::BrokerService, server::ServeError},
-    config::{Config, WireEncoding},
-    core::{Core, CoreConfig},
+    api::{admin::AdminService, broker::BrokerService, server::ServeError},
+    config::{Config, ConfigError, WireEncoding},
+    core::{Core, CoreConfig, Namespace},
     mesos::{Encoding, MesosConfig, backoff::Backoff},
+    store::{Store, StoreError},
 };
 
 /// Serves the broker on `listener` until `shutdown` resolves. The Mesos
@@ -40,25 +43,68 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), ServeError> {
-    let namespaces = config.namespace_roles();
+) -> Result<(), RunError> {
+    let store = Store::open(config.store.path.as_deref())?;
+    let namespaces = namespaces_at_start(&config, &store)?;
     let core = Core::new(core_config(&config, namespaces), &boot_id());
     let roles = core.roles();
     let (commands, mesos) = runtime::start(
         core,
+        store,
         config.broker.heartbeat_interval,
         mesos_config(&config, roles),
     );
     let subscribed = mesos.subscribed();
+    let admin = AdminService::new(commands.clone(), config.broker.role_prefix.clone());
     let broker = BrokerService::new(
         commands,
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
-    api::server::serve(broker, listener, subscribed, shutdown).await
+    Ok(api::server::serve(broker, admin, listener, subscribed, shutdown).await?)
 }
 
-fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig {
+/// Why the broker could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored namespace {name:?} is no longer valid: {reason}")]
+    StoredNamespace { name: String, reason: String },
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The configured namespaces, then what Admin put or deleted at run time,
+/// which wins.
+fn namespaces_at_start(config: &Config, store: &Store) -> Result<Vec<Namespace>, RunError> {
+    let mut namespaces: BTreeMap<String, Namespace> = config
+        .core_namespaces()?
+        .into_iter()
+        .map(|ns| (ns.name.clone(), ns))
+        .collect();
+    let stored = store.namespaces()?;
+    for put in stored.put {
+        let invalid = |reason: String| RunError::StoredNamespace {
+            name: put.name.clone(),
+            reason,
+        };
+        let namespace = api::namespace::from_api(&put, &config.broker.role_prefix)
+            .map_err(|status| invalid(status.message().to_owned()))?;
+        namespace
+            .validate()
+            .map_err(|error| invalid(error.to_string()))?;
+        namespaces.insert(namespace.name.clone(), namespace);
+    }
+    for deleted in stored.deleted {
+        namespaces.remove(&deleted);
+    }
+    Ok(namespaces.into_values().collect())
+}
+
+fn core_config(config: &Config, namespaces: Vec<Namespace>) -> CoreConfig {
     let broker = &config.broker;
     CoreConfig {
         namespaces,
@@ -81,6 +127,8 @@ fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig
 pub enum TeardownError {
     #[error("set mesos.framework_id (or --framework-id): there is no framework to tear down")]
     NoFrameworkId,
+    #[error(transparent)]
+    Config(ConfigError),
     #[error("could not subscribe as the framework within {0:?}")]
     NotSubscribed(Duration),
     #[error(transparent)]
@@ -97,9 +145,10 @@ pub async fn teardown(config: &Config) -> Result<String, TeardownError> {
         .clone()
         .ok_or(TeardownError::NoFrameworkId)?;
     let roles = config
-        .namespace_roles()
+        .core_namespaces()
+        .map_err(TeardownError::Config)?
         .into_iter()
-        .map(|(_, role)| role)
+        .map(|ns| ns.role)
         .collect();
     let mesos_config = mesos_config(config, roles);
     let wait = mesos_config.request_timeout;

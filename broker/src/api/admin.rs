@@ -1,14 +1,38 @@
-//! The `Admin` service. Namespaces are declared in the configuration file in
-//! this version; run-time management, usage, frontends and reclaims answer
-//! `UNIMPLEMENTED` with what to do instead, never a made-up answer.
-
-use tonic::{Request, Response, Status};
+//! The `Admin` service: namespaces (put, get, list, delete) and usage
+//! against quota. Frontends, drains and reclaims answer `UNIMPLEMENTED`
+//! with what to do instead, never a made-up answer.
 
 use agora_proto::agora::v1::{self as api, admin_server::Admin};
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
 
-/// Serves `agora.v1.Admin`.
-#[derive(Debug, Default)]
-pub struct AdminService;
+use super::namespace::{from_api, to_api, usage};
+use crate::runtime::{AdminCommand, AdminError, Command};
+
+/// Serves `agora.v1.Admin` by talking to the runtime.
+#[derive(Clone)]
+pub struct AdminService {
+    commands: mpsc::Sender<Command>,
+    /// Prefix of the role of a namespace put without one.
+    role_prefix: String,
+}
+
+impl AdminService {
+    pub fn new(commands: mpsc::Sender<Command>, role_prefix: String) -> Self {
+        AdminService {
+            commands,
+            role_prefix,
+        }
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, AdminError>>) -> AdminCommand,
+    ) -> Result<T, Status> {
+        super::ask(&self.commands, |reply| Command::Admin(command(reply))).await
+    }
+}
 
 fn not_yet(method: &str, instead: &str) -> Status {
     Status::unimplemented(format!(
@@ -16,46 +40,77 @@ fn not_yet(method: &str, instead: &str) -> Status {
     ))
 }
 
-const NAMESPACES_IN_CONFIG: &str = "declare namespaces under [[namespaces]] in agora.toml";
-
 #[tonic::async_trait]
 impl Admin for AdminService {
+    #[instrument(skip_all, fields(namespace))]
     async fn put_namespace(
         &self,
-        _: Request<api::PutNamespaceRequest>,
+        request: Request<api::PutNamespaceRequest>,
     ) -> Result<Response<api::Namespace>, Status> {
-        Err(not_yet("PutNamespace", NAMESPACES_IN_CONFIG))
+        let asked = request
+            .into_inner()
+            .namespace
+            .ok_or_else(|| super::status::invalid_field("namespace", "give the namespace"))?;
+        tracing::Span::current().record("namespace", asked.name.as_str());
+        let namespace = Box::new(from_api(&asked, &self.role_prefix)?);
+        let put = self
+            .ask(|reply| AdminCommand::PutNamespace { namespace, reply })
+            .await?;
+        Ok(Response::new(to_api(&put)))
     }
 
+    #[instrument(skip_all, fields(namespace))]
     async fn get_namespace(
         &self,
-        _: Request<api::GetNamespaceRequest>,
+        request: Request<api::GetNamespaceRequest>,
     ) -> Result<Response<api::Namespace>, Status> {
-        Err(not_yet("GetNamespace", NAMESPACES_IN_CONFIG))
+        let name = request.into_inner().name;
+        tracing::Span::current().record("namespace", name.as_str());
+        let namespace = self
+            .ask(|reply| AdminCommand::GetNamespace { name, reply })
+            .await?;
+        Ok(Response::new(to_api(&namespace)))
     }
 
+    #[instrument(skip_all)]
     async fn list_namespaces(
         &self,
         _: Request<api::ListNamespacesRequest>,
     ) -> Result<Response<api::ListNamespacesResponse>, Status> {
-        Err(not_yet("ListNamespaces", NAMESPACES_IN_CONFIG))
+        let namespaces = self
+            .ask(|reply| AdminCommand::ListNamespaces { reply })
+            .await?;
+        Ok(Response::new(api::ListNamespacesResponse {
+            namespaces: namespaces.iter().map(to_api).collect(),
+        }))
     }
 
+    #[instrument(skip_all, fields(namespace))]
     async fn delete_namespace(
         &self,
-        _: Request<api::DeleteNamespaceRequest>,
+        request: Request<api::DeleteNamespaceRequest>,
     ) -> Result<Response<api::DeleteNamespaceResponse>, Status> {
-        Err(not_yet("DeleteNamespace", NAMESPACES_IN_CONFIG))
+        let name = request.into_inner().name;
+        tracing::Span::current().record("namespace", name.as_str());
+        self.ask(|reply| AdminCommand::DeleteNamespace { name, reply })
+            .await?;
+        Ok(Response::new(api::DeleteNamespaceResponse {}))
     }
 
+    #[instrument(skip_all, fields(namespace))]
     async fn get_usage(
         &self,
-        _: Request<api::GetUsageRequest>,
+        request: Request<api::GetUsageRequest>,
     ) -> Result<Response<api::GetUsageResponse>, Status> {
-        Err(not_yet(
-            "GetUsage",
-            "use Broker.ListLeases and Broker.ListTasks",
-        ))
+        let name = request.into_inner().namespace;
+        tracing::Span::current().record("namespace", name.as_str());
+        let namespace = Some(name).filter(|n| !n.is_empty());
+        let report = self
+            .ask(|reply| AdminCommand::GetUsage { namespace, reply })
+            .await?;
+        Ok(Response::new(api::GetUsageResponse {
+            namespaces: report.iter().map(usage).collect(),
+        }))
     }
 
     async fn list_frontends(

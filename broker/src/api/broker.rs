@@ -46,14 +46,7 @@ impl BrokerService {
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, CoreError>>) -> Command,
     ) -> Result<T, Status> {
-        let (reply, answer) = oneshot::channel();
-        let stopping =
-            || Status::unavailable("the broker is shutting down; retry on its successor");
-        self.commands
-            .send(command(reply))
-            .await
-            .map_err(|_| stopping())?;
-        Ok(answer.await.map_err(|_| stopping())??)
+        super::ask(&self.commands, command).await
     }
 
     fn require_mesos(&self) -> Result<(), Status> {

@@ -6,7 +6,7 @@ use agora_proto::agora::v1::ErrorReason;
 use tonic::{Code, Status};
 
 use super::status::{invalid_field, with_reason};
-use crate::core::CoreError;
+use crate::{core::CoreError, runtime::AdminError};
 
 impl From<CoreError> for Status {
     fn from(error: CoreError) -> Status {
@@ -65,12 +65,48 @@ impl From<CoreError> for Status {
                 &[("task", task.0)],
             ),
             CoreError::RequestIdReused { .. } => invalid_field("request_id", message),
+            CoreError::QuotaExceeded {
+                namespace,
+                resource,
+                asked,
+                used,
+                allowed,
+            } => with_reason(
+                Code::ResourceExhausted,
+                ErrorReason::QuotaExceeded,
+                message,
+                &[
+                    ("namespace", namespace),
+                    ("resource", resource),
+                    ("asked", asked.to_string()),
+                    ("used", used.to_string()),
+                    ("allowed", allowed.to_string()),
+                ],
+            ),
+            CoreError::InvalidNamespace { .. } => invalid_field("namespace", message),
+            CoreError::NamespaceInUse { namespace, .. } => with_reason(
+                Code::FailedPrecondition,
+                ErrorReason::NamespaceInUse,
+                message,
+                &[("namespace", namespace)],
+            ),
             CoreError::NoCapacity { waited } => with_reason(
                 Code::DeadlineExceeded,
                 ErrorReason::NoCapacity,
                 format!("{message}; wait longer (wait_for) or ask for less"),
                 &[("waited", format!("{waited:?}"))],
             ),
+        }
+    }
+}
+
+impl From<AdminError> for Status {
+    fn from(error: AdminError) -> Status {
+        match error {
+            AdminError::Core(error) => error.into(),
+            AdminError::Store(error) => Status::internal(format!(
+                "{error}; nothing was changed, retry or check the store's disk"
+            )),
         }
     }
 }

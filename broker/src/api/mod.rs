@@ -6,6 +6,7 @@
 //! - [`broker`]: the `Broker` service; each call becomes a runtime command.
 //! - [`admin`]: the `Admin` service.
 //! - [`convert`]: protobuf ↔ domain values.
+//! - [`namespace`]: namespaces and usage ↔ their protobuf form.
 //! - [`errors`]: `CoreError` → `tonic::Status`, one table.
 //! - [`status`]: statuses with `ErrorInfo` and `BadRequest` details.
 //! - [`session_stream`]: a Subscribe call's response stream.
@@ -15,6 +16,24 @@ pub mod admin;
 pub mod broker;
 pub mod convert;
 pub mod errors;
+pub mod namespace;
 pub mod server;
 pub mod session_stream;
 pub mod status;
+
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use crate::runtime::Command;
+
+/// Sends the command that `build` makes around a reply channel to the
+/// runtime and awaits the answer: how every handler talks to the core.
+async fn ask<T, E: Into<Status>>(
+    commands: &mpsc::Sender<Command>,
+    build: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
+) -> Result<T, Status> {
+    let (reply, answer) = oneshot::channel();
+    let stopping = || Status::unavailable("the broker is shutting down; retry on its successor");
+    commands.send(build(reply)).await.map_err(|_| stopping())?;
+    answer.await.map_err(|_| stopping())?.map_err(Into::into)
+}

@@ -33,6 +33,7 @@ pub enum ServeError {
 /// in-flight calls. Health follows `subscribed`.
 pub async fn serve<B: Broker>(
     broker: B,
+    admin: AdminService,
     listener: TcpListener,
     subscribed: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()>,
@@ -48,7 +49,7 @@ pub async fn serve<B: Broker>(
         .add_service(health)
         .add_service(reflection)
         .add_service(BrokerServer::new(broker))
-        .add_service(AdminServer::new(AdminService))
+        .add_service(AdminServer::new(admin))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await;
     health_task.abort();

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use super::fair::Standing;
 use super::model::*;
 use super::placement::{Demand, place};
 use super::pool::{Pool, PooledOffer};
@@ -96,6 +97,21 @@ pub struct Launched {
     pub agent: AgentId,
 }
 
+/// A namespace's usage against its quota, for operators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceUsage {
+    pub namespace: Namespace,
+    /// Leased and not launched.
+    pub leased: Resources,
+    /// Held by live tasks.
+    pub running: Resources,
+    /// The largest share of any resource of the capacity Agora holds,
+    /// divided by the namespace's weight.
+    pub dominant_share: f64,
+    /// Slots of requests waiting for capacity.
+    pub waiting_slots: u32,
+}
+
 /// An agent and what Agora holds of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentView {
@@ -108,7 +124,7 @@ pub struct AgentView {
 #[derive(Debug)]
 pub struct Core {
     pub(super) config: CoreConfig,
-    pub(super) roles: BTreeMap<String, String>,
+    pub(super) namespaces: BTreeMap<String, Namespace>,
     pub(super) id_prefix: String,
     pub(super) next_id: u64,
     pub(super) offers: Pool,
@@ -131,10 +147,14 @@ impl Core {
     /// A core with no offers. `id_prefix` makes generated ids unique across
     /// restarts (the runtime passes a random boot id).
     pub fn new(config: CoreConfig, id_prefix: &str) -> Core {
-        let roles = config.namespaces.iter().cloned().collect();
+        let namespaces = config
+            .namespaces
+            .iter()
+            .map(|ns| (ns.name.clone(), ns.clone()))
+            .collect();
         Core {
             config,
-            roles,
+            namespaces,
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
             offers: Pool::default(),
@@ -162,12 +182,16 @@ impl Core {
 
     /// The Mesos roles of all namespaces, for the framework subscription.
     pub fn roles(&self) -> Vec<String> {
-        self.roles
+        self.namespaces
             .values()
-            .cloned()
+            .map(|ns| ns.role.clone())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect()
+    }
+
+    fn role_of(&self, namespace: &str) -> Option<&str> {
+        self.namespaces.get(namespace).map(|ns| ns.role.as_str())
     }
 
     /// What a namespace's leases and live tasks hold now.
@@ -209,7 +233,10 @@ impl Core {
         if namespaces.is_empty() {
             return Err(invalid("namespaces", "name at least one namespace"));
         }
-        if let Some(unknown) = namespaces.iter().find(|ns| !self.roles.contains_key(*ns)) {
+        if let Some(unknown) = namespaces
+            .iter()
+            .find(|ns| !self.namespaces.contains_key(*ns))
+        {
             return Err(CoreError::NamespaceNotFound(unknown.clone()));
         }
         let session = SessionId(self.fresh_id("session"));
@@ -269,6 +296,103 @@ impl Core {
         Ok(self.live_session(session)?.frontend.clone())
     }
 
+    // ----- namespaces ------------------------------------------------------
+
+    /// Every namespace, by name.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
+        self.namespaces.values()
+    }
+
+    /// One namespace.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)
+    }
+
+    /// Checks that `namespace` may be put, changing nothing, so that the
+    /// runtime can persist it before it takes effect.
+    pub fn check_put_namespace(&self, namespace: &Namespace) -> Result<(), CoreError> {
+        namespace.validate()?;
+        match self.namespaces.get(&namespace.name) {
+            Some(old) if old.role != namespace.role => {
+                self.check_unused(&namespace.name, "so its role cannot change")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates or replaces a namespace. When the set of roles changes, the
+    /// framework's roles are updated in Mesos (UPDATE_FRAMEWORK: no
+    /// resubscription, no task touched).
+    pub fn put_namespace(&mut self, namespace: Namespace) -> Result<(), CoreError> {
+        self.check_put_namespace(&namespace)?;
+        let roles = self.roles();
+        self.namespaces.insert(namespace.name.clone(), namespace);
+        self.roles_changed(roles);
+        Ok(())
+    }
+
+    /// Checks that a namespace exists and holds nothing, changing nothing.
+    pub fn check_delete_namespace(&self, name: &str) -> Result<(), CoreError> {
+        if !self.namespaces.contains_key(name) {
+            return Err(CoreError::NamespaceNotFound(name.to_owned()));
+        }
+        self.check_unused(name, "so it cannot be deleted")
+    }
+
+    /// Removes a namespace that holds nothing; its role leaves the
+    /// framework when no other namespace uses it.
+    pub fn delete_namespace(&mut self, name: &str) -> Result<Namespace, CoreError> {
+        self.check_delete_namespace(name)?;
+        let roles = self.roles();
+        let removed = self
+            .namespaces
+            .remove(name)
+            .ok_or_else(|| CoreError::NamespaceNotFound(name.to_owned()))?;
+        self.roles_changed(roles);
+        Ok(removed)
+    }
+
+    /// Refuses while the namespace has leases, live tasks or waiting demand.
+    fn check_unused(&self, name: &str, consequence: &str) -> Result<(), CoreError> {
+        let leases = self
+            .leases
+            .values()
+            .filter(|s| s.lease.namespace == name)
+            .count();
+        let tasks = self
+            .tasks
+            .values()
+            .filter(|t| t.namespace == name && !t.state.is_terminal())
+            .count();
+        let waiting = self
+            .waiting
+            .iter()
+            .filter(|w| w.request.namespace == name)
+            .count();
+        if leases + tasks + waiting == 0 {
+            return Ok(());
+        }
+        Err(CoreError::NamespaceInUse {
+            namespace: name.to_owned(),
+            what: format!(
+                "{leases} leases, {tasks} live tasks and {waiting} waiting requests, {consequence}"
+            ),
+        })
+    }
+
+    /// Tells Mesos the framework's roles when they differ from `before`.
+    fn roles_changed(&mut self, before: Vec<String>) {
+        let roles = self.roles();
+        if roles == before {
+            return;
+        }
+        self.suppressed.retain(|role| roles.contains(role));
+        self.effects.push(Effect::Mesos(MesosCall::UpdateFramework {
+            roles,
+            suppressed_roles: self.suppressed.iter().cloned().collect(),
+        }));
+    }
+
     // ----- acquire, hold, release -----------------------------------------
 
     /// Leases capacity for `request`, at once from the pool or, when it does
@@ -293,6 +417,7 @@ impl Core {
         if let Some(outcome) = self.recall(now, ticket, &frontend, &request)? {
             return Ok(outcome);
         }
+        self.check_quota(&request)?;
         let served = if self.queue_blocked(now, &request.namespace) {
             None
         } else {
@@ -308,7 +433,7 @@ impl Core {
             });
         }
         self.remember(now, &frontend, &request, None);
-        let role = self.roles[&request.namespace].clone();
+        let role = self.namespaces[&request.namespace].role.clone();
         self.waiting.push_back(Waiting {
             tickets: vec![ticket],
             session: session.clone(),
@@ -330,14 +455,49 @@ impl Core {
         namespace: &str,
     ) -> Result<FrontendName, CoreError> {
         let state = self.live_session(session)?;
-        if state.namespaces.contains(namespace) {
+        if !self.namespaces.contains_key(namespace) {
+            Err(CoreError::NamespaceNotFound(namespace.to_owned()))
+        } else if state.namespaces.contains(namespace) {
             Ok(state.frontend.clone())
-        } else if self.roles.contains_key(namespace) {
+        } else {
             Err(CoreError::NamespaceNotSubscribed {
                 namespace: namespace.to_owned(),
             })
+        }
+    }
+
+    /// Refuses a request the namespace's limit could never admit now: all
+    /// its slots for a gang, otherwise its smallest slot.
+    fn check_quota(&self, request: &AcquireRequest) -> Result<(), CoreError> {
+        let namespace = &self.namespaces[&request.namespace];
+        let usage = self.usage(&request.namespace);
+        let mut gang = Resources::default();
+        for slot in &request.slots {
+            for _ in 0..slot.count {
+                gang.add(&slot.resources);
+            }
+        }
+        let asks: Vec<&Resources> = if request.gang {
+            vec![&gang]
         } else {
-            Err(CoreError::NamespaceNotFound(namespace.to_owned()))
+            request.slots.iter().map(|slot| &slot.resources).collect()
+        };
+        let refusals: Vec<_> = asks
+            .iter()
+            .map(|asked| namespace.exceeded_by(&usage, asked))
+            .collect();
+        match refusals.into_iter().collect::<Option<Vec<_>>>() {
+            Some(mut all) => {
+                let (resource, asked, used, allowed) = all.remove(0);
+                Err(CoreError::QuotaExceeded {
+                    namespace: namespace.name.clone(),
+                    resource,
+                    asked,
+                    used,
+                    allowed,
+                })
+            }
+            None => Ok(()),
         }
     }
 
@@ -421,15 +581,17 @@ impl Core {
         frontend: &FrontendName,
         request: &AcquireRequest,
     ) -> Option<Vec<Lease>> {
-        let role = self.roles.get(&request.namespace)?.clone();
-        let demand = Demand {
-            role: &role,
-            slots: &request.slots,
-            constraints: &request.constraints,
-            gang: request.gang,
-            refused: self.frontends.get(frontend).map(|f| &f.refused_agents),
+        let namespace = self.namespaces.get(&request.namespace)?;
+        let role = namespace.role.clone();
+        let max_hold = self.max_hold(namespace);
+        let demand = demand_for(
+            namespace,
+            &self.usage,
+            &self.frontends,
+            frontend,
+            request,
             now,
-        };
+        );
         let grants = place(&mut self.offers, &demand);
         if grants.is_empty() {
             return None;
@@ -438,7 +600,7 @@ impl Core {
             .hold_for
             .filter(|h| !h.is_zero())
             .unwrap_or(self.config.default_hold)
-            .min(self.config.max_hold);
+            .min(max_hold);
         let mut leases = Vec::with_capacity(grants.len());
         for grant in grants {
             let lease = Lease {
@@ -463,6 +625,11 @@ impl Core {
             leases.push(lease);
         }
         Some(leases)
+    }
+
+    /// The longest a lease of `namespace` may be held.
+    fn max_hold(&self, namespace: &Namespace) -> Duration {
+        namespace.max_hold.unwrap_or(self.config.max_hold)
     }
 
     /// Answers every caller of a waiting request; a request id is kept with
@@ -509,7 +676,8 @@ impl Core {
         Ok(frontend)
     }
 
-    /// Extends leases to `now + hold_for`, capped by the maximum hold.
+    /// Extends leases to `now + hold_for`, capped by their namespace's
+    /// maximum hold.
     pub fn hold(
         &mut self,
         now: Timestamp,
@@ -518,11 +686,15 @@ impl Core {
         hold_for: Duration,
     ) -> Result<Vec<Lease>, CoreError> {
         self.owned_leases(session, lease_ids)?;
-        let expires_at = now.after(hold_for.min(self.config.max_hold));
         let mut held = Vec::with_capacity(lease_ids.len());
         for id in lease_ids {
+            let max_hold = self
+                .leases
+                .get(id)
+                .and_then(|s| self.namespaces.get(&s.lease.namespace))
+                .map_or(self.config.max_hold, |ns| self.max_hold(ns));
             if let Some(state) = self.leases.get_mut(id) {
-                state.lease.expires_at = expires_at;
+                state.lease.expires_at = now.after(hold_for.min(max_hold));
                 state.expiring_sent = false;
                 held.push(state.lease.clone());
             }
@@ -1199,29 +1371,74 @@ impl Core {
         }
     }
 
-    /// Serves waiting requests in arrival order, each that can be served
-    /// now, by the backfill rule of [`Core::acquire`].
+    /// Serves waiting requests, namespace by namespace in fair-share order
+    /// (recomputed after every grant, since usage changed), each
+    /// namespace's in arrival order by the backfill rule of
+    /// [`Core::acquire`]. A request that could not be served is not tried
+    /// again in the same call: serving others only takes capacity away.
     fn serve_waiting(&mut self, now: Timestamp) {
         let window = self.config.backfill_window;
-        let mut blocked = BTreeSet::new();
-        let mut still = VecDeque::with_capacity(self.waiting.len());
-        while let Some(waiting) = self.waiting.pop_front() {
-            let served = if blocked.contains(&waiting.request.namespace) {
-                None
-            } else {
-                self.try_grant(now, &waiting.frontend, &waiting.request)
-            };
-            match served {
-                Some(leases) => self.answer_waiting(waiting, Ok(leases)),
-                None => {
-                    if waiting.since.after(window) <= now {
-                        blocked.insert(waiting.request.namespace.clone());
+        let mut failed: BTreeSet<Ticket> = BTreeSet::new();
+        'serve: loop {
+            for namespace in self.fair_order() {
+                let mut index = 0;
+                while index < self.waiting.len() {
+                    let waiting = &self.waiting[index];
+                    let ticket = waiting.tickets[0];
+                    if waiting.request.namespace != namespace || failed.contains(&ticket) {
+                        index += 1;
+                        continue;
                     }
-                    still.push_back(waiting);
+                    let Some(waiting) = self.waiting.remove(index) else {
+                        break;
+                    };
+                    if let Some(leases) = self.try_grant(now, &waiting.frontend, &waiting.request) {
+                        self.answer_waiting(waiting, Ok(leases));
+                        continue 'serve;
+                    }
+                    failed.insert(ticket);
+                    let blocks = waiting.since.after(window) <= now;
+                    self.waiting.insert(index, waiting);
+                    if blocks {
+                        break;
+                    }
+                    index += 1;
                 }
             }
+            break;
         }
-        self.waiting = still;
+    }
+
+    /// The capacity shares are measured against: what Agora holds in its
+    /// pool plus what its namespaces use.
+    fn capacity(&self) -> Resources {
+        let mut capacity = self.offers.total_free().clone();
+        for usage in self.usage.values() {
+            capacity.add(usage);
+        }
+        capacity
+    }
+
+    /// Namespaces with waiting demand, in the order fair share serves them.
+    fn fair_order(&self) -> Vec<String> {
+        let waiting: BTreeSet<&str> = self
+            .waiting
+            .iter()
+            .map(|w| w.request.namespace.as_str())
+            .collect();
+        let capacity = self.capacity();
+        let mut standings: Vec<(Standing, &str)> = waiting
+            .into_iter()
+            .filter_map(|name| {
+                let namespace = self.namespaces.get(name)?;
+                Some((Standing::of(namespace, &self.usage(name), &capacity), name))
+            })
+            .collect();
+        standings.sort_by(|(a, a_name), (b, b_name)| a.serve_before(b).then(a_name.cmp(b_name)));
+        standings
+            .into_iter()
+            .map(|(_, name)| name.to_owned())
+            .collect()
     }
 
     /// Declines pool offers past `pool_ttl` that nothing holds: not leased,
@@ -1266,19 +1483,20 @@ impl Core {
     /// Whether a waiting request of the offer's role could put a slot on it.
     fn demand_could_use(&self, now: Timestamp, pooled: &PooledOffer) -> bool {
         self.waiting.iter().any(|waiting| {
-            let role = &self.roles[&waiting.request.namespace];
-            let demand = Demand {
-                role,
-                slots: &waiting.request.slots,
-                constraints: &waiting.request.constraints,
-                gang: waiting.request.gang,
-                refused: self
-                    .frontends
-                    .get(&waiting.frontend)
-                    .map(|f| &f.refused_agents),
-                now,
-            };
-            role == &pooled.offer.role && demand.could_use(&pooled.offer.agent, &pooled.free)
+            self.namespaces
+                .get(&waiting.request.namespace)
+                .filter(|ns| ns.role == pooled.offer.role)
+                .is_some_and(|namespace| {
+                    let demand = demand_for(
+                        namespace,
+                        &self.usage,
+                        &self.frontends,
+                        &waiting.frontend,
+                        &waiting.request,
+                        now,
+                    );
+                    demand.could_use(&pooled.offer.agent, &pooled.free)
+                })
         })
     }
 
@@ -1291,7 +1509,7 @@ impl Core {
             let demand = self
                 .waiting
                 .iter()
-                .any(|w| self.roles[&w.request.namespace] == role);
+                .any(|w| self.role_of(&w.request.namespace) == Some(role.as_str()));
             let rebinding = self
                 .leases
                 .values()
@@ -1360,6 +1578,48 @@ impl Core {
         views.into_values().collect()
     }
 
+    /// Each namespace's usage against its quota and its fair-share
+    /// standing; one namespace when `name` is given.
+    pub fn usage_report(&self, name: Option<&str>) -> Result<Vec<NamespaceUsage>, CoreError> {
+        if let Some(name) = name.filter(|n| !self.namespaces.contains_key(*n)) {
+            return Err(CoreError::NamespaceNotFound(name.to_owned()));
+        }
+        let capacity = self.capacity();
+        let report = self
+            .namespaces
+            .values()
+            .filter(|ns| name.is_none_or(|n| n == ns.name))
+            .map(|ns| {
+                let mut leased = Resources::default();
+                for state in self
+                    .leases
+                    .values()
+                    .filter(|s| s.lease.namespace == ns.name)
+                {
+                    leased.add(&state.lease.resources);
+                }
+                let usage = self.usage(&ns.name);
+                let mut running = usage.clone();
+                running.subtract(&leased);
+                let waiting_slots = self
+                    .waiting
+                    .iter()
+                    .filter(|w| w.request.namespace == ns.name)
+                    .flat_map(|w| &w.request.slots)
+                    .map(|slot| slot.count)
+                    .sum();
+                NamespaceUsage {
+                    namespace: ns.clone(),
+                    leased,
+                    running,
+                    dominant_share: Standing::of(ns, &usage, &capacity).weighted_share,
+                    waiting_slots,
+                }
+            })
+            .collect();
+        Ok(report)
+    }
+
     /// The session's frontend's leases, optionally of one namespace.
     pub fn leases_of(
         &self,
@@ -1389,6 +1649,29 @@ impl Core {
             .filter(|t| t.frontend == frontend && namespace.is_none_or(|ns| t.namespace == ns))
             .cloned()
             .collect())
+    }
+}
+
+/// What placement must respect for `request` of `frontend` in `namespace`.
+/// A free function over the fields it reads, so that the pool can be
+/// borrowed mutably beside it.
+fn demand_for<'a>(
+    namespace: &'a Namespace,
+    usage: &'a BTreeMap<String, Resources>,
+    frontends: &'a BTreeMap<FrontendName, FrontendState>,
+    frontend: &FrontendName,
+    request: &'a AcquireRequest,
+    now: Timestamp,
+) -> Demand<'a> {
+    Demand {
+        role: &namespace.role,
+        slots: &request.slots,
+        constraints: &request.constraints,
+        gang: request.gang,
+        refused: frontends.get(frontend).map(|f| &f.refused_agents),
+        now,
+        limit: &namespace.limit,
+        usage: usage.get(&namespace.name),
     }
 }
 

@@ -14,12 +14,14 @@
 //! - [`engine`]: [`Core`], the state machine.
 
 pub mod engine;
+mod fair;
 pub mod model;
+mod namespaces;
 mod placement;
 mod pool;
 pub mod resources;
 
-pub use engine::{AgentView, Core, Launched};
+pub use engine::{AgentView, Core, Launched, NamespaceUsage};
 pub use model::*;
 pub use resources::{InvalidResource, Resources};
 

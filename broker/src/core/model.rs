@@ -65,7 +65,7 @@ id!(
 );
 
 /// An opaque number the runtime uses to match a deferred reply to its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ticket(pub u64);
 
 /// A Mesos agent as the core knows it from its offers.
@@ -377,6 +377,12 @@ pub enum MesosCall {
     Reconcile {
         tasks: Vec<(TaskId, AgentId)>,
     },
+    /// The framework's roles changed. Mesos replaces its suppressed roles
+    /// with the ones listed, so the core lists those it has suppressed.
+    UpdateFramework {
+        roles: Vec<String>,
+        suppressed_roles: Vec<String>,
+    },
 }
 
 /// What the core asks the runtime to do, in order.
@@ -437,17 +443,79 @@ pub enum CoreError {
     DuplicateTask { client_id: String },
     #[error("no task {0}")]
     TaskNotFound(TaskId),
+    #[error(
+        "namespace {namespace:?} would exceed its limit of {allowed} {resource}: \
+         {asked} asked, {used} in use; release leases or ask for less"
+    )]
+    QuotaExceeded {
+        namespace: String,
+        resource: String,
+        asked: f64,
+        used: f64,
+        allowed: f64,
+    },
+    #[error("namespace {namespace:?}: {reason}")]
+    InvalidNamespace { namespace: String, reason: String },
+    #[error("namespace {namespace:?} still holds {what}; release or end it first")]
+    NamespaceInUse { namespace: String, what: String },
     #[error("no capacity for the request within {waited:?}")]
     NoCapacity { waited: Duration },
     #[error("request_id {request_id:?} was already used for a different request; use a new id")]
     RequestIdReused { request_id: String },
 }
 
+/// A tenant: one Mesos role with the quota, weight and policies Agora
+/// enforces for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Namespace {
+    pub name: String,
+    /// The Mesos role its offers are allocated to.
+    pub role: String,
+    /// Capacity it is served first, before fair sharing.
+    pub guarantee: Resources,
+    /// Its leases plus live tasks never exceed this; only the scalars named
+    /// here are limited.
+    pub limit: Resources,
+    /// Relative share under weighted dominant-resource fairness.
+    pub weight: f64,
+    /// The longest a lease may be held; the broker's maximum when `None`.
+    pub max_hold: Option<Duration>,
+    pub lending: Lending,
+    /// Cap on borrowed plus revocable capacity in use.
+    pub max_borrowed: Resources,
+}
+
+impl Namespace {
+    /// A namespace on `role` with no quota, weight 1 and no lending.
+    pub fn new(name: &str, role: &str) -> Namespace {
+        Namespace {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            guarantee: Resources::default(),
+            limit: Resources::default(),
+            weight: 1.0,
+            max_hold: None,
+            lending: Lending::default(),
+            max_borrowed: Resources::default(),
+        }
+    }
+}
+
+/// Whether and how a namespace lends its idle allocation (used by the
+/// lending of a later version; kept so that operators can set it now).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lending {
+    /// Lend what the namespace's own demand does not need.
+    pub lend_idle: bool,
+    pub max_lent: Resources,
+    pub reclaim_grace: Duration,
+}
+
 /// The core's policies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoreConfig {
-    /// Namespaces and their Mesos roles.
-    pub namespaces: Vec<(String, String)>,
+    /// The namespaces to start with.
+    pub namespaces: Vec<Namespace>,
     pub pool_ttl: Duration,
     pub decline_refuse: Duration,
     pub default_hold: Duration,
@@ -472,7 +540,7 @@ pub struct CoreConfig {
 impl Default for CoreConfig {
     fn default() -> Self {
         CoreConfig {
-            namespaces: vec![("default".into(), "default".into())],
+            namespaces: vec![Namespace::new("default", "default")],
             pool_ttl: Duration::from_secs(5),
             decline_refuse: Duration::from_secs(5),
             default_hold: Duration::from_secs(30),

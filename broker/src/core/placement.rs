@@ -27,6 +27,10 @@ pub(super) struct Demand<'a> {
     /// Agents the frontend released with `refuse_for`, until when.
     pub(super) refused: Option<&'a BTreeMap<AgentId, Timestamp>>,
     pub(super) now: Timestamp,
+    /// The namespace's limit (only the scalars named are limited) and what
+    /// it uses now: grants stop where the limit would be crossed.
+    pub(super) limit: &'a Resources,
+    pub(super) usage: Option<&'a Resources>,
 }
 
 impl Demand<'_> {
@@ -38,6 +42,14 @@ impl Demand<'_> {
             .and_then(|r| r.get(&agent.id))
             .is_some_and(|until| *until > self.now);
         !refused && self.constraints.iter().all(|c| c.admits(agent))
+    }
+
+    /// Whether granting `more` on top of the usage stays within the limit.
+    fn within_limit(&self, more: &Resources) -> bool {
+        let used = |name| self.usage.map_or(0, |usage| usage.milli(name));
+        self.limit
+            .scalars()
+            .all(|(name, _)| used(name) + more.milli(name) <= self.limit.milli(name))
     }
 
     /// Whether `slot` could go on this offer's free part, alone.
@@ -120,10 +132,17 @@ impl Spread {
 /// as it was); otherwise every slot that fits is granted.
 pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
     let mut grants: Vec<Grant> = Vec::new();
+    let mut granted = Resources::default();
     for slot in demand.slots {
         for _ in 0..slot.count {
-            match find_room(pool, demand, slot, &grants) {
+            let room = find_room(pool, demand, slot, &grants).filter(|grant| {
+                let mut total = granted.clone();
+                total.add(&grant.resources);
+                demand.within_limit(&total)
+            });
+            match room {
                 Some(grant) => {
+                    granted.add(&grant.resources);
                     pool.take(&grant.offer, &grant.resources);
                     grants.push(grant);
                 }

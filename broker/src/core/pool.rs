@@ -19,11 +19,13 @@ pub(super) struct PooledOffer {
 /// first offer at or above a slot's cpus is usually a fit.
 const INDEX_SCALAR: &str = "cpus";
 
-/// Offers by id, plus per role an ordered set of (free cpus, id).
+/// Offers by id, plus per role an ordered set of (free cpus, id), and the
+/// sum of what is free, for fair shares.
 #[derive(Debug, Default)]
 pub(super) struct Pool {
     offers: BTreeMap<OfferId, PooledOffer>,
     by_role: BTreeMap<String, BTreeSet<(u64, OfferId)>>,
+    total_free: Resources,
 }
 
 impl Pool {
@@ -33,11 +35,13 @@ impl Pool {
             self.remove(&id);
         }
         self.index(&pooled).insert(key(&pooled));
+        self.total_free.add(&pooled.free);
         self.offers.insert(id, pooled);
     }
 
     pub(super) fn remove(&mut self, id: &OfferId) -> Option<PooledOffer> {
         let pooled = self.offers.remove(id)?;
+        self.total_free.subtract(&pooled.free);
         let role = &pooled.offer.role;
         if let Some(index) = self.by_role.get_mut(role) {
             index.remove(&key(&pooled));
@@ -51,15 +55,26 @@ impl Pool {
     /// Takes `resources` from the offer's free part; `false` and no change
     /// when the offer is gone or does not hold them.
     pub(super) fn take(&mut self, id: &OfferId, resources: &Resources) -> bool {
-        self.update(id, |free| free.subtract(resources))
+        let taken = self.update(id, |free| free.subtract(resources));
+        if taken {
+            self.total_free.subtract(resources);
+        }
+        taken
     }
 
     /// Gives `resources` back to the offer's free part, if it is still here.
     pub(super) fn give_back(&mut self, id: &OfferId, resources: &Resources) {
-        self.update(id, |free| {
+        if self.update(id, |free| {
             free.add(resources);
             true
-        });
+        }) {
+            self.total_free.add(resources);
+        }
+    }
+
+    /// Everything free in the pool.
+    pub(super) fn total_free(&self) -> &Resources {
+        &self.total_free
     }
 
     fn update(&mut self, id: &OfferId, change: impl FnOnce(&mut Resources) -> bool) -> bool {
@@ -106,6 +121,7 @@ impl Pool {
     /// Removes every offer; what was in the pool, by id.
     pub(super) fn clear(&mut self) -> Vec<OfferId> {
         self.by_role.clear();
+        self.total_free = Resources::default();
         std::mem::take(&mut self.offers).into_keys().collect()
     }
 

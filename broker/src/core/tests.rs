@@ -699,8 +699,8 @@ fn refuses_requests_outside_the_sessions_namespaces() {
     let mut core = Core::new(
         CoreConfig {
             namespaces: vec![
-                ("default".into(), "default".into()),
-                ("other".into(), "other".into()),
+                Namespace::new("default", "default"),
+                Namespace::new("other", "other"),
             ],
             ..Default::default()
         },
@@ -1149,6 +1149,201 @@ fn usage_follows_leases_and_live_tasks_and_a_terminal_state_is_final() {
         TaskState::Finished
     );
     assert_eq!(core.usage("default"), Resources::default());
+}
+
+// ----- namespaces, quota, fair share ----------------------------------------
+
+fn with_namespaces(namespaces: Vec<Namespace>) -> Core {
+    Core::new(
+        CoreConfig {
+            namespaces,
+            warm_pool: 0,
+            ..CoreConfig::default()
+        },
+        "boot",
+    )
+}
+
+fn limited(name: &str, role: &str, cpus: f64) -> Namespace {
+    Namespace {
+        limit: Resources::from_scalars([("cpus", cpus)], []).unwrap(),
+        ..Namespace::new(name, role)
+    }
+}
+
+fn in_namespace(core: &mut Core, frontend: &str, namespace: &str) -> SessionId {
+    core.subscribe(FrontendName(frontend.into()), vec![namespace.into()], 0)
+        .unwrap()
+}
+
+fn acquire_in(namespace: &str, slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
+    AcquireRequest {
+        namespace: namespace.into(),
+        ..acquire(slots, wait_for)
+    }
+}
+
+#[test]
+fn a_new_role_updates_the_framework_and_a_namespace_in_use_stays() {
+    let mut core = with_namespaces(vec![Namespace::new("default", "default")]);
+    core.put_namespace(Namespace::new("batch", "eng/batch"))
+        .unwrap();
+    assert_eq!(
+        mesos_calls(&core.drain_effects())[0],
+        &MesosCall::UpdateFramework {
+            roles: vec!["default".into(), "eng/batch".into()],
+            suppressed_roles: vec![],
+        }
+    );
+    // Same role, new weight: nothing to tell Mesos.
+    let heavier = Namespace {
+        weight: 4.0,
+        ..Namespace::new("batch", "eng/batch")
+    };
+    core.put_namespace(heavier).unwrap();
+    assert!(
+        mesos_calls(&core.drain_effects())
+            .iter()
+            .all(|c| !matches!(c, MesosCall::UpdateFramework { .. }))
+    );
+    let s = in_namespace(&mut core, "a", "batch");
+    core.offers(
+        T0,
+        vec![Offer {
+            role: "eng/batch".into(),
+            ..offer("o1", 1, res(4.0, 1024.0))
+        }],
+    );
+    let request = acquire_in("batch", vec![slot(1.0, 128.0)], Duration::ZERO);
+    granted(core.acquire(T0, Ticket(1), &s, request));
+    assert!(matches!(
+        core.delete_namespace("batch"),
+        Err(CoreError::NamespaceInUse { .. })
+    ));
+    assert!(matches!(
+        core.put_namespace(Namespace::new("batch", "other")),
+        Err(CoreError::NamespaceInUse { .. })
+    ));
+    assert!(matches!(
+        core.put_namespace(Namespace::new("bad", "/x")),
+        Err(CoreError::InvalidNamespace { .. })
+    ));
+}
+
+#[test]
+fn deleting_a_namespace_removes_its_role_and_refuses_its_acquires() {
+    let mut core = with_namespaces(vec![
+        Namespace::new("default", "default"),
+        Namespace::new("old", "old"),
+    ]);
+    let s = core
+        .subscribe(
+            FrontendName("a".into()),
+            vec!["default".into(), "old".into()],
+            0,
+        )
+        .unwrap();
+    core.delete_namespace("old").unwrap();
+    assert!(
+        mesos_calls(&core.drain_effects()).contains(&&MesosCall::UpdateFramework {
+            roles: vec!["default".into()],
+            suppressed_roles: vec![],
+        })
+    );
+    let request = acquire_in("old", vec![slot(1.0, 128.0)], Duration::ZERO);
+    assert_eq!(
+        core.acquire(T0, Ticket(1), &s, request),
+        Err(CoreError::NamespaceNotFound("old".into()))
+    );
+}
+
+#[test]
+fn an_acquire_over_the_limit_is_refused_with_the_numbers() {
+    let mut core = with_namespaces(vec![limited("default", "default", 2.0)]);
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(8.0, 8192.0))]);
+    lease_now(&mut core, &s, 1.5, 128.0);
+    let error = core
+        .acquire(
+            T0,
+            Ticket(1),
+            &s,
+            acquire(vec![slot(1.0, 128.0)], Duration::ZERO),
+        )
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CoreError::QuotaExceeded {
+            namespace: "default".into(),
+            resource: "cpus".into(),
+            asked: 1.0,
+            used: 1.5,
+            allowed: 2.0,
+        }
+    );
+    // A request of several slots gets those within the limit.
+    let mut four = slot(0.25, 16.0);
+    four.count = 4;
+    let leases = granted(core.acquire(T0, Ticket(2), &s, acquire(vec![four], Duration::ZERO)));
+    assert_eq!(leases.len(), 2);
+    assert_eq!(core.usage("default").scalar("cpus"), 2.0);
+}
+
+#[test]
+fn a_namespaces_max_hold_caps_its_leases() {
+    let short = Namespace {
+        max_hold: Some(Duration::from_secs(10)),
+        ..Namespace::new("default", "default")
+    };
+    let mut core = with_namespaces(vec![short]);
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(8.0, 8192.0))]);
+    let lease = lease_now(&mut core, &s, 1.0, 128.0);
+    assert_eq!(lease.expires_at, T0.after(Duration::from_secs(10)));
+    let held = core
+        .hold(T0, &s, &[lease.id], Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(held[0].expires_at, T0.after(Duration::from_secs(10)));
+}
+
+#[test]
+fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
+    let heavy = Namespace {
+        weight: 3.0,
+        ..Namespace::new("heavy", "shared")
+    };
+    let guaranteed = Namespace {
+        guarantee: Resources::from_scalars([("cpus", 2.0)], []).unwrap(),
+        ..Namespace::new("small", "shared")
+    };
+    let mut core = with_namespaces(vec![heavy, Namespace::new("light", "shared"), guaranteed]);
+    let sessions: Vec<SessionId> = ["heavy", "light", "small"]
+        .iter()
+        .map(|ns| in_namespace(&mut core, ns, ns))
+        .collect();
+    for (i, (ns, s)) in ["heavy", "light", "small"]
+        .iter()
+        .zip(&sessions)
+        .enumerate()
+    {
+        for n in 0..8u64 {
+            let request = acquire_in(ns, vec![slot(1.0, 1.0)], Duration::from_secs(60));
+            let ticket = Ticket(i as u64 * 100 + n);
+            assert_eq!(core.acquire(T0, ticket, s, request), Ok(Outcome::Later));
+        }
+    }
+    core.drain_effects();
+    let shared = |id: &str| Offer {
+        role: "shared".into(),
+        ..offer(id, 1, res(10.0, 1000.0))
+    };
+    core.offers(T0, vec![shared("o1")]);
+    let cpus = |ns: &str| core.usage(ns).scalar("cpus");
+    // The guarantee first (2), then 3:1 by weight over the remaining 8.
+    assert_eq!(
+        (cpus("small"), cpus("heavy"), cpus("light")),
+        (2.0, 6.0, 2.0)
+    );
 }
 
 /// One random input to the core.

@@ -7,7 +7,10 @@
 //! resubscribes with the framework id it was given, so Mesos keeps the
 //! framework's tasks across disconnects.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use agora_proto::mesos::v1::{
     FrameworkId, FrameworkInfo,
@@ -30,8 +33,10 @@ use tracing::{Instrument, info, info_span, instrument, warn};
 use super::{
     backoff::Backoff,
     codec::Encoding,
+    convert,
     recordio::{self, Decoder},
 };
+use crate::core::MesosCall;
 
 /// The path of the scheduler API on a master.
 const SCHEDULER_PATH: &str = "/api/v1/scheduler";
@@ -100,10 +105,16 @@ enum Connection {
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// The framework as Mesos should know it, shared by the subscription (which
+/// subscribes with it) and the handle (which updates it at run time), so a
+/// resubscription after UPDATE_FRAMEWORK carries the new roles.
+type SharedFramework = Arc<Mutex<FrameworkInfo>>;
+
 /// Sends calls on the current subscription. Cheap to clone.
 #[derive(Clone)]
 pub struct MesosHandle {
     connection: watch::Receiver<Connection>,
+    framework: SharedFramework,
     http: HttpClient,
     encoding: Encoding,
     authorization: Option<HeaderValue>,
@@ -119,8 +130,10 @@ pub fn start(config: MesosConfig) -> (MesosHandle, mpsc::Receiver<MesosEvent>, J
     let (events_tx, events_rx) = mpsc::channel(4096);
     let resubscribe = Arc::new(Notify::new());
     let authorization = config.credentials.as_ref().map(basic_auth);
+    let framework = Arc::new(Mutex::new(config.framework_info.clone()));
     let handle = MesosHandle {
         connection: connection_rx,
+        framework: framework.clone(),
         http: http_client(),
         encoding: config.encoding,
         authorization: authorization.clone(),
@@ -129,6 +142,7 @@ pub fn start(config: MesosConfig) -> (MesosHandle, mpsc::Receiver<MesosEvent>, J
     };
     let subscription = Subscription {
         config,
+        framework,
         http: http_client(),
         authorization,
         connection: connection_tx,
@@ -225,6 +239,20 @@ impl MesosHandle {
     }
 }
 
+impl MesosHandle {
+    /// Sends the call for a core effect. UPDATE_FRAMEWORK also changes the
+    /// roles kept for later resubscriptions.
+    pub async fn send(&self, effect: MesosCall) -> Result<(), CallError> {
+        let call = convert::call(effect, &mut lock(&self.framework));
+        self.call(call).await
+    }
+}
+
+/// The shared framework, usable even if a holder panicked: it is plain data.
+fn lock(framework: &SharedFramework) -> std::sync::MutexGuard<'_, FrameworkInfo> {
+    framework.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// TEARDOWN: ends the framework, killing all its tasks; its id is retired.
 pub fn teardown_call() -> Call {
     Call {
@@ -251,6 +279,7 @@ enum Attempt {
 
 struct Subscription {
     config: MesosConfig,
+    framework: SharedFramework,
     http: HttpClient,
     authorization: Option<HeaderValue>,
     connection: watch::Sender<Connection>,
@@ -309,12 +338,12 @@ impl Subscription {
     }
 
     fn subscribe_call(&self) -> Call {
-        let framework_id = self.config.framework_info.id.clone();
+        let framework_info = lock(&self.framework).clone();
         Call {
-            framework_id,
+            framework_id: framework_info.id.clone(),
             r#type: Some(call::Type::Subscribe as i32),
             subscribe: Some(call::Subscribe {
-                framework_info: self.config.framework_info.clone(),
+                framework_info,
                 suppressed_roles: Vec::new(),
             }),
             ..Default::default()
@@ -432,7 +461,7 @@ impl Subscription {
                         .filter(|s| s.is_finite() && *s > 0.0)
                         .map_or(Duration::from_secs(15), Duration::from_secs_f64);
                     silence_limit = interval * self.config.missed_heartbeats.max(1);
-                    self.config.framework_info.id = Some(FrameworkId {
+                    lock(&self.framework).id = Some(FrameworkId {
                         value: framework_id.clone(),
                     });
                     info!(framework = %framework_id, master = %base, "subscribed to Mesos");

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use agora_proto::mesos::v1::{
-    self as mesos, CommandInfo, DurationInfo, Environment, ExecutorInfo, Filters, KillPolicy,
-    Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info,
+    self as mesos, CommandInfo, DurationInfo, Environment, ExecutorInfo, Filters, FrameworkInfo,
+    KillPolicy, Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info,
     scheduler::{Call, call},
 };
 
@@ -121,8 +121,9 @@ fn task_state(state: i32) -> TaskState {
 }
 
 /// The Mesos call for a core effect. `framework_id` is filled in by the
-/// client.
-pub fn call(effect: MesosCall) -> Call {
+/// client. UPDATE_FRAMEWORK sets `framework`'s roles and carries it whole,
+/// as Mesos requires.
+pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Call {
     let mut call = Call::default();
     match effect {
         MesosCall::Accept {
@@ -210,6 +211,17 @@ pub fn call(effect: MesosCall) -> Call {
         MesosCall::Suppress { roles } => {
             call.r#type = Some(call::Type::Suppress as i32);
             call.suppress = Some(call::Suppress { roles });
+        }
+        MesosCall::UpdateFramework {
+            roles,
+            suppressed_roles,
+        } => {
+            framework.roles = roles;
+            call.r#type = Some(call::Type::UpdateFramework as i32);
+            call.update_framework = Some(call::UpdateFramework {
+                framework_info: framework.clone(),
+                suppressed_roles,
+            });
         }
         MesosCall::Reconcile { tasks } => {
             call.r#type = Some(call::Type::Reconcile as i32);
@@ -401,25 +413,28 @@ mod tests {
     fn writes_an_accept_with_allocated_resources_and_refuse_zero() {
         let resources =
             Resources::from_scalars([("cpus", 0.5), ("mem", 128.0)], [(31000, 31001)]).unwrap();
-        let call = call(MesosCall::Accept {
-            offer_ids: vec![core::OfferId("o1".into())],
-            tasks: vec![core::LaunchTask {
-                task_id: core::TaskId("ns.fe.t.1".into()),
-                agent_id: core::AgentId("a1".into()),
-                role: "ns".into(),
-                spec: core::TaskSpec {
-                    client_id: "t".into(),
-                    name: "t".into(),
-                    resources,
-                    command: core::Command::Shell("echo hello".into()),
-                    environment: vec![("A".into(), "1".into())],
-                    user: None,
-                    labels: vec![],
-                },
-            }],
-            groups: vec![],
-            refuse_seconds: 0.0,
-        });
+        let call = call(
+            MesosCall::Accept {
+                offer_ids: vec![core::OfferId("o1".into())],
+                tasks: vec![core::LaunchTask {
+                    task_id: core::TaskId("ns.fe.t.1".into()),
+                    agent_id: core::AgentId("a1".into()),
+                    role: "ns".into(),
+                    spec: core::TaskSpec {
+                        client_id: "t".into(),
+                        name: "t".into(),
+                        resources,
+                        command: core::Command::Shell("echo hello".into()),
+                        environment: vec![("A".into(), "1".into())],
+                        user: None,
+                        labels: vec![],
+                    },
+                }],
+                groups: vec![],
+                refuse_seconds: 0.0,
+            },
+            &mut FrameworkInfo::default(),
+        );
         let accept = call.accept.unwrap();
         assert_eq!(accept.filters.unwrap().refuse_seconds, Some(0.0));
         let task = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
@@ -453,18 +468,21 @@ mod tests {
                 labels: vec![],
             },
         };
-        let call = call(MesosCall::Accept {
-            offer_ids: vec![core::OfferId("o1".into())],
-            tasks: vec![],
-            groups: vec![core::LaunchGroup {
-                executor_id: "ns.fe.group-1".into(),
-                agent_id: core::AgentId("a1".into()),
-                role: "ns".into(),
-                executor_resources: core::group_executor_resources(),
-                tasks: vec![task],
-            }],
-            refuse_seconds: 0.0,
-        });
+        let call = call(
+            MesosCall::Accept {
+                offer_ids: vec![core::OfferId("o1".into())],
+                tasks: vec![],
+                groups: vec![core::LaunchGroup {
+                    executor_id: "ns.fe.group-1".into(),
+                    agent_id: core::AgentId("a1".into()),
+                    role: "ns".into(),
+                    executor_resources: core::group_executor_resources(),
+                    tasks: vec![task],
+                }],
+                refuse_seconds: 0.0,
+            },
+            &mut FrameworkInfo::default(),
+        );
         let operations = call.accept.unwrap().operations;
         assert_eq!(operations.len(), 1, "no empty LAUNCH beside the group");
         let group = operations[0].launch_group.as_ref().unwrap();
@@ -479,5 +497,26 @@ mod tests {
             command.arguments,
             vec!["/bin/echo".to_owned(), "hi".to_owned()]
         );
+    }
+
+    #[test]
+    fn update_framework_carries_the_whole_framework_with_its_new_roles() {
+        let mut framework = FrameworkInfo {
+            name: "agora".into(),
+            roles: vec!["a".into()],
+            ..Default::default()
+        };
+        let call = call(
+            MesosCall::UpdateFramework {
+                roles: vec!["a".into(), "eng/b".into()],
+                suppressed_roles: vec!["a".into()],
+            },
+            &mut framework,
+        );
+        let update = call.update_framework.unwrap();
+        assert_eq!(update.framework_info.name, "agora");
+        assert_eq!(update.framework_info.roles, ["a", "eng/b"]);
+        assert_eq!(update.suppressed_roles, ["a"]);
+        assert_eq!(framework.roles, ["a", "eng/b"], "kept for resubscribing");
     }
 }

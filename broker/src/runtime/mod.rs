@@ -15,6 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 use tracing::{debug, info, warn};
 
+mod admin;
+
+pub use admin::{AdminCommand, AdminError};
+
 use crate::{
     api::convert,
     core::{
@@ -22,6 +26,7 @@ use crate::{
         TaskId, Ticket, Timestamp,
     },
     mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
+    store::Store,
 };
 
 /// How many events may wait for a slow session before it is closed; the
@@ -95,6 +100,7 @@ pub enum Command {
         namespace: Option<String>,
         reply: Reply<Vec<core::TaskRecord>>,
     },
+    Admin(AdminCommand),
 }
 
 /// The wall clock as the core counts time.
@@ -114,6 +120,7 @@ struct FailedAccept {
 /// Owns the core and everything that talks to it.
 pub struct Runtime {
     core: Core,
+    store: Store,
     heartbeat: Duration,
     sessions: HashMap<SessionId, SessionSender>,
     waiting: HashMap<u64, Reply<Vec<core::Lease>>>,
@@ -126,6 +133,7 @@ impl Runtime {
     /// Runs until every command sender is dropped (the server stopped).
     pub async fn run(
         core: Core,
+        store: Store,
         heartbeat: Duration,
         mut commands: mpsc::Receiver<Command>,
         mut mesos_events: mpsc::Receiver<MesosEvent>,
@@ -136,6 +144,7 @@ impl Runtime {
         tokio::spawn(call_pump(mesos, calls_rx, failures_tx));
         let mut runtime = Runtime {
             core,
+            store,
             heartbeat,
             sessions: HashMap::new(),
             waiting: HashMap::new(),
@@ -270,6 +279,7 @@ impl Runtime {
             } => {
                 let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
             }
+            Command::Admin(command) => admin::handle(core, &self.store, command),
         }
     }
 
@@ -390,7 +400,7 @@ async fn call_pump(
                 .collect(),
             _ => Vec::new(),
         };
-        if let Err(error) = mesos.call(mesos_convert::call(call)).await {
+        if let Err(error) = mesos.send(call).await {
             warn!(%error, "Mesos call failed");
             if !launched.is_empty() {
                 let failed = FailedAccept {
@@ -409,6 +419,7 @@ async fn call_pump(
 /// for the API and the Mesos handle for health.
 pub fn start(
     core: Core,
+    store: Store,
     heartbeat: Duration,
     mesos_config: mesos::MesosConfig,
 ) -> (mpsc::Sender<Command>, MesosHandle) {
@@ -416,6 +427,7 @@ pub fn start(
     let (handle, mesos_events, _subscription) = mesos::start(mesos_config);
     tokio::spawn(Runtime::run(
         core,
+        store,
         heartbeat,
         commands_rx,
         mesos_events,
