@@ -67,6 +67,7 @@ async fn subscribed(events: &mut mpsc::Receiver<MesosEvent>) -> (String, bool) {
         if let MesosEvent::Subscribed {
             framework_id,
             resubscribed,
+            ..
         } = next(events).await
         {
             return (framework_id, resubscribed);

@@ -445,6 +445,7 @@ impl Core {
         self.suppressed.remove(&role);
         self.effects
             .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
+        self.yield_idle_offers(now);
         Ok(Outcome::Later)
     }
 
@@ -1072,11 +1073,13 @@ impl Core {
 
     // ----- Mesos events ----------------------------------------------------
 
-    /// The framework is subscribed. A fresh subscription suppresses no role;
-    /// after a resubscription every live task is reconciled, since updates
-    /// may have been missed while away.
-    pub fn mesos_subscribed(&mut self, resubscribed: bool) {
+    /// The framework is subscribed with `roles`. A fresh subscription
+    /// suppresses no role; roles that changed while it was in flight are
+    /// updated; after a resubscription every live task is reconciled, since
+    /// updates may have been missed while away.
+    pub fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
         self.suppressed.clear();
+        self.roles_changed(roles.to_vec());
         if !resubscribed {
             return;
         }
@@ -1139,6 +1142,7 @@ impl Core {
         }
         self.retry_launches(now);
         self.serve_waiting(now);
+        self.yield_idle_offers(now);
     }
 
     /// Mesos took an offer back: it leaves the pool, launches waiting on it
@@ -1327,6 +1331,7 @@ impl Core {
         self.end_sessions_past_grace(now);
         self.expire_waits(now);
         self.serve_waiting(now);
+        self.yield_idle_offers(now);
         self.decline_stale_offers(now);
         let memory = self.config.request_memory;
         self.requests
@@ -1446,12 +1451,7 @@ impl Core {
     /// them, and not among the `warm_pool` newest offers of their role.
     fn decline_stale_offers(&mut self, now: Timestamp) {
         let ttl = self.config.pool_ttl;
-        let held: BTreeSet<&OfferId> = self
-            .leases
-            .values()
-            .filter_map(|s| s.lease.offer.as_ref())
-            .chain(self.accepts.keys())
-            .collect();
+        let held = self.held_offers();
         let mut idle: Vec<&PooledOffer> = self
             .offers
             .iter()
@@ -1468,36 +1468,83 @@ impl Core {
                 stale.push(pooled.offer.id.clone());
             }
         }
-        if stale.is_empty() {
-            return;
-        }
-        for id in &stale {
-            self.offers.remove(id);
-        }
-        self.effects.push(Effect::Mesos(MesosCall::Decline {
-            offer_ids: stale,
-            refuse_seconds: self.config.decline_refuse.as_secs_f64(),
-        }));
+        self.decline(stale);
     }
 
     /// Whether a waiting request of the offer's role could put a slot on it.
     fn demand_could_use(&self, now: Timestamp, pooled: &PooledOffer) -> bool {
-        self.waiting.iter().any(|waiting| {
-            self.namespaces
-                .get(&waiting.request.namespace)
-                .filter(|ns| ns.role == pooled.offer.role)
-                .is_some_and(|namespace| {
-                    let demand = demand_for(
-                        namespace,
-                        &self.usage,
-                        &self.frontends,
-                        &waiting.frontend,
-                        &waiting.request,
-                        now,
-                    );
-                    demand.could_use(&pooled.offer.agent, &pooled.free)
-                })
+        self.roles_that_could_use(now, pooled)
+            .any(|role| role == pooled.offer.role)
+    }
+
+    /// The roles of waiting requests that could put a slot on the offer's
+    /// agent, were its free resources offered to them.
+    fn roles_that_could_use<'a>(
+        &'a self,
+        now: Timestamp,
+        pooled: &'a PooledOffer,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.waiting.iter().filter_map(move |waiting| {
+            let namespace = self.namespaces.get(&waiting.request.namespace)?;
+            let demand = demand_for(
+                namespace,
+                &self.usage,
+                &self.frontends,
+                &waiting.frontend,
+                &waiting.request,
+                now,
+            );
+            demand
+                .could_use(&pooled.offer.agent, &pooled.free)
+                .then_some(namespace.role.as_str())
         })
+    }
+
+    /// Idle offers that another role's waiting demand could use go back to
+    /// Mesos at once, warm pool or not: held for a role that does not need
+    /// them, they would keep the capacity from the role that does. Mesos's
+    /// refuse filter is per role, so the agent can be offered to the
+    /// waiting role at the next allocation.
+    fn yield_idle_offers(&mut self, now: Timestamp) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let held = self.held_offers();
+        let yielded: Vec<OfferId> = self
+            .offers
+            .iter()
+            .filter(|pooled| !held.contains(&pooled.offer.id))
+            .filter(|pooled| {
+                let mut roles = self.roles_that_could_use(now, pooled);
+                let wanted_elsewhere = roles.any(|role| role != pooled.offer.role);
+                wanted_elsewhere && !self.demand_could_use(now, pooled)
+            })
+            .map(|pooled| pooled.offer.id.clone())
+            .collect();
+        self.decline(yielded);
+    }
+
+    /// Offers that leases or pending launches hold.
+    fn held_offers(&self) -> BTreeSet<OfferId> {
+        self.leases
+            .values()
+            .filter_map(|s| s.lease.offer.clone())
+            .chain(self.accepts.keys().cloned())
+            .collect()
+    }
+
+    /// Takes offers out of the pool and declines them.
+    fn decline(&mut self, offer_ids: Vec<OfferId>) {
+        if offer_ids.is_empty() {
+            return;
+        }
+        for id in &offer_ids {
+            self.offers.remove(id);
+        }
+        self.effects.push(Effect::Mesos(MesosCall::Decline {
+            offer_ids,
+            refuse_seconds: self.config.decline_refuse.as_secs_f64(),
+        }));
     }
 
     /// Suppresses each role that needs no offers and revives each that

@@ -1313,7 +1313,7 @@ fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
         ..Namespace::new("heavy", "shared")
     };
     let guaranteed = Namespace {
-        guarantee: Resources::from_scalars([("cpus", 2.0)], []).unwrap(),
+        guarantee: Resources::from_scalars([("cpus", 4.0)], []).unwrap(),
         ..Namespace::new("small", "shared")
     };
     let mut core = with_namespaces(vec![heavy, Namespace::new("light", "shared"), guaranteed]);
@@ -1326,8 +1326,8 @@ fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
         .zip(&sessions)
         .enumerate()
     {
-        for n in 0..8u64 {
-            let request = acquire_in(ns, vec![slot(1.0, 1.0)], Duration::from_secs(60));
+        for n in 0..16u64 {
+            let request = acquire_in(ns, vec![slot(1.0, 16.0)], Duration::from_secs(60));
             let ticket = Ticket(i as u64 * 100 + n);
             assert_eq!(core.acquire(T0, ticket, s, request), Ok(Outcome::Later));
         }
@@ -1335,15 +1335,44 @@ fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
     core.drain_effects();
     let shared = |id: &str| Offer {
         role: "shared".into(),
-        ..offer(id, 1, res(10.0, 1000.0))
+        ..offer(id, 1, res(16.0, 16384.0))
     };
     core.offers(T0, vec![shared("o1")]);
     let cpus = |ns: &str| core.usage(ns).scalar("cpus");
-    // The guarantee first (2), then 3:1 by weight over the remaining 8.
+    // The guarantee first (4), then by weight: 9 and 3 of the other 12.
     assert_eq!(
         (cpus("small"), cpus("heavy"), cpus("light")),
-        (2.0, 6.0, 2.0)
+        (4.0, 9.0, 3.0)
     );
+}
+
+#[test]
+fn idle_offers_go_back_to_mesos_when_another_role_waits_for_them() {
+    let mut core = Core::new(
+        CoreConfig {
+            namespaces: vec![
+                Namespace::new("default", "default"),
+                Namespace::new("batch", "batch"),
+            ],
+            warm_pool: 2,
+            ..CoreConfig::default()
+        },
+        "boot",
+    );
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    core.drain_effects();
+    let s = in_namespace(&mut core, "a", "batch");
+    let request = acquire_in("batch", vec![slot(1.0, 128.0)], Duration::from_secs(30));
+    assert_eq!(core.acquire(T0, Ticket(1), &s, request), Ok(Outcome::Later));
+    let calls = mesos_calls(&core.drain_effects())
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(calls.contains(&MesosCall::Decline {
+        offer_ids: vec![OfferId("o1".into())],
+        refuse_seconds: 5.0
+    }));
+    assert!(core.agents().is_empty(), "the warm offer yielded");
 }
 
 /// One random input to the core.

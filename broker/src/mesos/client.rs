@@ -70,6 +70,9 @@ pub enum MesosEvent {
     Subscribed {
         framework_id: String,
         resubscribed: bool,
+        /// The roles the SUBSCRIBE carried: roles changed while it was in
+        /// flight must still reach Mesos.
+        roles: Vec<String>,
     },
     /// Any event but SUBSCRIBED and HEARTBEAT, as Mesos sent it.
     Event(Box<Event>),
@@ -352,12 +355,16 @@ impl Subscription {
 
     async fn attempt(&mut self, base: &str, subscribed_before: &mut bool) -> Attempt {
         let encoding = self.config.encoding;
+        let call = self.subscribe_call();
+        let roles = call
+            .subscribe
+            .as_ref()
+            .map(|s| s.framework_info.roles.clone())
+            .unwrap_or_default();
         let mut request = Request::post(format!("{base}{SCHEDULER_PATH}"))
             .header(header::CONTENT_TYPE, encoding.content_type())
             .header(header::ACCEPT, encoding.content_type())
-            .body(Full::new(Bytes::from(
-                encoding.encode(&self.subscribe_call()),
-            )))
+            .body(Full::new(Bytes::from(encoding.encode(&call))))
             .expect("a request built from valid parts");
         if let Some(authorization) = &self.authorization {
             request
@@ -476,6 +483,7 @@ impl Subscription {
                         .send(MesosEvent::Subscribed {
                             framework_id,
                             resubscribed,
+                            roles: roles.clone(),
                         })
                         .await;
                     if sent.is_err() {

@@ -286,7 +286,11 @@ impl Runtime {
     fn mesos_event(&mut self, event: MesosEvent) {
         let now = now();
         match event {
-            MesosEvent::Subscribed { resubscribed, .. } => self.core.mesos_subscribed(resubscribed),
+            MesosEvent::Subscribed {
+                resubscribed,
+                roles,
+                ..
+            } => self.core.mesos_subscribed(resubscribed, &roles),
             MesosEvent::Disconnected { .. } => self.core.mesos_disconnected(now),
             MesosEvent::Event(event) => {
                 match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
