@@ -7,7 +7,7 @@ use std::time::Duration;
 use agora_tests::{
     Process, SETTLE, as_status, broker,
     client::{Acquire, Frontend, Slot, Task, api},
-    devcluster, eventually, frontend, get_json, one_lease,
+    devcluster, eventually, frontend, get_json, one_lease, post_json,
 };
 use api::{TaskState, admin_client::AdminClient};
 use tonic::{Code, transport::Channel};
@@ -329,4 +329,47 @@ async fn weights_and_guarantees_divide_a_contended_role() {
     assert_eq!(granted["small"], 4, "its guarantee first: {granted:?}");
     let ratio = granted["heavy"] as f64 / granted["light"] as f64;
     assert!((2.5..=3.5).contains(&ratio), "3:1 by weight: {granted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_quota_and_weights_reach_mesos() {
+    let master = devcluster(1, &[]).await;
+    let broker = broker(master.url(), &[("AGORA_MESOS__PUSH_QUOTA", "true")]).await;
+    let mut admin = admin(&broker).await;
+    put(
+        &mut admin,
+        api::Namespace {
+            limit: cpus(2.0),
+            weight: 3.0,
+            ..namespace("capped", "capped")
+        },
+    )
+    .await;
+    let operator = |call: &'static str| {
+        let master = &master;
+        async move {
+            post_json(
+                master.url(),
+                "/api/v1",
+                &serde_json::json!({ "type": call }),
+            )
+            .await
+        }
+    };
+    let limit = eventually(SETTLE, "the limit in Mesos", || async {
+        let quota = operator("GET_QUOTA").await;
+        let configs = quota["get_quota"]["status"]["configs"]
+            .as_array()
+            .cloned()?;
+        let capped = configs.iter().find(|c| c["role"] == "capped")?;
+        capped["limits"]["cpus"]["value"].as_f64()
+    })
+    .await;
+    assert_eq!(limit, 2.0);
+    let weights = operator("GET_WEIGHTS").await;
+    let capped = weights["get_weights"]["weight_infos"]
+        .as_array()
+        .and_then(|infos| infos.iter().find(|w| w["role"] == "capped").cloned())
+        .expect("a weight for the role");
+    assert_eq!(capped["weight"].as_f64(), Some(3.0));
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::fair::Standing;
 use super::model::*;
+use super::namespaces::role_quotas;
 use super::placement::{Demand, place};
 use super::pool::{Pool, PooledOffer};
 use super::resources::Resources;
@@ -140,6 +141,8 @@ pub struct Core {
     pub(super) suppressed: BTreeSet<String>,
     /// Per namespace, what its leases and live tasks hold.
     pub(super) usage: BTreeMap<String, Resources>,
+    /// The quota and weights last set in Mesos, to send only changes.
+    pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     pub(super) effects: Vec<Effect>,
 }
 
@@ -168,6 +171,7 @@ impl Core {
             accepts: BTreeMap::new(),
             suppressed: BTreeSet::new(),
             usage: BTreeMap::new(),
+            pushed: (Vec::new(), Vec::new()),
             effects: Vec::new(),
         }
     }
@@ -328,6 +332,7 @@ impl Core {
         let roles = self.roles();
         self.namespaces.insert(namespace.name.clone(), namespace);
         self.roles_changed(roles);
+        self.push_quota();
         Ok(())
     }
 
@@ -349,6 +354,7 @@ impl Core {
             .remove(name)
             .ok_or_else(|| CoreError::NamespaceNotFound(name.to_owned()))?;
         self.roles_changed(roles);
+        self.push_quota();
         Ok(removed)
     }
 
@@ -378,6 +384,55 @@ impl Core {
                 "{leases} leases, {tasks} live tasks and {waiting} waiting requests, {consequence}"
             ),
         })
+    }
+
+    /// With `push_quota`, sets in Mesos the quota of each top-level role and
+    /// the weight of each role, where they changed since the last push;
+    /// roles no longer used get theirs reset.
+    fn push_quota(&mut self) {
+        if !self.config.push_quota {
+            return;
+        }
+        let quotas = role_quotas(self.namespaces.values());
+        let mut weights: BTreeMap<String, f64> = BTreeMap::new();
+        for namespace in self.namespaces.values() {
+            *weights.entry(namespace.role.clone()).or_default() += namespace.weight;
+        }
+        let weights: Vec<(String, f64)> = weights.into_iter().collect();
+        let (old_quotas, old_weights) =
+            std::mem::replace(&mut self.pushed, (quotas.clone(), weights.clone()));
+        let resets = old_quotas
+            .iter()
+            .filter(|old| quotas.iter().all(|q| q.role != old.role))
+            .map(|old| RoleQuota {
+                role: old.role.clone(),
+                guarantee: Resources::default(),
+                limit: Resources::default(),
+            });
+        let changed: Vec<RoleQuota> = quotas
+            .iter()
+            .filter(|q| !old_quotas.contains(q))
+            .cloned()
+            .chain(resets)
+            .collect();
+        if !changed.is_empty() {
+            self.effects
+                .push(Effect::Mesos(MesosCall::UpdateQuota { quotas: changed }));
+        }
+        let resets = old_weights
+            .iter()
+            .filter(|(old, _)| weights.iter().all(|(role, _)| role != old))
+            .map(|(old, _)| (old.clone(), 1.0));
+        let changed: Vec<(String, f64)> = weights
+            .iter()
+            .filter(|w| !old_weights.contains(w))
+            .cloned()
+            .chain(resets)
+            .collect();
+        if !changed.is_empty() {
+            self.effects
+                .push(Effect::Mesos(MesosCall::UpdateWeights { weights: changed }));
+        }
     }
 
     /// Tells Mesos the framework's roles when they differ from `before`.
@@ -1080,6 +1135,8 @@ impl Core {
     pub fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
         self.suppressed.clear();
         self.roles_changed(roles.to_vec());
+        self.pushed = Default::default();
+        self.push_quota();
         if !resubscribed {
             return;
         }

@@ -383,6 +383,23 @@ pub enum MesosCall {
         roles: Vec<String>,
         suppressed_roles: Vec<String>,
     },
+    /// Operator API: set these top-level roles' quota (empty resets one).
+    UpdateQuota {
+        quotas: Vec<RoleQuota>,
+    },
+    /// Operator API: set these roles' weights.
+    UpdateWeights {
+        weights: Vec<(String, f64)>,
+    },
+}
+
+/// A top-level role's quota as Mesos (≥ 1.9) takes it: the limit covers
+/// the role's whole subtree; only the scalars named are limited.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleQuota {
+    pub role: String,
+    pub guarantee: Resources,
+    pub limit: Resources,
 }
 
 /// What the core asks the runtime to do, in order.
@@ -535,6 +552,8 @@ pub struct CoreConfig {
     pub backfill_window: Duration,
     /// How long a request id is remembered for retries.
     pub request_memory: Duration,
+    /// Set each role's quota and weight in Mesos, so Mesos and Agora agree.
+    pub push_quota: bool,
 }
 
 impl Default for CoreConfig {
@@ -552,6 +571,7 @@ impl Default for CoreConfig {
             launch_linger: Duration::from_millis(20),
             backfill_window: Duration::from_secs(5),
             request_memory: Duration::from_secs(600),
+            push_quota: false,
         }
     }
 }

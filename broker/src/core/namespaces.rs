@@ -1,7 +1,9 @@
 //! Namespaces as the core checks them: Mesos's rules for role names, and
 //! quota that makes sense (weights above zero, guarantees within limits).
 
-use super::model::{CoreError, Namespace};
+use std::collections::BTreeMap;
+
+use super::model::{CoreError, Namespace, RoleQuota};
 use super::resources::Resources;
 
 impl Namespace {
@@ -44,6 +46,50 @@ impl Namespace {
                 .then(|| (name.to_owned(), wanted, used, allowed))
         })
     }
+}
+
+/// The quota to set in Mesos for the top-level roles of `namespaces`: Mesos
+/// (≥ 1.9) takes quota on top-level roles, a limit covering the subtree. So
+/// guarantees add up, and a resource is limited only if every namespace in
+/// the subtree limits it (then by the sum of their limits).
+pub(super) fn role_quotas<'a>(
+    namespaces: impl IntoIterator<Item = &'a Namespace>,
+) -> Vec<RoleQuota> {
+    let mut subtrees: BTreeMap<&str, Vec<&Namespace>> = BTreeMap::new();
+    for namespace in namespaces {
+        let top = namespace.role.split('/').next().unwrap_or_default();
+        if top != "*" {
+            subtrees.entry(top).or_default().push(namespace);
+        }
+    }
+    subtrees
+        .into_iter()
+        .map(|(role, members)| {
+            let mut guarantee = Resources::default();
+            let mut limit = Resources::default();
+            for namespace in &members {
+                guarantee.add(&namespace.guarantee);
+                limit.add(&namespace.limit);
+            }
+            let limited_by_all: Vec<(String, f64)> = limit
+                .scalars()
+                .filter(|(name, _)| members.iter().all(|ns| ns.limit.milli(name) > 0))
+                .map(|(name, amount)| (name.to_owned(), amount))
+                .collect();
+            let limit = Resources::from_scalars(
+                limited_by_all
+                    .iter()
+                    .map(|(name, amount)| (name.as_str(), *amount)),
+                [],
+            )
+            .unwrap_or_default();
+            RoleQuota {
+                role: role.to_owned(),
+                guarantee,
+                limit,
+            }
+        })
+        .collect()
 }
 
 /// The first scalar `guarantee` holds more of than a limit allows.
@@ -126,6 +172,41 @@ mod tests {
         );
         ns.limit = Resources::default();
         assert_eq!(ns.validate(), Ok(()), "no limit: anything goes");
+    }
+
+    #[test]
+    fn quota_adds_up_over_a_subtree_and_unlimited_wins() {
+        let with = |name: &str, role: &str, guarantee: f64, limit: f64| Namespace {
+            guarantee: res(guarantee),
+            limit: if limit > 0.0 {
+                res(limit)
+            } else {
+                Resources::default()
+            },
+            ..Namespace::new(name, role)
+        };
+        let quotas = role_quotas(&[
+            with("web", "eng/web", 1.0, 4.0),
+            with("api", "eng/api", 2.0, 6.0),
+            with("batch", "batch", 0.0, 8.0),
+            with("ml", "ml", 0.0, 8.0),
+            with("ml-dev", "ml/dev", 0.0, 0.0),
+        ]);
+        let by_role: Vec<(&str, f64, f64)> = quotas
+            .iter()
+            .map(|q| {
+                (
+                    q.role.as_str(),
+                    q.guarantee.scalar("cpus"),
+                    q.limit.scalar("cpus"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_role,
+            [("batch", 0.0, 8.0), ("eng", 3.0, 10.0), ("ml", 0.0, 0.0)],
+            "ml/dev is unlimited, so ml is"
+        );
     }
 
     #[test]

@@ -1375,6 +1375,77 @@ fn idle_offers_go_back_to_mesos_when_another_role_waits_for_them() {
     assert!(core.agents().is_empty(), "the warm offer yielded");
 }
 
+/// A role's quota with a cpu limit (none when zero) and no guarantee.
+fn quota(role: &str, cpus: f64) -> RoleQuota {
+    RoleQuota {
+        role: role.into(),
+        guarantee: Resources::default(),
+        limit: Resources::from_scalars([("cpus", cpus)], []).unwrap(),
+    }
+}
+
+#[test]
+fn pushed_quota_follows_namespace_changes_only() {
+    let mut core = Core::new(
+        CoreConfig {
+            push_quota: true,
+            ..CoreConfig::default()
+        },
+        "boot",
+    );
+    core.mesos_subscribed(false, &["default".to_owned()]);
+    let quota_calls = |core: &mut Core| -> Vec<MesosCall> {
+        mesos_calls(&core.drain_effects())
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c,
+                    MesosCall::UpdateQuota { .. } | MesosCall::UpdateWeights { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    // A new subscription sets everything: Mesos may hold another quota.
+    assert_eq!(
+        quota_calls(&mut core),
+        vec![
+            MesosCall::UpdateQuota {
+                quotas: vec![quota("default", 0.0)]
+            },
+            MesosCall::UpdateWeights {
+                weights: vec![("default".into(), 1.0)]
+            }
+        ]
+    );
+    core.put_namespace(limited("batch", "batch", 8.0)).unwrap();
+    assert_eq!(
+        quota_calls(&mut core),
+        vec![
+            MesosCall::UpdateQuota {
+                quotas: vec![quota("batch", 8.0)]
+            },
+            MesosCall::UpdateWeights {
+                weights: vec![("batch".into(), 1.0)]
+            }
+        ],
+        "only what changed"
+    );
+    core.delete_namespace("batch").unwrap();
+    assert_eq!(
+        quota_calls(&mut core),
+        vec![
+            MesosCall::UpdateQuota {
+                quotas: vec![quota("batch", 0.0)]
+            },
+            MesosCall::UpdateWeights {
+                weights: vec![("batch".into(), 1.0)]
+            }
+        ],
+        "a role no longer used is reset"
+    );
+}
+
 /// One random input to the core.
 #[derive(Debug, Clone)]
 enum Step {

@@ -13,7 +13,7 @@ use std::{
 };
 
 use agora_proto::mesos::v1::{
-    FrameworkId, FrameworkInfo,
+    FrameworkId, FrameworkInfo, master,
     scheduler::{Call, Event, call, event},
 };
 use bytes::Bytes;
@@ -33,13 +33,15 @@ use tracing::{Instrument, info, info_span, instrument, warn};
 use super::{
     backoff::Backoff,
     codec::Encoding,
-    convert,
+    convert::{self, Outgoing},
     recordio::{self, Decoder},
 };
 use crate::core::MesosCall;
 
 /// The path of the scheduler API on a master.
 const SCHEDULER_PATH: &str = "/api/v1/scheduler";
+/// The path of the operator API on a master.
+const OPERATOR_PATH: &str = "/api/v1";
 /// How many redirects one attempt follows before backing off.
 const MAX_REDIRECTS: usize = 5;
 /// A subscription that lived this long resets the backoff.
@@ -210,12 +212,38 @@ impl MesosHandle {
         call.framework_id = Some(FrameworkId {
             value: framework_id,
         });
-        let mut request = Request::post(format!("{base}{SCHEDULER_PATH}"))
+        let body = self.encoding.encode(&call);
+        self.post(&format!("{base}{SCHEDULER_PATH}"), body, Some(stream_id))
+            .await
+    }
+
+    /// Sends one call to the operator API of the master the subscription is
+    /// on (the leader), and waits for it to be applied.
+    #[instrument(skip_all, fields(call = operator_call_name(&call)))]
+    pub async fn operator(&self, call: master::Call) -> Result<(), CallError> {
+        let Connection::Subscribed { base, .. } = self.connection.borrow().clone() else {
+            return Err(CallError::NotSubscribed);
+        };
+        let body = self.encoding.encode(&call);
+        self.post(&format!("{base}{OPERATOR_PATH}"), body, None)
+            .await
+    }
+
+    /// POSTs one encoded call; the stream id goes with scheduler calls.
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        stream_id: Option<String>,
+    ) -> Result<(), CallError> {
+        let mut request = Request::post(url)
             .header(header::CONTENT_TYPE, self.encoding.content_type())
             .header(header::ACCEPT, self.encoding.content_type())
-            .header("Mesos-Stream-Id", stream_id)
-            .body(Full::new(Bytes::from(self.encoding.encode(&call))))
+            .body(Full::new(Bytes::from(body)))
             .expect("a request built from valid parts");
+        if let Some(stream_id) = stream_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            request.headers_mut().insert("Mesos-Stream-Id", stream_id);
+        }
         if let Some(authorization) = &self.authorization {
             request
                 .headers_mut()
@@ -246,8 +274,11 @@ impl MesosHandle {
     /// Sends the call for a core effect. UPDATE_FRAMEWORK also changes the
     /// roles kept for later resubscriptions.
     pub async fn send(&self, effect: MesosCall) -> Result<(), CallError> {
-        let call = convert::call(effect, &mut lock(&self.framework));
-        self.call(call).await
+        let outgoing = convert::call(effect, &mut lock(&self.framework));
+        match outgoing {
+            Outgoing::Scheduler(call) => self.call(*call).await,
+            Outgoing::Operator(call) => self.operator(call).await,
+        }
     }
 }
 
@@ -267,6 +298,12 @@ pub fn teardown_call() -> Call {
 fn call_name(call: &Call) -> &'static str {
     call.r#type
         .and_then(|t| call::Type::try_from(t).ok())
+        .map_or("UNKNOWN", |t| t.as_str_name())
+}
+
+fn operator_call_name(call: &master::Call) -> &'static str {
+    call.r#type
+        .and_then(|t| master::call::Type::try_from(t).ok())
         .map_or("UNKNOWN", |t| t.as_str_name())
 }
 

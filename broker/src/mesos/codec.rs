@@ -1,11 +1,8 @@
 //! The two encodings of the scheduler API: protobuf (the default, and what
 //! Mesos itself prefers) and Mesos's JSON dialect.
 
-use agora_proto::{
-    mesos::v1::scheduler::{Call, Event},
-    mesos_json,
-};
-use prost::Message;
+use agora_proto::{mesos::v1::scheduler::Event, mesos_json};
+use prost::{Message, Name};
 
 /// How calls and events are encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,8 +30,8 @@ impl Encoding {
         }
     }
 
-    /// Encodes a call.
-    pub fn encode(self, call: &Call) -> Vec<u8> {
+    /// Encodes a call (of either API).
+    pub fn encode<M: Message + Name>(self, call: &M) -> Vec<u8> {
         match self {
             Encoding::Protobuf => call.encode_to_vec(),
             Encoding::Json => mesos_json::to_json(call),
@@ -53,7 +50,7 @@ impl Encoding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agora_proto::mesos::v1::scheduler::{call, event};
+    use agora_proto::mesos::v1::scheduler::{Call, call, event};
 
     #[test]
     fn both_encodings_round_trip_a_call_and_an_event() {

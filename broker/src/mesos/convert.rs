@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use agora_proto::mesos::v1::{
     self as mesos, CommandInfo, DurationInfo, Environment, ExecutorInfo, Filters, FrameworkInfo,
-    KillPolicy, Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info,
+    KillPolicy, Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info, master,
+    quota::QuotaConfig,
     scheduler::{Call, call},
 };
 
@@ -120,12 +121,25 @@ fn task_state(state: i32) -> TaskState {
     }
 }
 
+/// A call for one of the master's two APIs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// The scheduler API, on the subscription.
+    Scheduler(Box<Call>),
+    /// The operator API, on the leading master.
+    Operator(master::Call),
+}
+
 /// The Mesos call for a core effect. `framework_id` is filled in by the
 /// client. UPDATE_FRAMEWORK sets `framework`'s roles and carries it whole,
 /// as Mesos requires.
-pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Call {
+pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Outgoing {
     let mut call = Call::default();
     match effect {
+        MesosCall::UpdateQuota { quotas } => return Outgoing::Operator(update_quota(quotas)),
+        MesosCall::UpdateWeights { weights } => {
+            return Outgoing::Operator(update_weights(weights));
+        }
         MesosCall::Accept {
             offer_ids,
             tasks,
@@ -236,7 +250,49 @@ pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Call {
             });
         }
     }
-    call
+    Outgoing::Scheduler(Box::new(call))
+}
+
+/// UPDATE_QUOTA with Mesos ≥ 1.9 quota configs, forced: Agora enforces
+/// its own limits and Mesos must take them even below current use.
+fn update_quota(quotas: Vec<core::RoleQuota>) -> master::Call {
+    let scalars = |resources: &Resources| {
+        resources
+            .scalars()
+            .map(|(name, value)| (name.to_owned(), mesos::value::Scalar { value }))
+            .collect()
+    };
+    master::Call {
+        r#type: Some(master::call::Type::UpdateQuota as i32),
+        update_quota: Some(master::call::UpdateQuota {
+            force: Some(true),
+            quota_configs: quotas
+                .iter()
+                .map(|quota| QuotaConfig {
+                    role: quota.role.clone(),
+                    guarantees: scalars(&quota.guarantee),
+                    limits: scalars(&quota.limit),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn update_weights(weights: Vec<(String, f64)>) -> master::Call {
+    master::Call {
+        r#type: Some(master::call::Type::UpdateWeights as i32),
+        update_weights: Some(master::call::UpdateWeights {
+            weight_infos: weights
+                .into_iter()
+                .map(|(role, weight)| mesos::WeightInfo {
+                    weight,
+                    role: Some(role),
+                })
+                .collect(),
+        }),
+        ..Default::default()
+    }
 }
 
 fn offer_id(id: core::OfferId) -> mesos::OfferId {
@@ -413,7 +469,7 @@ mod tests {
     fn writes_an_accept_with_allocated_resources_and_refuse_zero() {
         let resources =
             Resources::from_scalars([("cpus", 0.5), ("mem", 128.0)], [(31000, 31001)]).unwrap();
-        let call = call(
+        let call = scheduler(call(
             MesosCall::Accept {
                 offer_ids: vec![core::OfferId("o1".into())],
                 tasks: vec![core::LaunchTask {
@@ -434,7 +490,7 @@ mod tests {
                 refuse_seconds: 0.0,
             },
             &mut FrameworkInfo::default(),
-        );
+        ));
         let accept = call.accept.unwrap();
         assert_eq!(accept.filters.unwrap().refuse_seconds, Some(0.0));
         let task = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
@@ -468,7 +524,7 @@ mod tests {
                 labels: vec![],
             },
         };
-        let call = call(
+        let call = scheduler(call(
             MesosCall::Accept {
                 offer_ids: vec![core::OfferId("o1".into())],
                 tasks: vec![],
@@ -482,7 +538,7 @@ mod tests {
                 refuse_seconds: 0.0,
             },
             &mut FrameworkInfo::default(),
-        );
+        ));
         let operations = call.accept.unwrap().operations;
         assert_eq!(operations.len(), 1, "no empty LAUNCH beside the group");
         let group = operations[0].launch_group.as_ref().unwrap();
@@ -499,6 +555,36 @@ mod tests {
         );
     }
 
+    /// The scheduler call, failing the test for an operator call.
+    fn scheduler(outgoing: Outgoing) -> Call {
+        match outgoing {
+            Outgoing::Scheduler(call) => *call,
+            Outgoing::Operator(call) => panic!("expected a scheduler call, got {call:?}"),
+        }
+    }
+
+    #[test]
+    fn quota_and_weights_go_to_the_operator_api() {
+        let quota = core::RoleQuota {
+            role: "eng".into(),
+            guarantee: Resources::default(),
+            limit: Resources::from_scalars([("cpus", 8.0)], []).unwrap(),
+        };
+        let outgoing = call(
+            MesosCall::UpdateQuota {
+                quotas: vec![quota],
+            },
+            &mut FrameworkInfo::default(),
+        );
+        let Outgoing::Operator(update) = outgoing else {
+            panic!("quota is an operator call");
+        };
+        let configs = update.update_quota.unwrap().quota_configs;
+        assert_eq!(configs[0].role, "eng");
+        assert_eq!(configs[0].limits["cpus"].value, 8.0);
+        assert!(configs[0].guarantees.is_empty());
+    }
+
     #[test]
     fn update_framework_carries_the_whole_framework_with_its_new_roles() {
         let mut framework = FrameworkInfo {
@@ -506,13 +592,13 @@ mod tests {
             roles: vec!["a".into()],
             ..Default::default()
         };
-        let call = call(
+        let call = scheduler(call(
             MesosCall::UpdateFramework {
                 roles: vec!["a".into(), "eng/b".into()],
                 suppressed_roles: vec!["a".into()],
             },
             &mut framework,
-        );
+        ));
         let update = call.update_framework.unwrap();
         assert_eq!(update.framework_info.name, "agora");
         assert_eq!(update.framework_info.roles, ["a", "eng/b"]);
