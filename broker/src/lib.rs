@@ -26,18 +26,23 @@ use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, framework_info::capabil
 use tokio::net::TcpListener;
 
 use crate::{
-    api::{broker::BrokerService, server::ServeError},
+    api::{
+        broker::BrokerService,
+        server::{Security, ServeError},
+    },
     config::{Config, WireEncoding},
     core::{Core, CoreConfig},
     mesos::{Encoding, MesosConfig, backoff::Backoff},
 };
 
-/// Serves the broker on `listener` until `shutdown` resolves. The Mesos
-/// subscription is kept in the background; health reports SERVING only while
-/// it is live. The framework is not torn down on shutdown: Mesos keeps its
-/// tasks for the failover timeout, for the next start.
+/// Serves the broker on `listener` until `shutdown` resolves, letting in
+/// the callers `security` authenticates. The Mesos subscription is kept in
+/// the background; health reports SERVING only while it is live. The
+/// framework is not torn down on shutdown: Mesos keeps its tasks for the
+/// failover timeout, for the next start.
 pub async fn run(
     config: Config,
+    security: Security,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
@@ -55,7 +60,7 @@ pub async fn run(
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
-    api::server::serve(broker, listener, subscribed, shutdown).await
+    api::server::serve(broker, security, listener, subscribed, shutdown).await
 }
 
 fn core_config(config: &Config, namespaces: Vec<(String, String)>) -> CoreConfig {
