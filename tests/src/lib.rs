@@ -114,6 +114,22 @@ pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
     Process::start_with_env("agora", &args, env).await
 }
 
+/// A broker on port 0 connected to the master at `master_url`, configured
+/// by the TOML file at `config` (principals, TLS), with authentication on.
+pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &str)]) -> Process {
+    let config = config.to_str().expect("a UTF-8 configuration path");
+    let args = [
+        "serve",
+        "--master",
+        master_url,
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config,
+    ];
+    Process::start_with_env("agora", &args, env).await
+}
+
 /// How long end-to-end tests wait for the cluster to do something.
 pub const SETTLE: Duration = Duration::from_secs(30);
 
