@@ -5,7 +5,7 @@
 //! first request.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -18,7 +18,10 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::core::{CoreConfig, Lending, Namespace, Resources};
+use crate::{
+    api::auth::TokenHash,
+    core::{CoreConfig, Lending, Namespace, Resources},
+};
 
 /// Everything `agora serve` and `agora dev` need to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +36,10 @@ pub struct Config {
     pub broker: BrokerSettings,
     pub store: StoreSettings,
     pub telemetry: TelemetrySettings,
+    /// Who may call the broker and what each caller may do.
+    pub auth: AuthSettings,
+    /// TLS for the gRPC API; plaintext when absent.
+    pub tls: Option<TlsSettings>,
 }
 
 /// How Agora reaches Mesos and presents itself as a framework.
@@ -246,6 +253,55 @@ pub enum LogFormat {
     Json,
 }
 
+/// The principals that may call the broker. `agora serve` refuses to start
+/// with none unless `--insecure` is given: a broker that launches arbitrary
+/// commands on a cluster must not be open by accident.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub principals: Vec<PrincipalSettings>,
+}
+
+/// One caller identity and what it is granted (`[[auth.principals]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalSettings {
+    /// The name sessions and frontend names are bound to.
+    pub name: String,
+    /// SHA-256 (hex) of the principal's bearer token; `agora hash-token`
+    /// prints it. The token itself never goes into the file.
+    #[serde(default)]
+    pub token_sha256: Option<TokenHash>,
+    /// The subject CN of the principal's client certificate, verified
+    /// against `tls.client_ca`.
+    #[serde(default)]
+    pub tls_subject: Option<String>,
+    /// Namespaces it may subscribe in; `["*"]` grants every namespace.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Whether it may call the `Admin` service.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// The server's certificate and, to verify client certificates, a CA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the server.
+    pub cert: PathBuf,
+    /// PEM private key of the server.
+    pub key: PathBuf,
+    /// PEM CA certificate(s); when set, clients must present a certificate
+    /// it signed, and its subject CN names their principal.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// With `client_ca`: also accept clients without a certificate (they
+    /// then authenticate with a bearer token).
+    #[serde(default)]
+    pub client_cert_optional: bool,
+}
+
 /// A secret that never appears in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -273,6 +329,8 @@ impl Default for Config {
             broker: BrokerSettings::default(),
             store: StoreSettings::default(),
             telemetry: TelemetrySettings::default(),
+            auth: AuthSettings::default(),
+            tls: None,
         }
     }
 }
@@ -388,6 +446,72 @@ impl Config {
         if self.broker.heartbeat_interval.is_zero() {
             return invalid("broker.heartbeat_interval", "must be positive");
         }
+        self.validate_auth()
+    }
+
+    /// Principals must be told apart by name, token and certificate
+    /// subject, and each must have a way to authenticate.
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: String| {
+            Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason,
+            })
+        };
+        let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if let Some(tls) = &self.tls
+            && tls.client_cert_optional
+            && tls.client_ca.is_none()
+        {
+            return invalid(
+                "tls.client_cert_optional",
+                "only means something with tls.client_ca".into(),
+            );
+        }
+        let (mut names, mut subjects, mut tokens) = (HashSet::new(), HashSet::new(), Vec::new());
+        for principal in &self.auth.principals {
+            let name = &principal.name;
+            if name.trim().is_empty() {
+                return invalid("auth.principals.name", "give every principal a name".into());
+            }
+            if !names.insert(name) {
+                return invalid(
+                    "auth.principals.name",
+                    format!("{name:?} is declared twice"),
+                );
+            }
+            if principal.token_sha256.is_none() && principal.tls_subject.is_none() {
+                return invalid(
+                    "auth.principals",
+                    format!("{name:?} needs token_sha256 or tls_subject to authenticate with"),
+                );
+            }
+            if let Some(subject) = &principal.tls_subject {
+                if !client_ca {
+                    return invalid(
+                        "auth.principals.tls_subject",
+                        format!(
+                            "{name:?} has a tls_subject, which needs tls.client_ca to verify client certificates"
+                        ),
+                    );
+                }
+                if !subjects.insert(subject) {
+                    return invalid(
+                        "auth.principals.tls_subject",
+                        format!("{subject:?} names two principals"),
+                    );
+                }
+            }
+            if let Some(token) = &principal.token_sha256 {
+                if tokens.contains(&token) {
+                    return invalid(
+                        "auth.principals.token_sha256",
+                        format!("{name:?} shares its token with another principal"),
+                    );
+                }
+                tokens.push(token);
+            }
+        }
         Ok(())
     }
 
@@ -465,6 +589,85 @@ mod tests {
             ),
         ] {
             let error = load_in_jail(toml, Figment::new()).unwrap_err();
+            assert!(error.contains(field), "{toml:?} gave {error}");
+        }
+    }
+
+    const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn reads_principals_and_tls() {
+        let toml = format!(
+            r#"
+            [[auth.principals]]
+            name = "ci"
+            token_sha256 = "{HASH}"
+            namespaces = ["default"]
+            [[auth.principals]]
+            name = "ops"
+            tls_subject = "ops"
+            admin = true
+            [tls]
+            cert = "server.pem"
+            key = "server.key"
+            client_ca = "ca.pem"
+            "#
+        );
+        let config = load_in_jail(&toml, Figment::new()).unwrap();
+        let [ci, ops] = &config.auth.principals[..] else {
+            panic!("two principals, got {:?}", config.auth.principals);
+        };
+        assert_eq!(ci.token_sha256, Some(TokenHash::of("abc")));
+        assert_eq!(ci.namespaces, vec!["default".to_owned()]);
+        assert!(!ci.admin);
+        assert_eq!(ops.tls_subject.as_deref(), Some("ops"));
+        assert!(ops.admin && ops.namespaces.is_empty());
+        let tls = config.tls.unwrap();
+        assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+        assert!(!format!("{ci:?}").contains(&HASH[..8]));
+    }
+
+    #[test]
+    fn refuses_principals_that_cannot_be_told_apart_or_cannot_authenticate() {
+        let tls = "[tls]\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"ca\"\n";
+        let principal = |body: &str| format!("[[auth.principals]]\n{body}\n");
+        for (toml, field) in [
+            (principal("name = \"ci\""), "auth.principals"),
+            (
+                principal(&format!("name = \"ci\"\ntoken_sha256 = \"{}\"", &HASH[2..])),
+                "token_sha256",
+            ),
+            (
+                principal(&format!("name = \"\"\ntoken_sha256 = \"{HASH}\"")),
+                "auth.principals.name",
+            ),
+            (
+                principal(&format!("name = \"a\"\ntoken_sha256 = \"{HASH}\""))
+                    + &principal("name = \"a\"\ntls_subject = \"a\"")
+                    + tls,
+                "auth.principals.name",
+            ),
+            (
+                principal(&format!("name = \"a\"\ntoken_sha256 = \"{HASH}\""))
+                    + &principal(&format!("name = \"b\"\ntoken_sha256 = \"{HASH}\"")),
+                "auth.principals.token_sha256",
+            ),
+            (
+                principal("name = \"a\"\ntls_subject = \"x\"")
+                    + &principal("name = \"b\"\ntls_subject = \"x\"")
+                    + tls,
+                "auth.principals.tls_subject",
+            ),
+            (
+                principal("name = \"a\"\ntls_subject = \"x\""),
+                "tls.client_ca",
+            ),
+            (
+                "[tls]\ncert = \"c\"\nkey = \"k\"\nclient_cert_optional = true".to_owned(),
+                "tls.client_cert_optional",
+            ),
+        ] {
+            let error = load_in_jail(&toml, Figment::new()).unwrap_err();
             assert!(error.contains(field), "{toml:?} gave {error}");
         }
     }

@@ -28,19 +28,25 @@ use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, framework_info::capabil
 use tokio::net::TcpListener;
 
 use crate::{
-    api::{admin::AdminService, broker::BrokerService, server::ServeError},
+    api::{
+        admin::AdminService,
+        broker::BrokerService,
+        server::{Security, ServeError},
+    },
     config::{Config, ConfigError, WireEncoding},
     core::{Core, CoreConfig, Namespace},
     mesos::{Encoding, MesosConfig, backoff::Backoff},
     store::{Store, StoreError},
 };
 
-/// Serves the broker on `listener` until `shutdown` resolves. The Mesos
-/// subscription is kept in the background; health reports SERVING only while
-/// it is live. The framework is not torn down on shutdown: Mesos keeps its
-/// tasks for the failover timeout, for the next start.
+/// Serves the broker on `listener` until `shutdown` resolves, letting in
+/// the callers `security` authenticates. The Mesos subscription is kept in
+/// the background; health reports SERVING only while it is live. The
+/// framework is not torn down on shutdown: Mesos keeps its tasks for the
+/// failover timeout, for the next start.
 pub async fn run(
     config: Config,
+    security: Security,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
@@ -61,7 +67,7 @@ pub async fn run(
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
-    Ok(api::server::serve(broker, admin, listener, subscribed, shutdown).await?)
+    Ok(api::server::serve(broker, admin, security, listener, subscribed, shutdown).await?)
 }
 
 /// Why the broker could not start or stopped with an error.

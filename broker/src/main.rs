@@ -4,13 +4,22 @@
 //! - `agora dev` starts the embedded devcluster in this process and the
 //!   broker against it: one command gives a working system.
 //!
-//! Both print `listening on http://ADDR` (the gRPC address) as their first
-//! line on stdout, so scripts and tests can start them on port 0. A bad
-//! configuration exits with code 64 before any port is bound.
+//! - `agora hash-token` prints the SHA-256 of a token read on stdin, for
+//!   `token_sha256` in `[[auth.principals]]`.
+//!
+//! Both servers print `listening on http://ADDR` (`https://` with TLS; the
+//! gRPC address) as their first line on stdout, so scripts and tests can
+//! start them on port 0. A bad configuration — including `agora serve`
+//! without principals or `--insecure` — exits with code 64 before any port
+//! is bound.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{io::Read, net::SocketAddr, path::PathBuf, process::ExitCode};
 
-use agora_broker::{config::Config, telemetry};
+use agora_broker::{
+    api::{auth::TokenHash, server::Security},
+    config::Config,
+    telemetry,
+};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use figment::{Figment, providers::Serialized};
@@ -37,6 +46,10 @@ enum Mode {
         /// Mesos master URL; repeat for several masters.
         #[arg(long = "master", env = "AGORA_MASTER", value_delimiter = ',')]
         masters: Vec<String>,
+        /// Let every caller in without authentication (all namespaces,
+        /// admin). Only for trusted networks and tests.
+        #[arg(long, env = "AGORA_INSECURE")]
+        insecure: bool,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -62,6 +75,9 @@ enum Mode {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Print the SHA-256 (hex) of the token read on stdin, for
+    /// `token_sha256` in `[[auth.principals]]`.
+    HashToken,
 }
 
 #[derive(Args)]
@@ -106,11 +122,14 @@ impl CommonArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (common, masters) = match &cli.command {
-        Mode::Serve { common, masters }
+        Mode::Serve {
+            common, masters, ..
+        }
         | Mode::Teardown {
             common, masters, ..
         } => (common, Some(masters.clone())),
         Mode::Dev { common, .. } => (common, None),
+        Mode::HashToken => return hash_token(),
     };
     let mut overrides = common.overrides();
     if let Mode::Teardown {
@@ -130,6 +149,19 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let open = match &cli.command {
+        Mode::Serve { insecure, .. } => Some(*insecure),
+        Mode::Dev { .. } => Some(true),
+        Mode::Teardown { .. } | Mode::HashToken => None,
+    };
+    let security = match open.map(|open| Security::from_config(&config, open)) {
+        Some(Ok(security)) => Some(security),
+        Some(Err(error)) => {
+            eprintln!("agora: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        None => None,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -137,7 +169,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    match runtime.block_on(run(cli.command, config, security)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("agora: {error:#}");
@@ -146,9 +178,28 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(mode: Mode, mut config: Config) -> anyhow::Result<()> {
+/// Reads a token on stdin and prints its hash; the token is never echoed.
+fn hash_token() -> ExitCode {
+    let mut token = String::new();
+    if let Err(error) = std::io::stdin().read_to_string(&mut token) {
+        eprintln!("agora: cannot read the token on stdin: {error}");
+        return ExitCode::FAILURE;
+    }
+    let token = token.trim_end_matches(['\r', '\n']);
+    if token.trim().is_empty() {
+        eprintln!(
+            "agora: give the token on stdin, e.g. `openssl rand -hex 32 | tee token | agora hash-token`"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    println!("{}", TokenHash::of(token).to_hex());
+    ExitCode::SUCCESS
+}
+
+async fn run(mode: Mode, mut config: Config, security: Option<Security>) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry)?;
     let dev_cluster = match mode {
+        Mode::HashToken => anyhow::bail!("agora hash-token needs no runtime"),
         Mode::Teardown { .. } => {
             let framework = agora_broker::teardown(&config).await;
             telemetry.shutdown();
@@ -170,10 +221,22 @@ async fn run(mode: Mode, mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    println!("listening on http://{address}");
+    let security = security.context("a server mode has its security settings")?;
+    let scheme = if security.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("listening on {scheme}://{address}");
     if let Some(cluster) = &dev_cluster {
+        println!("authentication is off (agora dev): every caller may use every namespace");
         println!("devcluster (Mesos-compatible master) at {}", cluster.url());
-        println!("authentication is off: this is a development setup");
+    } else if security.authenticator.is_open() {
+        tracing::warn!(
+            "authentication is off (--insecure): every caller may use every namespace and the Admin service"
+        );
+    } else if security.tls.is_none() {
+        tracing::warn!("no [tls] configured: bearer tokens cross the network in plaintext");
     }
     tracing::info!(
         %address,
@@ -181,7 +244,7 @@ async fn run(mode: Mode, mut config: Config) -> anyhow::Result<()> {
         encoding = ?config.mesos.encoding,
         "agora starting"
     );
-    let result = agora_broker::run(config, listener, shutdown_signal()).await;
+    let result = agora_broker::run(config, security, listener, shutdown_signal()).await;
     if let Some(cluster) = dev_cluster
         && let Err(error) = cluster.shutdown().await
     {

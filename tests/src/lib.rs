@@ -100,9 +100,33 @@ pub async fn devcluster(agents: u32, extra: &[&str]) -> Process {
 
 /// A broker on port 0 connected to the master at `master_url`, with
 /// configuration overrides as `AGORA_*` variables (e.g.
-/// `("AGORA_BROKER__POOL_TTL", "60s")`).
+/// `("AGORA_BROKER__POOL_TTL", "60s")`). Authentication is off
+/// (`--insecure`); `tests/security.rs` starts brokers with principals.
 pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
-    let args = ["serve", "--master", master_url, "--listen", "127.0.0.1:0"];
+    let args = [
+        "serve",
+        "--master",
+        master_url,
+        "--listen",
+        "127.0.0.1:0",
+        "--insecure",
+    ];
+    Process::start_with_env("agora", &args, env).await
+}
+
+/// A broker on port 0 connected to the master at `master_url`, configured
+/// by the TOML file at `config` (principals, TLS), with authentication on.
+pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &str)]) -> Process {
+    let config = config.to_str().expect("a UTF-8 configuration path");
+    let args = [
+        "serve",
+        "--master",
+        master_url,
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config,
+    ];
     Process::start_with_env("agora", &args, env).await
 }
 

@@ -1,8 +1,13 @@
 //! The `Broker` service. Handlers never touch state: each converts its
 //! request (refusing bad input), sends one command to the runtime with a
 //! oneshot reply, awaits it, and converts the answer or maps the error.
+//!
+//! Before that, each handler checks the caller the authentication
+//! interceptor put on the request: Subscribe only in granted namespaces and
+//! under a frontend name of the caller's own, every other call only through
+//! a session the caller opened.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use agora_proto::agora::v1::{self as api, ErrorReason, broker_server::Broker};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -10,7 +15,9 @@ use tonic::{Code, Request, Response, Status};
 use tracing::instrument;
 
 use super::{
+    auth::{Principal, caller},
     convert,
+    ownership::Ownership,
     session_stream::SessionStream,
     status::{invalid_field, with_reason},
 };
@@ -25,6 +32,7 @@ pub struct BrokerService {
     commands: mpsc::Sender<Command>,
     heartbeat: Duration,
     subscribed: watch::Receiver<bool>,
+    ownership: Arc<Ownership>,
 }
 
 impl BrokerService {
@@ -39,6 +47,7 @@ impl BrokerService {
             commands,
             heartbeat,
             subscribed,
+            ownership: Arc::default(),
         }
     }
 
@@ -60,16 +69,20 @@ impl BrokerService {
             &[],
         ))
     }
-}
 
-fn session(id: &str) -> Result<SessionId, Status> {
-    if id.is_empty() {
-        return Err(invalid_field(
-            "session_id",
-            "pass the session id from the Subscribed event of your Subscribe stream",
-        ));
+    /// The session `id`, if `principal` opened it; a session of another
+    /// principal is answered as if it did not exist.
+    fn session(&self, principal: &Principal, id: &str) -> Result<SessionId, Status> {
+        if id.is_empty() {
+            return Err(invalid_field(
+                "session_id",
+                "pass the session id from the Subscribed event of your Subscribe stream",
+            ));
+        }
+        let session = SessionId(id.to_owned());
+        self.ownership.check_session(&session, &principal.name)?;
+        Ok(session)
     }
-    Ok(SessionId(id.to_owned()))
 }
 
 fn namespace_filter(namespace: &str) -> Option<String> {
@@ -85,7 +98,13 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::SubscribeRequest>,
     ) -> Result<Response<SessionStream>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
+        principal.check_namespaces(&request.namespaces)?;
+        if !request.frontend.trim().is_empty() {
+            self.ownership
+                .claim_frontend(&request.frontend, &principal.name)?;
+        }
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
         let session = self
             .ask(|reply| Command::Subscribe {
@@ -97,8 +116,11 @@ impl Broker for BrokerService {
             })
             .await?;
         tracing::Span::current().record("session", session.0.as_str());
+        self.ownership.open_session(&session, &principal.name);
         let commands = self.commands.clone();
+        let ownership = self.ownership.clone();
         let on_end = Box::new(move || {
+            ownership.close_session(&session);
             tokio::spawn(async move {
                 let _ = commands.send(Command::SessionEnded(session)).await;
             });
@@ -115,8 +137,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::AcquireRequest>,
     ) -> Result<Response<api::AcquireResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let domain = convert::acquire(&request)?;
         let leases = self
             .ask(|reply| Command::Acquire {
@@ -135,8 +158,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::HoldRequest>,
     ) -> Result<Response<api::HoldResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
         let hold_for = convert::duration("hold_for", request.hold_for.as_ref())?
             .ok_or_else(|| invalid_field("hold_for", "say how long to hold"))?;
@@ -158,8 +182,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::ReleaseRequest>,
     ) -> Result<Response<api::ReleaseResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
         let refuse_for =
             convert::duration("refuse_for", request.refuse_for.as_ref())?.unwrap_or_default();
@@ -178,8 +203,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::LaunchRequest>,
     ) -> Result<Response<api::LaunchResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let launches = convert::launches(&request)?;
         self.require_mesos()?;
         let launched = self
@@ -207,8 +233,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::KillRequest>,
     ) -> Result<Response<api::KillResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
         let grace = convert::duration("grace", request.grace.as_ref())?;
         self.require_mesos()?;
@@ -227,8 +254,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::AcknowledgeRequest>,
     ) -> Result<Response<api::AcknowledgeResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         self.ask(|reply| Command::Acknowledge {
             session,
             up_to: request.up_to_sequence,
@@ -243,8 +271,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::ReconcileRequest>,
     ) -> Result<Response<api::ReconcileResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
         let records = self
             .ask(|reply| Command::Reconcile {
@@ -263,7 +292,8 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::ListAgentsRequest>,
     ) -> Result<Response<api::ListAgentsResponse>, Status> {
-        let session = session(&request.get_ref().session_id)?;
+        let principal = caller(&request)?;
+        let session = self.session(&principal, &request.get_ref().session_id)?;
         let agents = self
             .ask(|reply| Command::ListAgents { session, reply })
             .await?;
@@ -277,8 +307,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::ListLeasesRequest>,
     ) -> Result<Response<api::ListLeasesResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let leases = self
             .ask(|reply| Command::ListLeases {
                 session,
@@ -296,8 +327,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<api::ListTasksRequest>,
     ) -> Result<Response<api::ListTasksResponse>, Status> {
+        let principal = caller(&request)?;
         let request = request.into_inner();
-        let session = session(&request.session_id)?;
+        let session = self.session(&principal, &request.session_id)?;
         let tasks = self
             .ask(|reply| Command::ListTasks {
                 session,

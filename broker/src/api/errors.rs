@@ -5,8 +5,46 @@
 use agora_proto::agora::v1::ErrorReason;
 use tonic::{Code, Status};
 
-use super::status::{invalid_field, with_reason};
+use super::{
+    auth::AuthError,
+    ownership::OwnershipError,
+    status::{invalid_field, with_reason},
+};
 use crate::{core::CoreError, runtime::AdminError};
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Status {
+        let message = error.to_string();
+        match error {
+            AuthError::NoCredentials
+            | AuthError::MalformedAuthorization
+            | AuthError::UnknownToken
+            | AuthError::UnknownSubject { .. }
+            | AuthError::NoSubject
+            | AuthError::Conflicting { .. } => Status::unauthenticated(message),
+            AuthError::NotAdmin { .. } => Status::permission_denied(message),
+            AuthError::NamespaceNotGranted { namespace, .. } => with_reason(
+                Code::PermissionDenied,
+                ErrorReason::NamespaceNotGranted,
+                message,
+                &[("namespace", namespace)],
+            ),
+        }
+    }
+}
+
+/// A foreign session is answered exactly as a missing one: the same code,
+/// message and details, so its existence is not revealed.
+impl From<OwnershipError> for Status {
+    fn from(error: OwnershipError) -> Status {
+        match error {
+            OwnershipError::SessionNotFound(session) => {
+                Status::from(CoreError::SessionNotFound(session))
+            }
+            OwnershipError::FrontendTaken { .. } => Status::permission_denied(error.to_string()),
+        }
+    }
+}
 
 impl From<CoreError> for Status {
     fn from(error: CoreError) -> Status {
@@ -192,6 +230,65 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn refused_callers_get_unauthenticated_or_permission_denied() {
+        let table = [
+            (AuthError::NoCredentials, Code::Unauthenticated),
+            (AuthError::MalformedAuthorization, Code::Unauthenticated),
+            (AuthError::UnknownToken, Code::Unauthenticated),
+            (
+                AuthError::UnknownSubject {
+                    subject: "x".into(),
+                },
+                Code::Unauthenticated,
+            ),
+            (AuthError::NoSubject, Code::Unauthenticated),
+            (
+                AuthError::Conflicting {
+                    certificate: "a".into(),
+                    token: "b".into(),
+                },
+                Code::Unauthenticated,
+            ),
+            (
+                AuthError::NotAdmin {
+                    principal: "ci".into(),
+                },
+                Code::PermissionDenied,
+            ),
+        ];
+        for (error, code) in table {
+            assert_eq!(Status::from(error.clone()).code(), code, "{error}");
+        }
+        let status = Status::from(AuthError::NamespaceNotGranted {
+            principal: "ci".into(),
+            namespace: "prod".into(),
+        });
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert!(
+            status.message().contains("\"prod\""),
+            "{}",
+            status.message()
+        );
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.reason, "NAMESPACE_NOT_GRANTED");
+        assert_eq!(info.metadata["namespace"], "prod");
+    }
+
+    #[test]
+    fn a_foreign_session_is_indistinguishable_from_a_missing_one() {
+        let session = SessionId("session-1".into());
+        let foreign = Status::from(OwnershipError::SessionNotFound(session.clone()));
+        let missing = Status::from(CoreError::SessionNotFound(session));
+        assert_eq!(foreign.code(), missing.code());
+        assert_eq!(foreign.message(), missing.message());
+        assert_eq!(foreign.details(), missing.details());
+        let taken = Status::from(OwnershipError::FrontendTaken {
+            frontend: "spark".into(),
+        });
+        assert_eq!(taken.code(), Code::PermissionDenied);
     }
 
     #[test]

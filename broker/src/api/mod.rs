@@ -5,18 +5,24 @@
 //! # Layout
 //! - [`broker`]: the `Broker` service; each call becomes a runtime command.
 //! - [`admin`]: the `Admin` service.
+//! - [`auth`]: who is calling — bearer tokens, client certificates, the
+//!   interceptor that puts the caller's principal on each request.
+//! - [`ownership`]: which principal owns each session and frontend name.
 //! - [`convert`]: protobuf ↔ domain values.
 //! - [`namespace`]: namespaces and usage ↔ their protobuf form.
 //! - [`errors`]: `CoreError` → `tonic::Status`, one table.
 //! - [`status`]: statuses with `ErrorInfo` and `BadRequest` details.
 //! - [`session_stream`]: a Subscribe call's response stream.
-//! - [`server`]: the tonic server with health and reflection.
+//! - [`server`]: the tonic server with TLS, authentication, health and
+//!   reflection.
 
 pub mod admin;
+pub mod auth;
 pub mod broker;
 pub mod convert;
 pub mod errors;
 pub mod namespace;
+pub mod ownership;
 pub mod server;
 pub mod session_stream;
 pub mod status;

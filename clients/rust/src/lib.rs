@@ -18,19 +18,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A broker that authenticates its callers (`agora serve` with
+//! `[[auth.principals]]`) needs a token or a client certificate: pass
+//! [`ConnectOptions`] to [`Frontend::subscribe_with_options`],
+//! [`connect_with`] or [`connect_admin`].
+//!
 //! # Layout
 //! - [`Frontend`]: one session's calls.
 //! - [`Events`]: the session's event stream.
 //! - [`Acquire`], [`Slot`], [`Task`]: request builders.
+//! - [`ConnectOptions`], [`TlsOptions`]: credentials and TLS.
 
 mod builders;
+mod connect;
 
 use std::time::Duration;
 
 pub use agora_proto::agora::v1 as api;
-use api::{broker_client::BrokerClient, event::Kind};
+use api::event::Kind;
 pub use builders::{Acquire, Constraint, Slot, Task};
-use tonic::{Streaming, transport::Channel};
+pub use connect::{
+    Admin, Authenticated, Client, ConnectOptions, Credentials, TlsOptions, connect_admin,
+    connect_with,
+};
+use tonic::Streaming;
 
 /// What can go wrong talking to the broker.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +56,12 @@ pub enum Error {
         #[source]
         source: tonic::transport::Error,
     },
+    /// The token cannot be sent as an `authorization` header.
+    #[error("the token must be printable ASCII to travel as `authorization: Bearer <token>`")]
+    Token,
+    /// The TLS settings were refused.
+    #[error("invalid TLS settings: {0}")]
+    Tls(#[source] tonic::transport::Error),
     /// The broker answered with an error status.
     #[error("broker refused the call: {0}")]
     Status(#[from] tonic::Status),
@@ -56,7 +73,7 @@ pub enum Error {
 /// One frontend session: every call carries its session id.
 #[derive(Debug, Clone)]
 pub struct Frontend {
-    client: BrokerClient<Channel>,
+    client: Client,
     frontend_id: String,
     session_id: String,
 }
@@ -69,14 +86,25 @@ impl Frontend {
         name: &str,
         namespaces: &[&str],
     ) -> Result<(Frontend, Events), Error> {
-        let client = connect(address).await?;
+        Self::subscribe_with_options(address, name, namespaces, &ConnectOptions::new()).await
+    }
+
+    /// Like [`Frontend::subscribe`], with a token and/or TLS for a broker
+    /// that authenticates its callers.
+    pub async fn subscribe_with_options(
+        address: &str,
+        name: &str,
+        namespaces: &[&str],
+        options: &ConnectOptions,
+    ) -> Result<(Frontend, Events), Error> {
+        let client = connect_with(address, options).await?;
         Self::subscribe_with(client, name, namespaces, 0).await
     }
 
     /// Subscribes over an existing client, replaying unacknowledged events
     /// after `resume_after` (0 for all of them).
     pub async fn subscribe_with(
-        mut client: BrokerClient<Channel>,
+        mut client: Client,
         name: &str,
         namespaces: &[&str],
         resume_after: u64,
@@ -227,7 +255,7 @@ impl Frontend {
     }
 
     /// The generated client, for calls this crate does not wrap.
-    pub fn raw(&mut self) -> &mut BrokerClient<Channel> {
+    pub fn raw(&mut self) -> &mut Client {
         &mut self.client
     }
 }
@@ -276,15 +304,10 @@ impl Events {
     }
 }
 
-/// Opens a channel to the broker at `address`.
-pub async fn connect(address: &str) -> Result<BrokerClient<Channel>, Error> {
-    let endpoint =
-        Channel::from_shared(address.to_owned()).map_err(|_| Error::Address(address.to_owned()))?;
-    let channel = endpoint.connect().await.map_err(|source| Error::Connect {
-        address: address.to_owned(),
-        source,
-    })?;
-    Ok(BrokerClient::new(channel))
+/// Opens a channel to the broker at `address`, without credentials (a
+/// broker run with `agora dev` or `--insecure`).
+pub async fn connect(address: &str) -> Result<Client, Error> {
+    connect_with(address, &ConnectOptions::new()).await
 }
 
 fn owned(ids: &[&str]) -> Vec<String> {
