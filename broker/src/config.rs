@@ -243,6 +243,8 @@ pub struct TelemetrySettings {
     /// are exported only when set.
     pub otlp_endpoint: Option<String>,
     pub log_format: LogFormat,
+    /// Where Prometheus metrics are served (`GET /metrics`); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How log lines are written to stderr.
@@ -378,6 +380,7 @@ impl Default for TelemetrySettings {
         TelemetrySettings {
             otlp_endpoint: None,
             log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }

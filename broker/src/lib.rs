@@ -60,6 +60,13 @@ pub async fn run(
         config.broker.heartbeat_interval,
         mesos_config(&config, roles),
     );
+    if let Some(address) = config.telemetry.metrics_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| RunError::Metrics { address, source })?;
+        tracing::info!(address = ?listener.local_addr().ok(), "metrics served at /metrics");
+        tokio::spawn(telemetry::metrics::serve(listener, commands.clone()));
+    }
     let subscribed = mesos.subscribed();
     let admin = AdminService::new(commands.clone(), config.broker.role_prefix.clone());
     let broker = BrokerService::new(
@@ -79,6 +86,11 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("stored namespace {name:?} is no longer valid: {reason}")]
     StoredNamespace { name: String, reason: String },
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Serve(#[from] ServeError),
 }

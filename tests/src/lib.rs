@@ -208,14 +208,14 @@ pub async fn post_json(base_url: &str, path: &str, body: &serde_json::Value) -> 
     request_json(base_url, "POST", path, Some(body)).await
 }
 
-/// One HTTP/1.0 exchange with a JSON answer, failing the test on anything
-/// but `200 OK`.
-async fn request_json(
+/// One HTTP/1.0 exchange, failing the test on anything but `200 OK`;
+/// the answer's body.
+async fn request(
     base_url: &str,
     method: &str,
     path: &str,
     body: Option<&serde_json::Value>,
-) -> serde_json::Value {
+) -> String {
     use tokio::io::AsyncWriteExt;
     let authority = base_url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(authority)
@@ -240,7 +240,23 @@ async fn request_json(
         head.starts_with("HTTP/1.") && head.contains(" 200 "),
         "{method} {path}: {head}"
     );
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path} is not JSON: {e}"))
+    body.to_owned()
+}
+
+/// [`request`] with a JSON answer.
+async fn request_json(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let text = request(base_url, method, path, body).await;
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} is not JSON: {e}"))
+}
+
+/// GETs `path` and returns the body as text (e.g. Prometheus metrics).
+pub async fn get_text(base_url: &str, path: &str) -> String {
+    request(base_url, "GET", path, None).await
 }
 
 /// The path of a binary built by `cargo test --workspace`.

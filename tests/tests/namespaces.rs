@@ -7,7 +7,7 @@ use std::time::Duration;
 use agora_tests::{
     Process, SETTLE, as_status, broker,
     client::{Acquire, Frontend, Slot, Task, api},
-    devcluster, eventually, frontend, get_json, one_lease, post_json,
+    devcluster, eventually, frontend, get_json, get_text, one_lease, post_json,
 };
 use api::{TaskState, admin_client::AdminClient};
 use tonic::{Code, transport::Channel};
@@ -372,4 +372,39 @@ async fn pushed_quota_and_weights_reach_mesos() {
         .and_then(|infos| infos.iter().find(|w| w["role"] == "capped").cloned())
         .expect("a weight for the role");
     assert_eq!(capped["weight"].as_f64(), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_usage_and_quota_are_scraped_from_metrics() {
+    let master = devcluster(1, &["--allocation-interval", "100ms"]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let broker = broker(
+        master.url(),
+        &[("AGORA_TELEMETRY__METRICS_LISTEN", &metrics)],
+    )
+    .await;
+    let mut admin = admin(&broker).await;
+    put(
+        &mut admin,
+        api::Namespace {
+            limit: cpus(4.0),
+            weight: 2.0,
+            ..namespace("default", "default")
+        },
+    )
+    .await;
+    let (mut frontend, _events) = frontend(broker.url(), "watched").await;
+    one_lease(&mut frontend, 1.5, 64.0).await;
+    let text = get_text(&format!("http://{metrics}"), "/metrics").await;
+    for line in [
+        r#"agora_namespace_used{namespace="default",resource="cpus",state="leased"} 1.5"#,
+        r#"agora_namespace_limit{namespace="default",resource="cpus"} 4.0"#,
+        r#"agora_namespace_weight{namespace="default"} 2.0"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
 }

@@ -6,6 +6,9 @@
 //! one nothing is exported. A caller's W3C `traceparent` becomes the parent
 //! of the broker's span for its request ([`grpc_request_span`]), so a request
 //! can be followed from the frontend to the Mesos call it caused.
+//! [`metrics`] serves Prometheus metrics on a port of their own.
+
+pub mod metrics;
 
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
