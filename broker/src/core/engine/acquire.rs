@@ -1,0 +1,304 @@
+//! Acquire, hold and release: leases granted from the pool within a
+//! namespace's limit, extended within its maximum hold, returned.
+
+use std::time::Duration;
+
+use super::*;
+use crate::core::placement::place;
+use crate::core::resources::Resources;
+
+impl Core {
+    /// Leases capacity for `request`, at once from the pool or, when it does
+    /// not fit and the request may wait, as soon as offers allow.
+    ///
+    /// Waiting demand is served first come, first served within a
+    /// namespace, except that a request that cannot be served yet does not
+    /// hold up later ones (backfill) until it has waited `backfill_window`;
+    /// from then on later requests of its namespace wait behind it until it
+    /// is served or its own `wait_for` ends. A large gang therefore gets its
+    /// capacity eventually, and smaller requests are delayed by it at most
+    /// for its `wait_for`, never forever.
+    pub fn acquire(
+        &mut self,
+        now: Timestamp,
+        ticket: Ticket,
+        session: &SessionId,
+        request: AcquireRequest,
+    ) -> Result<Outcome<Vec<Lease>>, CoreError> {
+        let frontend = self.check_namespace(session, &request.namespace)?;
+        validate_request(&request)?;
+        if let Some(outcome) = self.recall(now, ticket, &frontend, &request)? {
+            return Ok(outcome);
+        }
+        self.check_quota(&request)?;
+        let served = if self.queue_blocked(now, &request.namespace) {
+            None
+        } else {
+            self.try_grant(now, &frontend, &request)
+        };
+        if let Some(leases) = served {
+            self.remember(now, &frontend, &request, Some(&leases));
+            return Ok(Outcome::Now(leases));
+        }
+        if request.wait_for.is_zero() {
+            return Err(CoreError::NoCapacity {
+                waited: Duration::ZERO,
+            });
+        }
+        self.remember(now, &frontend, &request, None);
+        let role = self.namespaces[&request.namespace].role.clone();
+        self.waiting.push_back(Waiting {
+            tickets: vec![ticket],
+            session: session.clone(),
+            frontend,
+            since: now,
+            deadline: now.after(request.wait_for),
+            request,
+        });
+        self.suppressed.remove(&role);
+        self.effects
+            .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
+        self.yield_idle_offers(now);
+        Ok(Outcome::Later)
+    }
+
+    /// The session's frontend, when `namespace` is one of the session's.
+    pub(super) fn check_namespace(
+        &self,
+        session: &SessionId,
+        namespace: &str,
+    ) -> Result<FrontendName, CoreError> {
+        let state = self.live_session(session)?;
+        if !self.namespaces.contains_key(namespace) {
+            Err(CoreError::NamespaceNotFound(namespace.to_owned()))
+        } else if state.namespaces.contains(namespace) {
+            Ok(state.frontend.clone())
+        } else {
+            Err(CoreError::NamespaceNotSubscribed {
+                namespace: namespace.to_owned(),
+            })
+        }
+    }
+
+    /// Refuses a request the namespace's limit could never admit now: all
+    /// its slots for a gang, otherwise its smallest slot.
+    pub(super) fn check_quota(&self, request: &AcquireRequest) -> Result<(), CoreError> {
+        let namespace = &self.namespaces[&request.namespace];
+        let usage = self.usage(&request.namespace);
+        let mut gang = Resources::default();
+        for slot in &request.slots {
+            for _ in 0..slot.count {
+                gang.add(&slot.resources);
+            }
+        }
+        let asks: Vec<&Resources> = if request.gang {
+            vec![&gang]
+        } else {
+            request.slots.iter().map(|slot| &slot.resources).collect()
+        };
+        let refusals: Vec<_> = asks
+            .iter()
+            .map(|asked| namespace.exceeded_by(&usage, asked))
+            .collect();
+        match refusals.into_iter().collect::<Option<Vec<_>>>() {
+            Some(mut all) => {
+                let (resource, asked, used, allowed) = all.remove(0);
+                Err(CoreError::QuotaExceeded {
+                    namespace: namespace.name.clone(),
+                    resource,
+                    asked,
+                    used,
+                    allowed,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Grants the request from the pool: every slot of a gang or nothing;
+    /// otherwise every slot that fits, `None` when not one does.
+    pub(super) fn try_grant(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        request: &AcquireRequest,
+    ) -> Option<Vec<Lease>> {
+        let namespace = self.namespaces.get(&request.namespace)?;
+        let role = namespace.role.clone();
+        let max_hold = self.max_hold(namespace);
+        let demand = demand_for(
+            namespace,
+            &self.usage,
+            &self.frontends,
+            frontend,
+            request,
+            now,
+        );
+        let grants = place(&mut self.offers, &demand);
+        if grants.is_empty() {
+            return None;
+        }
+        let hold = request
+            .hold_for
+            .filter(|h| !h.is_zero())
+            .unwrap_or(self.config.default_hold)
+            .min(max_hold);
+        let mut leases = Vec::with_capacity(grants.len());
+        for grant in grants {
+            let lease = Lease {
+                id: LeaseId(self.fresh_id("lease")),
+                frontend: frontend.clone(),
+                namespace: request.namespace.clone(),
+                agent: grant.agent,
+                role: role.clone(),
+                resources: grant.resources,
+                expires_at: now.after(hold),
+                offer: Some(grant.offer),
+            };
+            self.charge(&lease.namespace, &lease.resources);
+            self.leases.insert(
+                lease.id.clone(),
+                LeaseState {
+                    lease: lease.clone(),
+                    expiring_sent: false,
+                    rebind_deadline: None,
+                },
+            );
+            leases.push(lease);
+        }
+        Some(leases)
+    }
+
+    /// The longest a lease of `namespace` may be held.
+    pub(super) fn max_hold(&self, namespace: &Namespace) -> Duration {
+        namespace.max_hold.unwrap_or(self.config.max_hold)
+    }
+
+    /// Leases of the session's frontend, all or an error naming the first
+    /// that is not its own (indistinguishable from one that does not exist).
+    pub(super) fn owned_leases(
+        &self,
+        session: &SessionId,
+        lease_ids: &[LeaseId],
+    ) -> Result<FrontendName, CoreError> {
+        let frontend = self.frontend_of(session)?;
+        if lease_ids.is_empty() {
+            return Err(invalid("lease_ids", "name at least one lease"));
+        }
+        for id in lease_ids {
+            match self.leases.get(id) {
+                Some(state) if state.lease.frontend == frontend => {}
+                _ => return Err(CoreError::LeaseNotFound(id.clone())),
+            }
+        }
+        Ok(frontend)
+    }
+
+    /// Extends leases to `now + hold_for`, capped by their namespace's
+    /// maximum hold.
+    pub fn hold(
+        &mut self,
+        now: Timestamp,
+        session: &SessionId,
+        lease_ids: &[LeaseId],
+        hold_for: Duration,
+    ) -> Result<Vec<Lease>, CoreError> {
+        self.owned_leases(session, lease_ids)?;
+        let mut held = Vec::with_capacity(lease_ids.len());
+        for id in lease_ids {
+            let max_hold = self
+                .leases
+                .get(id)
+                .and_then(|s| self.namespaces.get(&s.lease.namespace))
+                .map_or(self.config.max_hold, |ns| self.max_hold(ns));
+            if let Some(state) = self.leases.get_mut(id) {
+                state.lease.expires_at = now.after(hold_for.min(max_hold));
+                state.expiring_sent = false;
+                held.push(state.lease.clone());
+            }
+        }
+        Ok(held)
+    }
+
+    /// Returns leases to the pool; their agents are not leased to this
+    /// frontend again for `refuse_for`.
+    pub fn release(
+        &mut self,
+        now: Timestamp,
+        session: &SessionId,
+        lease_ids: &[LeaseId],
+        refuse_for: Duration,
+    ) -> Result<(), CoreError> {
+        let frontend = self.owned_leases(session, lease_ids)?;
+        for id in lease_ids {
+            if let Some(state) = self.leases.get(id) {
+                let agent = state.lease.agent.id.clone();
+                if !refuse_for.is_zero()
+                    && let Some(f) = self.frontends.get_mut(&frontend)
+                {
+                    f.refused_agents.insert(agent, now.after(refuse_for));
+                }
+            }
+            self.return_lease(id);
+        }
+        self.serve_waiting(now);
+        Ok(())
+    }
+
+    /// Removes a lease, giving its resources back to its offer.
+    pub(super) fn return_lease(&mut self, id: &LeaseId) -> Option<Lease> {
+        let state = self.leases.remove(id)?;
+        if let Some(offer) = &state.lease.offer {
+            self.offers.give_back(offer, &state.lease.resources);
+        }
+        self.credit(&state.lease.namespace, &state.lease.resources);
+        Some(state.lease)
+    }
+
+    pub(super) fn lose_lease(&mut self, id: &LeaseId, reason: LeaseLostReason, message: String) {
+        if let Some(lease) = self.return_lease(id) {
+            self.notify(
+                &lease.frontend,
+                FrontendEvent::LeaseLost {
+                    lease: lease.id,
+                    reason,
+                    message,
+                },
+            );
+        }
+    }
+}
+
+pub(super) fn validate_request(request: &AcquireRequest) -> Result<(), CoreError> {
+    if request.slots.is_empty() {
+        return Err(invalid("slots", "ask for at least one slot"));
+    }
+    for (index, slot) in request.slots.iter().enumerate() {
+        if slot.count == 0 {
+            return Err(invalid(
+                &format!("slots[{index}].count"),
+                "must be at least 1",
+            ));
+        }
+        if slot.resources.is_empty() && slot.port_count == 0 {
+            return Err(invalid(
+                &format!("slots[{index}].resources"),
+                "ask for some resources",
+            ));
+        }
+    }
+    for (index, constraint) in request.constraints.iter().enumerate() {
+        constraint.validate(index)?;
+    }
+    if request
+        .request_id
+        .as_deref()
+        .is_some_and(|id| id.trim().is_empty())
+    {
+        return Err(invalid(
+            "request_id",
+            "leave it unset or give a non-blank id",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! What Mesos tells the core: subscriptions, offers, rescinds, lost
+//! agents, status updates, refused launches.
+
+use super::*;
+use crate::core::pool::PooledOffer;
+
+impl Core {
+    /// The framework is subscribed with `roles`. A fresh subscription
+    /// suppresses no role; roles that changed while it was in flight are
+    /// updated; after a resubscription every live task is reconciled, since
+    /// updates may have been missed while away.
+    pub fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
+        self.suppressed.clear();
+        self.roles_changed(roles.to_vec());
+        self.pushed = Default::default();
+        self.push_quota();
+        if !resubscribed {
+            return;
+        }
+        let tasks: Vec<(TaskId, AgentId)> = self
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .map(|t| (t.id.clone(), t.agent.clone()))
+            .collect();
+        if !tasks.is_empty() {
+            self.effects
+                .push(Effect::Mesos(MesosCall::Reconcile { tasks }));
+        }
+    }
+
+    /// The subscription is gone, and with it every outstanding offer. Leases
+    /// wait for their agents' next offers, as after a sibling launch;
+    /// launches not yet sent never will be.
+    pub fn mesos_disconnected(&mut self, now: Timestamp) {
+        for offer in self.offers.clear() {
+            self.drop_pending_accept(&offer, "the connection to Mesos was lost");
+        }
+        let deadline = now.after(self.config.rebind_timeout);
+        for state in self.leases.values_mut() {
+            if state.lease.offer.take().is_some() {
+                state.rebind_deadline = Some(deadline);
+            }
+        }
+    }
+
+    /// New offers: first they re-bind leases waiting on their agent, then
+    /// they join the pool and serve waiting demand. Leases on an agent whose
+    /// hostname or attributes changed are lost: they were placed by
+    /// constraints on what the agent was.
+    pub fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
+        for offer in offers {
+            self.lose_leases_where(
+                |lease| lease.agent.id == offer.agent.id && lease.agent != offer.agent,
+                LeaseLostReason::AgentChanged,
+                &format!(
+                    "agent {} changed its hostname or attributes",
+                    offer.agent.id
+                ),
+            );
+            let mut free = offer.resources.clone();
+            for state in self.leases.values_mut() {
+                let waiting_here = state.lease.offer.is_none()
+                    && state.lease.agent.id == offer.agent.id
+                    && state.lease.role == offer.role;
+                if waiting_here && free.subtract(&state.lease.resources) {
+                    state.lease.offer = Some(offer.id.clone());
+                    state.rebind_deadline = None;
+                }
+            }
+            self.offers.insert(PooledOffer {
+                offer,
+                free,
+                received_at: now,
+            });
+        }
+        self.retry_launches(now);
+        self.serve_waiting(now);
+        self.yield_idle_offers(now);
+    }
+
+    /// Mesos took an offer back: it leaves the pool, launches waiting on it
+    /// are dropped and its leases are lost.
+    pub fn rescind(&mut self, offer: &OfferId) {
+        if self.offers.remove(offer).is_some() {
+            self.drop_pending_accept(offer, &format!("Mesos rescinded offer {offer}"));
+            self.lose_leases_where(
+                |lease| lease.offer.as_ref() == Some(offer),
+                LeaseLostReason::OfferRescinded,
+                &format!("Mesos rescinded offer {offer}"),
+            );
+        }
+    }
+
+    /// An agent left the cluster: its offers and leases are gone.
+    pub fn agent_lost(&mut self, agent: &AgentId) {
+        let offers: Vec<OfferId> = self
+            .offers
+            .iter()
+            .filter(|pooled| &pooled.offer.agent.id == agent)
+            .map(|pooled| pooled.offer.id.clone())
+            .collect();
+        for offer in &offers {
+            self.offers.remove(offer);
+            self.drop_pending_accept(offer, &format!("agent {agent} is gone"));
+        }
+        self.lose_leases_where(
+            |lease| &lease.agent.id == agent,
+            LeaseLostReason::AgentGone,
+            &format!("agent {agent} is gone"),
+        );
+    }
+
+    /// Launches waiting to be accepted on an offer that is gone never reach
+    /// Mesos: their tasks end as `Dropped`.
+    pub(super) fn drop_pending_accept(&mut self, offer: &OfferId, reason: &str) {
+        if let Some(pending) = self.accepts.remove(offer) {
+            self.accept_failed(&pending.task_ids(), reason);
+        }
+    }
+
+    /// Ends every lease matching `which`, returning what is still backed by
+    /// an offer to the pool and telling each holder why.
+    pub(super) fn lose_leases_where(
+        &mut self,
+        which: impl Fn(&Lease) -> bool,
+        reason: LeaseLostReason,
+        message: &str,
+    ) {
+        let lost: Vec<LeaseId> = self
+            .leases
+            .iter()
+            .filter(|(_, s)| which(&s.lease))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lost {
+            self.lose_lease(&id, reason, message.to_owned());
+        }
+    }
+
+    /// A task status from Mesos: recorded first, then acknowledged to Mesos
+    /// (when it carries a uuid), then delivered to the owning frontend. A
+    /// terminal state is final: a later update of the same task (a stale
+    /// retry, a reconciliation answer) is acknowledged and goes no further.
+    pub fn status_update(&mut self, update: StatusUpdate) {
+        let owned = self
+            .tasks
+            .get_mut(&update.task_id)
+            .filter(|record| !record.state.is_terminal())
+            .map(|record| {
+                record.state = update.state;
+                record.reason = update.reason.clone();
+                record.message = update.message.clone();
+                record.timestamp = update.timestamp;
+                if let Some(agent) = &update.agent_id {
+                    record.agent = agent.clone();
+                }
+                record.clone()
+            });
+        if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
+            self.credit(&record.namespace, &record.resources);
+        }
+        if let (Some(uuid), Some(agent_id)) = (update.uuid, update.agent_id) {
+            self.effects.push(Effect::Mesos(MesosCall::Acknowledge {
+                agent_id,
+                task_id: update.task_id,
+                uuid,
+            }));
+        }
+        if let Some(record) = owned {
+            let frontend = record.frontend.clone();
+            self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
+        }
+    }
+
+    /// Mesos did not take an ACCEPT: its tasks never started. They end as
+    /// `Dropped` and their frontends are told why.
+    pub fn accept_failed(&mut self, tasks: &[TaskId], reason: &str) {
+        for task in tasks {
+            let Some(record) = self.tasks.get_mut(task) else {
+                continue;
+            };
+            if record.state != TaskState::Staging {
+                continue;
+            }
+            record.state = TaskState::Dropped;
+            record.message = Some(format!("the launch did not reach Mesos: {reason}"));
+            let record = record.clone();
+            self.credit(&record.namespace, &record.resources);
+            let frontend = record.frontend.clone();
+            self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! [`Core`]: the broker's state machine. Every method takes the current time
+//! and either answers at once or queues [`Effect`]s (Mesos calls, events for
+//! sessions, deferred replies) that the runtime drains and carries out in
+//! order. Same inputs, same effects: no clock, no randomness, no I/O.
+//!
+//! The state and sessions live here; each other concern of the one `impl
+//! Core` has a file of its own: `acquire` (leases), `demand` (waiting
+//! requests and fair share), `launch` (tasks), `mesos_events`, `upkeep`
+//! (time and the pool), `tenancy` (namespaces) and `views`.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::model::*;
+use super::placement::Demand;
+use super::pool::Pool;
+use super::resources::Resources;
+
+mod acquire;
+mod demand;
+mod launch;
+mod mesos_events;
+mod tenancy;
+mod upkeep;
+mod views;
+
+#[derive(Debug, Clone)]
+pub(super) struct LeaseState {
+    pub(super) lease: Lease,
+    pub(super) expiring_sent: bool,
+    /// Set while the lease waits for its agent's next offer.
+    pub(super) rebind_deadline: Option<Timestamp>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct FrontendState {
+    pub(super) next_sequence: u64,
+    /// Events not yet acknowledged, oldest first.
+    pub(super) outbox: VecDeque<(u64, FrontendEvent)>,
+    pub(super) sessions: BTreeSet<SessionId>,
+    /// Agents this frontend released with `refuse_for`, until when.
+    pub(super) refused_agents: BTreeMap<AgentId, Timestamp>,
+}
+
+#[derive(Debug)]
+pub(super) struct SessionState {
+    frontend: FrontendName,
+    namespaces: BTreeSet<String>,
+    /// When the stream ended; its leases go after the session grace.
+    ended_at: Option<Timestamp>,
+}
+
+/// A launch waiting for its leases to be bound to offers again.
+#[derive(Debug)]
+pub(super) struct PendingLaunch {
+    ticket: Ticket,
+    session: SessionId,
+    launches: Vec<(LeaseId, Work)>,
+}
+
+/// Demand waiting for capacity, in arrival order.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    /// The call and any retries with its request id: all get one answer.
+    tickets: Vec<Ticket>,
+    session: SessionId,
+    frontend: FrontendName,
+    pub(super) request: AcquireRequest,
+    since: Timestamp,
+    deadline: Timestamp,
+}
+
+/// A request id seen recently, and its leases once granted.
+#[derive(Debug)]
+pub(super) struct Remembered {
+    request: AcquireRequest,
+    granted: Option<Vec<Lease>>,
+    at: Timestamp,
+}
+
+/// Launches on one offer waiting, for `launch_linger`, for the launches of
+/// sibling leases on the same offer, so that one ACCEPT carries them all.
+#[derive(Debug, Default)]
+pub(super) struct PendingAccept {
+    /// What the launched leases took from the offer.
+    pub(super) taken: Resources,
+    pub(super) tasks: Vec<LaunchTask>,
+    pub(super) groups: Vec<LaunchGroup>,
+    flush_at: Timestamp,
+}
+
+impl PendingAccept {
+    fn task_ids(&self) -> Vec<TaskId> {
+        let grouped = self.groups.iter().flat_map(|g| &g.tasks);
+        self.tasks
+            .iter()
+            .chain(grouped)
+            .map(|t| t.task_id.clone())
+            .collect()
+    }
+}
+
+/// A task the runtime launched, as Launch answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launched {
+    pub task_id: TaskId,
+    pub client_id: String,
+    pub lease: LeaseId,
+    pub agent: AgentId,
+}
+
+/// A namespace's usage against its quota, for operators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceUsage {
+    pub namespace: Namespace,
+    /// Leased and not launched.
+    pub leased: Resources,
+    /// Held by live tasks.
+    pub running: Resources,
+    /// The largest share of any resource of the capacity Agora holds,
+    /// divided by the namespace's weight.
+    pub dominant_share: f64,
+    /// Slots of requests waiting for capacity.
+    pub waiting_slots: u32,
+}
+
+/// An agent and what Agora holds of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentView {
+    pub agent: Agent,
+    pub pooled: Resources,
+    pub leased: Resources,
+}
+
+/// The broker's brain; see the module docs.
+#[derive(Debug)]
+pub struct Core {
+    pub(super) config: CoreConfig,
+    pub(super) namespaces: BTreeMap<String, Namespace>,
+    pub(super) id_prefix: String,
+    pub(super) next_id: u64,
+    pub(super) offers: Pool,
+    pub(super) leases: BTreeMap<LeaseId, LeaseState>,
+    pub(super) tasks: BTreeMap<TaskId, TaskRecord>,
+    pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
+    pub(super) sessions: BTreeMap<SessionId, SessionState>,
+    pub(super) waiting: VecDeque<Waiting>,
+    pub(super) requests: BTreeMap<(FrontendName, String), Remembered>,
+    pub(super) pending_launches: Vec<PendingLaunch>,
+    pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
+    /// Roles Mesos was told to stop offering.
+    pub(super) suppressed: BTreeSet<String>,
+    /// Per namespace, what its leases and live tasks hold.
+    pub(super) usage: BTreeMap<String, Resources>,
+    /// The quota and weights last set in Mesos, to send only changes.
+    pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
+    pub(super) effects: Vec<Effect>,
+}
+
+impl Core {
+    /// A core with no offers. `id_prefix` makes generated ids unique across
+    /// restarts (the runtime passes a random boot id).
+    pub fn new(config: CoreConfig, id_prefix: &str) -> Core {
+        let namespaces = config
+            .namespaces
+            .iter()
+            .map(|ns| (ns.name.clone(), ns.clone()))
+            .collect();
+        Core {
+            config,
+            namespaces,
+            id_prefix: id_prefix.to_owned(),
+            next_id: 0,
+            offers: Pool::default(),
+            leases: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            frontends: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            requests: BTreeMap::new(),
+            pending_launches: Vec::new(),
+            accepts: BTreeMap::new(),
+            suppressed: BTreeSet::new(),
+            usage: BTreeMap::new(),
+            pushed: (Vec::new(), Vec::new()),
+            effects: Vec::new(),
+        }
+    }
+
+    /// Takes the effects queued so far, oldest first. Before they leave,
+    /// each role's offer suppression is brought in line with its demand, so
+    /// that every input ends with Mesos asked for exactly what is needed.
+    pub fn drain_effects(&mut self) -> Vec<Effect> {
+        self.settle_suppression();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The Mesos roles of all namespaces, for the framework subscription.
+    pub fn roles(&self) -> Vec<String> {
+        self.namespaces
+            .values()
+            .map(|ns| ns.role.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    fn role_of(&self, namespace: &str) -> Option<&str> {
+        self.namespaces.get(namespace).map(|ns| ns.role.as_str())
+    }
+
+    /// What a namespace's leases and live tasks hold now.
+    pub fn usage(&self, namespace: &str) -> Resources {
+        self.usage.get(namespace).cloned().unwrap_or_default()
+    }
+
+    fn charge(&mut self, namespace: &str, resources: &Resources) {
+        self.usage
+            .entry(namespace.to_owned())
+            .or_default()
+            .add(resources);
+    }
+
+    fn credit(&mut self, namespace: &str, resources: &Resources) {
+        if let Some(usage) = self.usage.get_mut(namespace) {
+            usage.subtract(resources);
+        }
+    }
+
+    fn fresh_id(&mut self, kind: &str) -> String {
+        self.next_id += 1;
+        format!("{kind}-{}-{}", self.id_prefix, self.next_id)
+    }
+
+    /// Opens a session for `frontend` in `namespaces` and replays its
+    /// unacknowledged events after `resume_after`.
+    pub fn subscribe(
+        &mut self,
+        frontend: FrontendName,
+        namespaces: Vec<String>,
+        resume_after: u64,
+    ) -> Result<SessionId, CoreError> {
+        if frontend.0.trim().is_empty() {
+            return Err(invalid("frontend", "name the frontend"));
+        }
+        if namespaces.is_empty() {
+            return Err(invalid("namespaces", "name at least one namespace"));
+        }
+        if let Some(unknown) = namespaces
+            .iter()
+            .find(|ns| !self.namespaces.contains_key(*ns))
+        {
+            return Err(CoreError::NamespaceNotFound(unknown.clone()));
+        }
+        let session = SessionId(self.fresh_id("session"));
+        self.sessions.insert(
+            session.clone(),
+            SessionState {
+                frontend: frontend.clone(),
+                namespaces: namespaces.into_iter().collect(),
+                ended_at: None,
+            },
+        );
+        let state = self.frontends.entry(frontend).or_default();
+        state.sessions.insert(session.clone());
+        let replay: Vec<Effect> = state
+            .outbox
+            .iter()
+            .filter(|(sequence, _)| *sequence > resume_after)
+            .map(|(sequence, event)| Effect::Deliver {
+                session: session.clone(),
+                sequence: *sequence,
+                event: event.clone(),
+            })
+            .collect();
+        self.effects.extend(replay);
+        Ok(session)
+    }
+
+    /// The session's stream ended; its leases are released after the grace
+    /// unless the frontend holds them from another live session. Its
+    /// waiting demand is answered at once: nobody is there to take it.
+    pub fn end_session(&mut self, now: Timestamp, session: &SessionId) {
+        if let Some(state) = self.sessions.get_mut(session) {
+            state.ended_at.get_or_insert(now);
+            if let Some(frontend) = self.frontends.get_mut(&state.frontend) {
+                frontend.sessions.remove(session);
+            }
+        }
+        let (gone, kept) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| &w.session == session);
+        self.waiting = kept;
+        for waiting in gone {
+            self.answer_waiting(waiting, Err(CoreError::SessionNotFound(session.clone())));
+        }
+        self.retry_launches(now);
+    }
+
+    fn live_session(&self, session: &SessionId) -> Result<&SessionState, CoreError> {
+        self.sessions
+            .get(session)
+            .filter(|s| s.ended_at.is_none())
+            .ok_or_else(|| CoreError::SessionNotFound(session.clone()))
+    }
+
+    /// The frontend of a live session.
+    pub fn frontend_of(&self, session: &SessionId) -> Result<FrontendName, CoreError> {
+        Ok(self.live_session(session)?.frontend.clone())
+    }
+
+    /// Appends an event to the frontend's outbox and delivers it to each of
+    /// its live sessions.
+    fn notify(&mut self, frontend: &FrontendName, event: FrontendEvent) {
+        let state = self.frontends.entry(frontend.clone()).or_default();
+        state.next_sequence += 1;
+        let sequence = state.next_sequence;
+        state.outbox.push_back((sequence, event.clone()));
+        for session in &state.sessions {
+            self.effects.push(Effect::Deliver {
+                session: session.clone(),
+                sequence,
+                event: event.clone(),
+            });
+        }
+    }
+}
+
+fn invalid(field: &str, reason: &str) -> CoreError {
+    CoreError::InvalidRequest {
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// What placement must respect for `request` of `frontend` in `namespace`.
+/// A free function over the fields it reads, so that the pool can be
+/// borrowed mutably beside it.
+fn demand_for<'a>(
+    namespace: &'a Namespace,
+    usage: &'a BTreeMap<String, Resources>,
+    frontends: &'a BTreeMap<FrontendName, FrontendState>,
+    frontend: &FrontendName,
+    request: &'a AcquireRequest,
+    now: Timestamp,
+) -> Demand<'a> {
+    Demand {
+        role: &namespace.role,
+        slots: &request.slots,
+        constraints: &request.constraints,
+        gang: request.gang,
+        refused: frontends.get(frontend).map(|f| &f.refused_agents),
+        now,
+        limit: &namespace.limit,
+        usage: usage.get(&namespace.name),
+    }
+}

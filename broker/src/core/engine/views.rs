@@ -1,0 +1,108 @@
+//! What the core shows: agents, usage, a frontend's leases and tasks.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::core::fair::Standing;
+use crate::core::resources::Resources;
+
+impl Core {
+    /// Agents with offers or leases, and what Agora holds of each.
+    pub fn agents(&self) -> Vec<AgentView> {
+        let mut views: BTreeMap<AgentId, AgentView> = BTreeMap::new();
+        for pooled in self.offers.iter() {
+            let view = views
+                .entry(pooled.offer.agent.id.clone())
+                .or_insert_with(|| empty_view(&pooled.offer.agent));
+            view.pooled.add(&pooled.free);
+        }
+        for state in self.leases.values() {
+            let view = views
+                .entry(state.lease.agent.id.clone())
+                .or_insert_with(|| empty_view(&state.lease.agent));
+            view.leased.add(&state.lease.resources);
+        }
+        views.into_values().collect()
+    }
+
+    /// Each namespace's usage against its quota and its fair-share
+    /// standing; one namespace when `name` is given.
+    pub fn usage_report(&self, name: Option<&str>) -> Result<Vec<NamespaceUsage>, CoreError> {
+        if let Some(name) = name.filter(|n| !self.namespaces.contains_key(*n)) {
+            return Err(CoreError::NamespaceNotFound(name.to_owned()));
+        }
+        let capacity = self.capacity();
+        let report = self
+            .namespaces
+            .values()
+            .filter(|ns| name.is_none_or(|n| n == ns.name))
+            .map(|ns| {
+                let mut leased = Resources::default();
+                for state in self
+                    .leases
+                    .values()
+                    .filter(|s| s.lease.namespace == ns.name)
+                {
+                    leased.add(&state.lease.resources);
+                }
+                let usage = self.usage(&ns.name);
+                let mut running = usage.clone();
+                running.subtract(&leased);
+                let waiting_slots = self
+                    .waiting
+                    .iter()
+                    .filter(|w| w.request.namespace == ns.name)
+                    .flat_map(|w| &w.request.slots)
+                    .map(|slot| slot.count)
+                    .sum();
+                NamespaceUsage {
+                    namespace: ns.clone(),
+                    leased,
+                    running,
+                    dominant_share: Standing::of(ns, &usage, &capacity).weighted_share,
+                    waiting_slots,
+                }
+            })
+            .collect();
+        Ok(report)
+    }
+
+    /// The session's frontend's leases, optionally of one namespace.
+    pub fn leases_of(
+        &self,
+        session: &SessionId,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Lease>, CoreError> {
+        let frontend = self.frontend_of(session)?;
+        Ok(self
+            .leases
+            .values()
+            .map(|s| &s.lease)
+            .filter(|l| l.frontend == frontend && namespace.is_none_or(|ns| l.namespace == ns))
+            .cloned()
+            .collect())
+    }
+
+    /// The session's frontend's tasks, optionally of one namespace.
+    pub fn tasks_of(
+        &self,
+        session: &SessionId,
+        namespace: Option<&str>,
+    ) -> Result<Vec<TaskRecord>, CoreError> {
+        let frontend = self.frontend_of(session)?;
+        Ok(self
+            .tasks
+            .values()
+            .filter(|t| t.frontend == frontend && namespace.is_none_or(|ns| t.namespace == ns))
+            .cloned()
+            .collect())
+    }
+}
+
+fn empty_view(agent: &Agent) -> AgentView {
+    AgentView {
+        agent: agent.clone(),
+        pooled: Resources::default(),
+        leased: Resources::default(),
+    }
+}
