@@ -2,7 +2,8 @@
 //! workers each set themselves up (connect, subscribe), wait until all are
 //! ready, then loop their operation until the window ends. Only operations
 //! that start after the warm-up and finish before the end are counted, so
-//! connection setup and the first cold calls never reach the figures.
+//! connection setup and the first cold calls never reach the figures. The
+//! CPU time of the metered processes is read over the same window.
 
 use std::{
     future::Future,
@@ -16,7 +17,10 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::stats::Recorder;
+use crate::{
+    cpu::{self, Metered},
+    stats::Recorder,
+};
 
 /// How long a run warms up and then measures.
 #[derive(Debug, Clone, Copy)]
@@ -63,10 +67,24 @@ impl Gate {
     }
 }
 
+/// What one run measured.
+#[derive(Debug)]
+pub struct Run {
+    /// Every worker's samples, merged.
+    pub recorded: Recorder,
+    /// CPU time each metered process used in the measured window.
+    pub cpu: Vec<(&'static str, Duration)>,
+}
+
 /// Runs `clients` workers; `worker(index, gate)` sets itself up, calls
 /// [`Gate::ready`], loops while [`Clock::running`] and returns what it
 /// recorded. A worker that fails before it is ready fails the run.
-pub async fn run<F, Fut>(clients: usize, window: Window, worker: F) -> anyhow::Result<Recorder>
+pub async fn run<F, Fut>(
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+    worker: F,
+) -> anyhow::Result<Run>
 where
     F: Fn(usize, Gate) -> Fut,
     Fut: Future<Output = anyhow::Result<Recorder>> + Send + 'static,
@@ -89,15 +107,26 @@ where
         }
     }
     let measure_from = Instant::now() + window.warmup;
-    clock_tx.send_replace(Some(Clock {
-        measure_from,
-        end: measure_from + window.duration,
-    }));
-    let mut total = Recorder::new();
+    let end = measure_from + window.duration;
+    clock_tx.send_replace(Some(Clock { measure_from, end }));
+    tokio::time::sleep_until(measure_from.into()).await;
+    let before = cpu_times(metered)?;
+    tokio::time::sleep_until(end.into()).await;
+    let after = cpu_times(metered)?;
+    let mut recorded = Recorder::new();
     while let Some(done) = workers.join_next().await {
-        total.merge(done.context("a worker panicked")??);
+        recorded.merge(done.context("a worker panicked")??);
     }
-    Ok(total)
+    let cpu = metered
+        .iter()
+        .zip(before.iter().zip(after))
+        .map(|(process, (before, after))| (process.name, after.saturating_sub(*before)))
+        .collect();
+    Ok(Run { recorded, cpu })
+}
+
+fn cpu_times(metered: &[Metered]) -> anyhow::Result<Vec<Duration>> {
+    metered.iter().map(|m| cpu::cpu_time(m.pid)).collect()
 }
 
 #[cfg(test)]
@@ -110,7 +139,7 @@ mod tests {
             warmup: Duration::from_millis(50),
             duration: Duration::from_millis(100),
         };
-        let recorded = run(3, window, |_, gate| async move {
+        let run = run(3, window, &[Metered::this()], |_, gate| async move {
             let clock = gate.ready().await;
             let mut recorder = Recorder::new();
             while clock.running() {
@@ -125,6 +154,8 @@ mod tests {
         })
         .await
         .unwrap();
+        let recorded = run.recorded;
+        assert_eq!(run.cpu.len(), 1);
         // About 10 sleeps fit in 100 ms per worker; warm-up ones are not counted.
         assert!((15..=33).contains(&recorded.ops), "{}", recorded.ops);
         assert!(recorded.latency("sleep").unwrap().p50_us >= 10_000.0);
@@ -136,7 +167,7 @@ mod tests {
             warmup: Duration::ZERO,
             duration: Duration::from_millis(10),
         };
-        let error = run(2, window, |index, gate| async move {
+        let error = run(2, window, &[], |index, gate| async move {
             if index == 1 {
                 anyhow::bail!("cannot connect");
             }

@@ -16,11 +16,13 @@
 //! - [`frontends`]: subscribed frontends and the acquire → release cycle.
 //! - [`load`]: the closed-loop driver and its measured window.
 //! - [`stats`]: HdrHistogram latencies; [`report`]: table and JSON.
-//! - [`process`]: child processes and their memory; [`binaries`]: which.
+//! - [`process`]: child processes and their memory; [`cpu`]: their CPU
+//!   time; [`binaries`]: which programs.
 
 mod baseline;
 mod binaries;
 mod cluster;
+mod cpu;
 mod frontends;
 mod load;
 mod process;

@@ -5,6 +5,7 @@
 
 use std::{path::Path, process::Stdio, time::Duration};
 
+use crate::cpu::Metered;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::{
@@ -68,6 +69,12 @@ impl Process {
     /// The URL from the `listening on` line.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The child as a process whose CPU time a loop reports.
+    pub fn metered(&self, name: &'static str) -> anyhow::Result<Metered> {
+        let pid = self.child.id().context("the child has exited")?;
+        Ok(Metered { name, pid })
     }
 
     /// The child's memory now, from `/proc/PID/status`.

@@ -6,10 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use serde::Serialize;
 
-use crate::{
-    process::Memory,
-    stats::{Latency, Recorder},
-};
+use crate::{load::Run, process::Memory, stats::Latency};
 
 /// The outcome of one scenario.
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +33,18 @@ pub struct Measured {
     pub first_error: Option<String>,
     /// Latency of each step of a cycle, in the order given.
     pub steps: Vec<Step>,
+    /// Where the machine's cores went while it ran.
+    pub cpu: Vec<CpuUse>,
+}
+
+/// One process's CPU use over a measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuUse {
+    pub process: &'static str,
+    /// Average cores busy (user + system).
+    pub cores: f64,
+    /// CPU time per completed operation, in microseconds.
+    pub us_per_op: f64,
 }
 
 /// One timed step of a cycle.
@@ -46,15 +55,25 @@ pub struct Step {
 }
 
 impl Measured {
-    /// Summarises `recorded` over a window of `duration`, listing `steps`
-    /// that have samples.
+    /// Summarises `run` over a window of `duration`, listing `steps` that
+    /// have samples.
     pub fn new(
         name: &str,
         clients: usize,
         duration: Duration,
-        recorded: &Recorder,
+        run: &Run,
         steps: &[&'static str],
     ) -> Measured {
+        let recorded = &run.recorded;
+        let cpu = run
+            .cpu
+            .iter()
+            .map(|&(process, used)| CpuUse {
+                process,
+                cores: used.as_secs_f64() / duration.as_secs_f64(),
+                us_per_op: used.as_secs_f64() * 1e6 / recorded.ops.max(1) as f64,
+            })
+            .collect();
         Measured {
             name: name.to_owned(),
             clients,
@@ -71,6 +90,7 @@ impl Measured {
                     })
                 })
                 .collect(),
+            cpu,
         }
     }
 
@@ -176,6 +196,19 @@ impl Report {
                     micros(l.max_us)
                 );
             }
+            if !measured.cpu.is_empty() {
+                let uses: Vec<String> = measured
+                    .cpu
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {:.2} cores, {:.0}µs/op",
+                            c.process, c.cores, c.us_per_op
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(out, "  cpu: {}", uses.join("; "));
+            }
             if let Some(error) = &measured.first_error {
                 let _ = writeln!(out, "  first error: {error}");
             }
@@ -226,12 +259,17 @@ fn micros(us: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Recorder;
 
     fn report() -> Report {
         let mut recorded = Recorder::new();
         recorded.ops = 2_000;
         recorded.record("acquire", Duration::from_micros(120));
         recorded.record("acquire", Duration::from_micros(15_000));
+        let run = Run {
+            recorded,
+            cpu: vec![("broker", Duration::from_secs(1))],
+        };
         Report {
             scenario: "acquire-release",
             settings: BTreeMap::from([("clients", "2".to_owned())]),
@@ -239,7 +277,7 @@ mod tests {
                 "acquire-release",
                 2,
                 Duration::from_secs(2),
-                &recorded,
+                &run,
                 &["acquire", "release"],
             )],
             memory: vec![MemorySample {
@@ -284,5 +322,6 @@ mod tests {
         assert!(table.contains("15.0ms"), "{table}");
         assert!(table.contains("MISSED"), "{table}");
         assert!(table.contains("rss      2.0 MiB"), "{table}");
+        assert!(table.contains("broker 0.50 cores, 500µs/op"), "{table}");
     }
 }

@@ -13,7 +13,8 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     binaries::Binaries,
-    load::{self, Window},
+    cpu::Metered,
+    load::{self, Run, Window},
     process::Process,
     stats::Recorder,
 };
@@ -50,31 +51,41 @@ pub async fn start(binaries: &Binaries) -> anyhow::Result<Process> {
 }
 
 /// Runs `clients` closed loops of Check against `url`, each on its own
-/// connection as each frontend has its own.
-pub async fn measure(url: &str, clients: usize, window: Window) -> anyhow::Result<Recorder> {
+/// connection as each frontend has its own, metering `server`.
+pub async fn measure(
+    url: &str,
+    clients: usize,
+    window: Window,
+    server: Metered,
+) -> anyhow::Result<Run> {
     let url = url.to_owned();
-    load::run(clients, window, move |_, gate| {
-        let url = url.clone();
-        async move {
-            let mut client = HealthClient::new(connect(&url).await?);
-            let clock = gate.ready().await;
-            let mut recorder = Recorder::new();
-            while clock.running() {
-                let started = Instant::now();
-                let result = client.check(HealthCheckRequest::default()).await;
-                if clock.counts(started) {
-                    match result {
-                        Ok(_) => {
-                            recorder.record(STEP, started.elapsed());
-                            recorder.ops += 1;
+    load::run(
+        clients,
+        window,
+        &[server, Metered::this()],
+        move |_, gate| {
+            let url = url.clone();
+            async move {
+                let mut client = HealthClient::new(connect(&url).await?);
+                let clock = gate.ready().await;
+                let mut recorder = Recorder::new();
+                while clock.running() {
+                    let started = Instant::now();
+                    let result = client.check(HealthCheckRequest::default()).await;
+                    if clock.counts(started) {
+                        match result {
+                            Ok(_) => {
+                                recorder.record(STEP, started.elapsed());
+                                recorder.ops += 1;
+                            }
+                            Err(status) => recorder.error(&status.into()),
                         }
-                        Err(status) => recorder.error(&status.into()),
                     }
                 }
+                Ok(recorder)
             }
-            Ok(recorder)
-        }
-    })
+        },
+    )
     .await
 }
 

@@ -16,6 +16,7 @@ use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
     cluster::{self, ClusterArgs},
+    cpu::Metered,
     frontends,
     load::{self, Window},
     report::{Measured, MemorySample, Report, Target},
@@ -41,7 +42,13 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
     let clients = args.clients;
 
     let server = empty_rpc::start(binaries).await?;
-    let empty = empty_rpc::measure(server.url(), clients, window).await?;
+    let empty = empty_rpc::measure(
+        server.url(),
+        clients,
+        window,
+        server.metered("empty-server")?,
+    )
+    .await?;
     drop(server);
     let empty = Measured::new(
         "empty RPC (bare tonic Health/Check)",
@@ -56,7 +63,12 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
     let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
     cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
 
-    let health = empty_rpc::measure(broker.url(), clients, window).await?;
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let health = empty_rpc::measure(broker.url(), clients, window, metered[0]).await?;
     let health = Measured::new(
         "Health/Check on the broker",
         clients,
@@ -64,7 +76,7 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
         &health,
         &[empty_rpc::STEP],
     );
-    let cycles = measure(broker.url(), clients, window).await?;
+    let cycles = measure(broker.url(), clients, window, &metered).await?;
     let memory = MemorySample {
         process: "broker",
         when: "after the loops".into(),
@@ -94,9 +106,14 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
 }
 
 /// `clients` frontends cycling acquire → release in `default`.
-async fn measure(url: &str, clients: usize, window: Window) -> anyhow::Result<Measured> {
+async fn measure(
+    url: &str,
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+) -> anyhow::Result<Measured> {
     let shared_url = url.to_owned();
-    let recorded = load::run(clients, window, move |index, gate| {
+    let run = load::run(clients, window, metered, move |index, gate| {
         let url = shared_url.clone();
         async move {
             let name = format!("bench-ar-{index}");
@@ -110,7 +127,7 @@ async fn measure(url: &str, clients: usize, window: Window) -> anyhow::Result<Me
         "acquire-release",
         clients,
         window.duration,
-        &recorded,
+        &run,
         &[frontends::ACQUIRE, frontends::RELEASE, frontends::CYCLE],
     ))
 }

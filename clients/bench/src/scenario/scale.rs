@@ -15,6 +15,7 @@ use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
     cluster::{self, ClusterArgs},
+    cpu::Metered,
     frontends,
     load::{self, Window},
     process::Process,
@@ -55,7 +56,13 @@ pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report
     let window = args.window.window();
 
     let server = empty_rpc::start(binaries).await?;
-    let empty = empty_rpc::measure(server.url(), args.clients, window).await?;
+    let empty = empty_rpc::measure(
+        server.url(),
+        args.clients,
+        window,
+        server.metered("empty-server")?,
+    )
+    .await?;
     drop(server);
     let empty = Measured::new(
         "empty RPC (bare tonic Health/Check)",
@@ -79,7 +86,12 @@ pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report
         &broker,
         &format!("+ {} idle frontends", idle.len()),
     )?);
-    let cycles = measure(broker.url(), &namespaces, args.clients, window).await?;
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let cycles = measure(broker.url(), &namespaces, args.clients, window, &metered).await?;
     memory.push(sample(
         &broker,
         &format!("after {} active frontends", args.clients),
@@ -157,10 +169,11 @@ async fn measure(
     namespaces: &[String],
     clients: usize,
     window: Window,
+    metered: &[Metered],
 ) -> anyhow::Result<Measured> {
     let url = url.to_owned();
     let namespaces = namespaces.to_vec();
-    let recorded = load::run(clients, window, move |index, gate| {
+    let run = load::run(clients, window, metered, move |index, gate| {
         let url = url.clone();
         let namespace = namespace_of(&namespaces, index).to_owned();
         async move {
@@ -175,7 +188,7 @@ async fn measure(
         "acquire-release at scale",
         clients,
         window.duration,
-        &recorded,
+        &run,
         &[frontends::ACQUIRE, frontends::RELEASE, frontends::CYCLE],
     ))
 }

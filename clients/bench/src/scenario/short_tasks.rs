@@ -21,8 +21,9 @@ use crate::{
     baseline::direct::Direct,
     binaries::Binaries,
     cluster::{self, ClusterArgs},
+    cpu::Metered,
     frontends::{self, SLOT_CPUS, SLOT_MEM_MB},
-    load::{self, Window},
+    load::{self, Run, Window},
     report::{Measured, MemorySample, Report, Target},
     stats::Recorder,
 };
@@ -62,20 +63,26 @@ pub async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<R
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
 
     let direct = Direct::subscribe(devcluster.url()).await?;
-    let direct_recorded = measure_direct(&direct, clients, window).await?;
+    let metered = [devcluster.metered("devcluster")?, Metered::this()];
+    let direct_run = measure_direct(&direct, clients, window, &metered).await?;
     direct.teardown().await?;
     let direct = Measured::new(
         "direct Mesos framework",
         clients,
         window.duration,
-        &direct_recorded,
+        &direct_run,
         &[TO_RUNNING, TO_FINISHED],
     );
 
     let namespaces = cluster::namespace_names(1);
     let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
     cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
-    let agora = measure_agora(broker.url(), clients, window).await?;
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let agora = measure_agora(broker.url(), clients, window, &metered).await?;
     let agora = Measured::new(
         "through Agora",
         clients,
@@ -120,9 +127,10 @@ async fn measure_direct(
     direct: &Direct,
     clients: usize,
     window: Window,
-) -> anyhow::Result<Recorder> {
+    metered: &[Metered],
+) -> anyhow::Result<Run> {
     let direct = direct.clone();
-    load::run(clients, window, move |_, gate| {
+    load::run(clients, window, metered, move |_, gate| {
         let direct = direct.clone();
         async move {
             let clock = gate.ready().await;
@@ -154,9 +162,14 @@ async fn measure_direct(
 
 /// `clients` frontends each looping one short task at a time through the
 /// broker.
-async fn measure_agora(url: &str, clients: usize, window: Window) -> anyhow::Result<Recorder> {
+async fn measure_agora(
+    url: &str,
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+) -> anyhow::Result<Run> {
     let url = url.to_owned();
-    load::run(clients, window, move |index, gate| {
+    load::run(clients, window, metered, move |index, gate| {
         let url = url.clone();
         async move {
             let name = format!("bench-tasks-{index}");
