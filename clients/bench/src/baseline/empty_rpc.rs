@@ -16,6 +16,7 @@ use crate::{
     cpu::Metered,
     load::{self, Run, Window},
     process::Process,
+    report::Measured,
     stats::Recorder,
 };
 
@@ -40,8 +41,32 @@ pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
         .context("the empty-RPC server failed")
 }
 
+/// The baseline loop: starts the server, runs `clients` loops of Check on
+/// it for `window`, and stops it again before the system under test starts.
+pub async fn baseline(
+    binaries: &Binaries,
+    clients: usize,
+    window: Window,
+) -> anyhow::Result<Measured> {
+    let server = start(binaries).await?;
+    let run = measure(
+        server.url(),
+        clients,
+        window,
+        server.metered("empty-server")?,
+    )
+    .await?;
+    Ok(Measured::new(
+        "empty RPC (bare tonic Health/Check)",
+        clients,
+        window.duration,
+        &run,
+        &[STEP],
+    ))
+}
+
 /// Starts the baseline server as a child process.
-pub async fn start(binaries: &Binaries) -> anyhow::Result<Process> {
+async fn start(binaries: &Binaries) -> anyhow::Result<Process> {
     let args = [
         "empty-server".to_owned(),
         "--listen".into(),

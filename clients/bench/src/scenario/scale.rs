@@ -10,7 +10,7 @@ use agora_client::Frontend;
 use anyhow::ensure;
 use clap::Args;
 
-use super::{WARM_POOL_TIMEOUT, WindowArgs};
+use super::{WARM_POOL_TIMEOUT, WindowArgs, acquire_release};
 use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
@@ -46,6 +46,9 @@ pub struct ScaleArgs {
     pub cluster: ClusterArgs,
 }
 
+/// Measures the empty-RPC baseline, then grows the system step by step —
+/// cluster, warm pool, idle frontends, the active loop — sampling the
+/// broker's memory after each step.
 pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report> {
     ensure!(
         args.clients <= args.frontends,
@@ -55,22 +58,7 @@ pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report
     );
     let window = args.window.window();
 
-    let server = empty_rpc::start(binaries).await?;
-    let empty = empty_rpc::measure(
-        server.url(),
-        args.clients,
-        window,
-        server.metered("empty-server")?,
-    )
-    .await?;
-    drop(server);
-    let empty = Measured::new(
-        "empty RPC (bare tonic Health/Check)",
-        args.clients,
-        window.duration,
-        &empty,
-        &[empty_rpc::STEP],
-    );
+    let empty = empty_rpc::baseline(binaries, args.clients, window).await?;
 
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
     let namespaces = cluster::namespace_names(args.namespaces);
@@ -213,21 +201,10 @@ fn targets(
             "MiB",
         ));
     }
-    if let (Some(base), Some(acquire)) =
-        (empty.step(empty_rpc::STEP), cycles.step(frontends::ACQUIRE))
-    {
-        targets.push(Target::at_most(
-            format!("acquire p50 / empty-RPC p50 ({} clients)", args.clients),
-            acquire.p50_us / base.p50_us,
-            2.0,
-            "x",
-        ));
-        targets.push(Target::at_most(
-            format!("acquire p99 / empty-RPC p99 ({} clients)", args.clients),
-            acquire.p99_us / base.p99_us,
-            4.0,
-            "x",
-        ));
-    }
+    targets.extend(acquire_release::acquire_vs_empty(
+        empty,
+        cycles,
+        args.clients,
+    ));
     targets
 }

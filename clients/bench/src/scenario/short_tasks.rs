@@ -57,6 +57,8 @@ pub struct ShortTasksArgs {
     pub cluster: ClusterArgs,
 }
 
+/// Starts a devcluster, runs the direct framework's loop and tears it down,
+/// then starts a broker on the same devcluster and runs the loop through it.
 pub async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<Report> {
     let window = args.window.window();
     let clients = args.clients;
