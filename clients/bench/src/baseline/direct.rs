@@ -1,0 +1,323 @@
+//! The direct-framework baseline: a Mesos scheduler that subscribes to the
+//! devcluster itself and launches the same short tasks without Agora, so
+//! submit → TASK_RUNNING through Agora has something honest to be compared
+//! with.
+//!
+//! It is the framework a careful author would write for short tasks: it
+//! keeps every offer it gets (as Agora's pool does), packs queued tasks into
+//! one ACCEPT per offer, REVIVEs when tasks wait and no offer fits, sends
+//! calls concurrently and acknowledges every update. It reuses the broker's
+//! Mesos client (`agora_broker::mesos`) for the HTTP API and the broker's
+//! conversions for the wire types, so transport and encoding are the same.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use agora_broker::{
+    core::{self, AgentId, Command, LaunchTask, MesosCall, OfferId, Resources, TaskId, TaskState},
+    mesos::{
+        self, Encoding, MesosConfig, MesosEvent, MesosHandle, backoff::Backoff,
+        client::teardown_call, convert,
+    },
+};
+use agora_proto::mesos::v1::{
+    FrameworkInfo,
+    framework_info::{Capability, capability},
+    scheduler::{Event, event},
+};
+use anyhow::{Context, bail};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::timeout,
+};
+
+/// The role the direct framework's offers are allocated to.
+const ROLE: &str = "default";
+/// How long a task may take to finish before the run counts it as failed.
+const TASK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When a task reached its states, as the framework saw the updates.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskTimes {
+    pub running: Instant,
+    pub finished: Instant,
+}
+
+/// A task waiting for an offer, and where to report its progress.
+struct Submission {
+    resources: Resources,
+    command: String,
+    running: oneshot::Sender<Instant>,
+    finished: oneshot::Sender<Result<Instant, String>>,
+}
+
+/// A launched task's listeners.
+struct Watch {
+    running: Option<oneshot::Sender<Instant>>,
+    finished: oneshot::Sender<Result<Instant, String>>,
+}
+
+/// A subscribed direct framework. Cheap to clone; submissions from many
+/// workers go to one dispatcher that owns the offers.
+#[derive(Clone)]
+pub struct Direct {
+    submissions: mpsc::Sender<Submission>,
+    mesos: MesosHandle,
+}
+
+impl Direct {
+    /// Subscribes to the master at `master_url` and starts the dispatcher,
+    /// which stops when the last clone is dropped.
+    pub async fn subscribe(master_url: &str) -> anyhow::Result<Direct> {
+        let (mesos, mut events, _subscription) = mesos::start(config(master_url));
+        let subscribed = async {
+            while let Some(event) = events.recv().await {
+                if matches!(event, MesosEvent::Subscribed { .. }) {
+                    return true;
+                }
+            }
+            false
+        };
+        if !timeout(Duration::from_secs(30), subscribed)
+            .await
+            .unwrap_or(false)
+        {
+            bail!("the direct framework could not subscribe to {master_url}");
+        }
+        let (submissions, submissions_rx) = mpsc::channel(1024);
+        let dispatcher = Dispatcher {
+            mesos: mesos.clone(),
+            offers: Vec::new(),
+            queue: VecDeque::new(),
+            watches: HashMap::new(),
+            revived: false,
+            next_task: 0,
+        };
+        tokio::spawn(dispatcher.run(submissions_rx, events));
+        Ok(Direct { submissions, mesos })
+    }
+
+    /// Runs one task of `cpus` and `mem_mb` running `command`, and reports
+    /// when it reached TASK_RUNNING and TASK_FINISHED.
+    pub async fn run_task(
+        &self,
+        cpus: f64,
+        mem_mb: f64,
+        command: &str,
+    ) -> anyhow::Result<TaskTimes> {
+        let resources = Resources::from_scalars([("cpus", cpus), ("mem", mem_mb)], [])?;
+        let (running_tx, running) = oneshot::channel();
+        let (finished_tx, finished) = oneshot::channel();
+        self.submissions
+            .send(Submission {
+                resources,
+                command: command.to_owned(),
+                running: running_tx,
+                finished: finished_tx,
+            })
+            .await
+            .context("the direct framework's dispatcher stopped")?;
+        let times = async {
+            let running = running.await.context("the task never ran")?;
+            let finished = finished
+                .await
+                .context("the task never finished")?
+                .map_err(anyhow::Error::msg)?;
+            Ok(TaskTimes { running, finished })
+        };
+        timeout(TASK_TIMEOUT, times)
+            .await
+            .with_context(|| format!("the task did not finish within {TASK_TIMEOUT:?}"))?
+    }
+
+    /// Ends the framework, so its offers go back to the cluster.
+    pub async fn teardown(self) -> anyhow::Result<()> {
+        self.mesos
+            .call(teardown_call())
+            .await
+            .context("TEARDOWN of the direct framework")
+    }
+}
+
+fn config(master_url: &str) -> MesosConfig {
+    MesosConfig {
+        masters: vec![master_url.trim_end_matches('/').to_owned()],
+        encoding: Encoding::Protobuf,
+        framework_info: FrameworkInfo {
+            user: std::env::var("USER").unwrap_or_else(|_| "root".into()),
+            name: "agora-bench-direct".into(),
+            roles: vec![ROLE.into()],
+            capabilities: vec![Capability {
+                r#type: Some(capability::Type::MultiRole as i32),
+            }],
+            ..Default::default()
+        },
+        missed_heartbeats: 5,
+        request_timeout: Duration::from_secs(30),
+        backoff: Backoff::default(),
+        credentials: None,
+    }
+}
+
+/// Owns the offers and the queue; the only place they change.
+struct Dispatcher {
+    mesos: MesosHandle,
+    offers: Vec<core::Offer>,
+    queue: VecDeque<Submission>,
+    watches: HashMap<String, Watch>,
+    /// A REVIVE is out and no offer has come since.
+    revived: bool,
+    next_task: u64,
+}
+
+impl Dispatcher {
+    async fn run(
+        mut self,
+        mut submissions: mpsc::Receiver<Submission>,
+        mut events: mpsc::Receiver<MesosEvent>,
+    ) {
+        loop {
+            tokio::select! {
+                submission = submissions.recv() => match submission {
+                    Some(submission) => {
+                        self.queue.push_back(submission);
+                        self.dispatch();
+                    }
+                    None => return,
+                },
+                event = events.recv() => match event {
+                    Some(MesosEvent::Event(event)) => self.on_event(*event),
+                    Some(MesosEvent::Subscribed { .. } | MesosEvent::Disconnected { .. }) => {}
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
+            Some(event::Type::Offers) => {
+                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+                self.offers.extend(offers.iter().map(convert::offer));
+                self.revived = false;
+                self.dispatch();
+            }
+            Some(event::Type::Rescind) => {
+                if let Some(rescind) = event.rescind {
+                    self.offers.retain(|o| o.id.0 != rescind.offer_id.value);
+                }
+            }
+            Some(event::Type::Update) => {
+                if let Some(update) = event.update {
+                    self.on_status(convert::status(&update.status));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Acknowledges the update and tells the task's listeners.
+    fn on_status(&mut self, status: core::StatusUpdate) {
+        let now = Instant::now();
+        if let (Some(uuid), Some(agent_id)) = (status.uuid, status.agent_id) {
+            self.send(MesosCall::Acknowledge {
+                agent_id,
+                task_id: status.task_id.clone(),
+                uuid,
+            });
+        }
+        let id = status.task_id.0;
+        if status.state == TaskState::Running
+            && let Some(running) = self.watches.get_mut(&id).and_then(|w| w.running.take())
+        {
+            let _ = running.send(now);
+        }
+        if status.state.is_terminal()
+            && let Some(watch) = self.watches.remove(&id)
+        {
+            let outcome = match status.state {
+                TaskState::Finished => Ok(now),
+                state => Err(format!(
+                    "task {id} ended in {state:?}: {}",
+                    status.message.unwrap_or_default()
+                )),
+            };
+            let _ = watch.finished.send(outcome);
+        }
+    }
+
+    /// Launches queued tasks on held offers, packing each offer; revives
+    /// when tasks wait and nothing fits.
+    fn dispatch(&mut self) {
+        while let Some(first) = self.queue.front() {
+            let Some(index) = self
+                .offers
+                .iter()
+                .position(|o| o.resources.contains(&first.resources))
+            else {
+                if !self.revived {
+                    self.revived = true;
+                    self.send(MesosCall::Revive {
+                        roles: vec![ROLE.into()],
+                    });
+                }
+                return;
+            };
+            let offer = self.offers.swap_remove(index);
+            let mut free = offer.resources.clone();
+            let mut tasks = Vec::new();
+            while let Some(next) = self.queue.front()
+                && free.contains(&next.resources)
+                && let Some(submission) = self.queue.pop_front()
+            {
+                free.subtract(&submission.resources);
+                tasks.push(self.launch_task(&offer.agent.id, submission));
+            }
+            self.send(MesosCall::Accept {
+                offer_ids: vec![OfferId(offer.id.0.clone())],
+                tasks,
+                groups: Vec::new(),
+                refuse_seconds: 0.0,
+            });
+        }
+    }
+
+    fn launch_task(&mut self, agent: &AgentId, submission: Submission) -> LaunchTask {
+        self.next_task += 1;
+        let id = format!("direct-{}", self.next_task);
+        self.watches.insert(
+            id.clone(),
+            Watch {
+                running: Some(submission.running),
+                finished: submission.finished,
+            },
+        );
+        LaunchTask {
+            task_id: TaskId(id.clone()),
+            agent_id: agent.clone(),
+            role: ROLE.into(),
+            spec: core::TaskSpec {
+                client_id: id.clone(),
+                name: id,
+                resources: submission.resources,
+                command: Command::Shell(submission.command),
+                environment: Vec::new(),
+                user: None,
+                labels: Vec::new(),
+            },
+        }
+    }
+
+    /// Sends a call without waiting for the master's answer, as the
+    /// dispatcher must keep serving events meanwhile.
+    fn send(&self, call: MesosCall) {
+        let mesos = self.mesos.clone();
+        tokio::spawn(async move {
+            if let Err(error) = mesos.send(call).await {
+                eprintln!("agora-bench: direct framework call failed: {error}");
+            }
+        });
+    }
+}

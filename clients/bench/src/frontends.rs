@@ -1,0 +1,90 @@
+//! Frontends as the scenarios use them: subscribed under a unique name,
+//! with their event stream drained in the background (an undrained session
+//! fills its buffer and the broker closes it), and the acquire → release
+//! cycle that the acquire-release and scale scenarios time.
+
+use std::time::{Duration, Instant};
+
+use agora_client::{Acquire, Events, Frontend, Slot};
+use anyhow::Context;
+
+use crate::{load::Clock, stats::Recorder};
+
+/// The slot every cycle acquires: small, so a few agents hold thousands.
+pub const SLOT_CPUS: f64 = 0.1;
+pub const SLOT_MEM_MB: f64 = 32.0;
+/// How long an acquire may wait when the pool is momentarily empty; a warm
+/// pool answers at once, so this only bounds a broken run.
+const ACQUIRE_WAIT: Duration = Duration::from_secs(10);
+/// Pause after a failed cycle, so a broken broker is not hammered.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// Step names of the cycle.
+pub const ACQUIRE: &str = "acquire";
+pub const RELEASE: &str = "release";
+pub const CYCLE: &str = "acquire+release";
+
+/// Subscribes `name` in `namespace` and drains its events in the background.
+pub async fn subscribe_drained(url: &str, name: &str, namespace: &str) -> anyhow::Result<Frontend> {
+    let (frontend, events) = subscribe(url, name, namespace).await?;
+    tokio::spawn(drain(events));
+    Ok(frontend)
+}
+
+/// Subscribes `name` in `namespace`.
+pub async fn subscribe(
+    url: &str,
+    name: &str,
+    namespace: &str,
+) -> anyhow::Result<(Frontend, Events)> {
+    Frontend::subscribe(url, name, &[namespace])
+        .await
+        .with_context(|| format!("frontend {name} cannot subscribe to {url}"))
+}
+
+async fn drain(mut events: Events) {
+    while let Ok(Some(_)) = events.next().await {}
+}
+
+/// Loops acquire(1 slot) → release until the clock stops.
+pub async fn acquire_release(frontend: &mut Frontend, namespace: &str, clock: Clock) -> Recorder {
+    let mut recorder = Recorder::new();
+    while clock.running() {
+        let started = Instant::now();
+        let result = cycle(frontend, namespace).await;
+        let counted = clock.counts(started);
+        match result {
+            Ok((acquire, release)) if counted => {
+                recorder.record(ACQUIRE, acquire);
+                recorder.record(RELEASE, release);
+                recorder.record(CYCLE, started.elapsed());
+                recorder.ops += 1;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                if counted {
+                    recorder.error(&error);
+                }
+                tokio::time::sleep(ERROR_PAUSE).await;
+            }
+        }
+    }
+    recorder
+}
+
+/// One cycle; returns the latency of each call.
+async fn cycle(frontend: &mut Frontend, namespace: &str) -> anyhow::Result<(Duration, Duration)> {
+    let started = Instant::now();
+    let request = Acquire::new(namespace)
+        .slot(Slot::new(SLOT_CPUS, SLOT_MEM_MB))
+        .wait_for(ACQUIRE_WAIT);
+    let leases = frontend.acquire(request).await.context("acquire")?;
+    let acquired = started.elapsed();
+    let ids: Vec<&str> = leases.iter().map(|lease| lease.id.as_str()).collect();
+    let releasing = Instant::now();
+    frontend
+        .release(&ids, Duration::ZERO)
+        .await
+        .context("release")?;
+    Ok((acquired, releasing.elapsed()))
+}

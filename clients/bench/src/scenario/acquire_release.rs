@@ -1,0 +1,155 @@
+//! Scenario 1, acquire-release: `clients` frontends, each on its own
+//! connection, loop Acquire(1 slot) → Release against a warm pool. Acquire
+//! is served from memory, so its latency divided by an empty RPC's is
+//! Agora's own cost per call; cycles per second is its throughput.
+//!
+//! Also measured: Health/Check on the broker itself, which splits Agora's
+//! cost into its server stack (the same for any call) and the trip through
+//! the core.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+
+use super::{WARM_POOL_TIMEOUT, WindowArgs};
+use crate::{
+    baseline::empty_rpc,
+    binaries::Binaries,
+    cluster::{self, ClusterArgs},
+    cpu::Metered,
+    frontends,
+    load::{self, Window},
+    report::{Measured, MemorySample, Report, Target},
+};
+
+/// Flags of the acquire-release scenario.
+#[derive(Debug, Clone, Args)]
+pub struct AcquireReleaseArgs {
+    /// Concurrent frontends.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Simulated agents backing the pool.
+    #[arg(long, default_value_t = 4)]
+    pub agents: usize,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Measures the empty-RPC baseline, then starts a devcluster and a broker,
+/// waits for a warm pool and measures Health/Check on the broker and the
+/// acquire-release loop.
+pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Result<Report> {
+    let window = args.window.window();
+    let clients = args.clients;
+
+    let empty = empty_rpc::baseline(binaries, clients, window).await?;
+
+    let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
+    let namespaces = cluster::namespace_names(1);
+    let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
+    cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
+
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let health = empty_rpc::measure(broker.url(), clients, window, metered[0]).await?;
+    let health = Measured::new(
+        "Health/Check on the broker",
+        clients,
+        window.duration,
+        &health,
+        &[empty_rpc::STEP],
+    );
+    let cycles = measure(broker.url(), clients, window, &metered).await?;
+    let memory = MemorySample {
+        process: "broker",
+        when: "after the loops".into(),
+        memory: broker.memory()?,
+    };
+
+    let targets = targets(&empty, &cycles, clients);
+    Ok(Report {
+        scenario: "acquire-release",
+        settings: BTreeMap::from([
+            ("clients", clients.to_string()),
+            ("agents", args.agents.to_string()),
+            (
+                "duration",
+                humantime::format_duration(window.duration).to_string(),
+            ),
+            (
+                "warmup",
+                humantime::format_duration(window.warmup).to_string(),
+            ),
+            ("agent_resources", args.cluster.agent_resources.clone()),
+        ]),
+        loops: vec![empty, health, cycles],
+        memory: vec![memory],
+        targets,
+    })
+}
+
+/// `clients` frontends cycling acquire → release in `default`.
+async fn measure(
+    url: &str,
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+) -> anyhow::Result<Measured> {
+    let shared_url = url.to_owned();
+    let run = load::run(clients, window, metered, move |index, gate| {
+        let url = shared_url.clone();
+        async move {
+            let name = format!("bench-ar-{index}");
+            let mut frontend = frontends::subscribe_drained(&url, &name, "default").await?;
+            let clock = gate.ready().await;
+            Ok(frontends::acquire_release(&mut frontend, "default", clock).await)
+        }
+    })
+    .await?;
+    Ok(Measured::new(
+        "acquire-release",
+        clients,
+        window.duration,
+        &run,
+        &[frontends::ACQUIRE, frontends::RELEASE, frontends::CYCLE],
+    ))
+}
+
+/// The targets for this scenario (set at 64 frontends).
+fn targets(empty: &Measured, cycles: &Measured, clients: usize) -> Vec<Target> {
+    let mut targets = acquire_vs_empty(empty, cycles, clients);
+    targets.push(Target::at_least(
+        "acquire-release cycles per second",
+        cycles.ops_per_sec,
+        20_000.0,
+        "cycles/s",
+    ));
+    targets
+}
+
+/// Acquire latency against the empty RPC's: p50 within 2×, p99 within 4×.
+pub(super) fn acquire_vs_empty(empty: &Measured, cycles: &Measured, clients: usize) -> Vec<Target> {
+    let mut targets = Vec::new();
+    if let (Some(base), Some(acquire)) =
+        (empty.step(empty_rpc::STEP), cycles.step(frontends::ACQUIRE))
+    {
+        targets.push(Target::at_most(
+            format!("acquire p50 / empty-RPC p50 ({clients} clients)"),
+            acquire.p50_us / base.p50_us,
+            2.0,
+            "x",
+        ));
+        targets.push(Target::at_most(
+            format!("acquire p99 / empty-RPC p99 ({clients} clients)"),
+            acquire.p99_us / base.p99_us,
+            4.0,
+            "x",
+        ));
+    }
+    targets
+}

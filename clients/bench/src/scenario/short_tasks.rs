@@ -1,0 +1,304 @@
+//! Scenario 2, short tasks: on a devcluster of simulated agents, `clients`
+//! frontends loop Acquire → Launch a trivial task → wait for TASK_FINISHED →
+//! Acknowledge. The same tasks are first run by a direct Mesos framework on
+//! the same devcluster (torn down before the broker starts, so both see the
+//! whole cluster), and submit → TASK_RUNNING is compared.
+//!
+//! "Submit" is the moment a worker decides to run a task: before Acquire
+//! through Agora, before handing the task to the direct framework's queue.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use agora_client::{Acquire, Events, Frontend, Slot, Task, api};
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::{WARM_POOL_TIMEOUT, WindowArgs};
+use crate::{
+    baseline::direct::Direct,
+    binaries::Binaries,
+    cluster::{self, ClusterArgs},
+    cpu::Metered,
+    frontends::{self, SLOT_CPUS, SLOT_MEM_MB},
+    load::{self, Run, Window},
+    report::{Measured, MemorySample, Report, Target},
+    stats::Recorder,
+};
+
+/// The trivial task: the simulated agent runs it and reports it finished.
+const COMMAND: &str = "true";
+/// How long one task may take from submit to TASK_FINISHED.
+const TASK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed cycle, so a broken system is not hammered.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+const ACQUIRE: &str = "acquire";
+const LAUNCH: &str = "launch";
+const TO_RUNNING: &str = "submit -> TASK_RUNNING";
+const TO_FINISHED: &str = "submit -> TASK_FINISHED";
+const ACKNOWLEDGE: &str = "acknowledge";
+
+/// Flags of the short-tasks scenario.
+#[derive(Debug, Clone, Args)]
+pub struct ShortTasksArgs {
+    /// Concurrent frontends (and concurrent submitters to the direct
+    /// framework).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Simulated agents.
+    #[arg(long, default_value_t = 100)]
+    pub agents: usize,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Starts a devcluster, runs the direct framework's loop and tears it down,
+/// then starts a broker on the same devcluster and runs the loop through it.
+pub async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<Report> {
+    let window = args.window.window();
+    let clients = args.clients;
+    let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
+
+    let direct = Direct::subscribe(devcluster.url()).await?;
+    let metered = [devcluster.metered("devcluster")?, Metered::this()];
+    let direct_run = measure_direct(&direct, clients, window, &metered).await?;
+    direct.teardown().await?;
+    let direct = Measured::new(
+        "direct Mesos framework",
+        clients,
+        window.duration,
+        &direct_run,
+        &[TO_RUNNING, TO_FINISHED],
+    );
+
+    let namespaces = cluster::namespace_names(1);
+    let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
+    cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let agora = measure_agora(broker.url(), clients, window, &metered).await?;
+    let agora = Measured::new(
+        "through Agora",
+        clients,
+        window.duration,
+        &agora,
+        &[ACQUIRE, LAUNCH, TO_RUNNING, TO_FINISHED, ACKNOWLEDGE],
+    );
+    let memory = MemorySample {
+        process: "broker",
+        when: "after the loop".into(),
+        memory: broker.memory()?,
+    };
+
+    let targets = targets(&direct, &agora);
+    Ok(Report {
+        scenario: "short-tasks",
+        settings: BTreeMap::from([
+            ("clients", clients.to_string()),
+            ("agents", args.agents.to_string()),
+            (
+                "duration",
+                humantime::format_duration(window.duration).to_string(),
+            ),
+            (
+                "warmup",
+                humantime::format_duration(window.warmup).to_string(),
+            ),
+            (
+                "allocation_interval",
+                humantime::format_duration(args.cluster.allocation_interval).to_string(),
+            ),
+        ]),
+        loops: vec![direct, agora],
+        memory: vec![memory],
+        targets,
+    })
+}
+
+/// `clients` submitters running one task at a time each on the direct
+/// framework.
+async fn measure_direct(
+    direct: &Direct,
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+) -> anyhow::Result<Run> {
+    let direct = direct.clone();
+    load::run(clients, window, metered, move |_, gate| {
+        let direct = direct.clone();
+        async move {
+            let clock = gate.ready().await;
+            let mut recorder = Recorder::new();
+            while clock.running() {
+                let submitted = Instant::now();
+                let result = direct.run_task(SLOT_CPUS, SLOT_MEM_MB, COMMAND).await;
+                let counted = clock.counts(submitted);
+                match result {
+                    Ok(times) if counted => {
+                        recorder.record(TO_RUNNING, times.running - submitted);
+                        recorder.record(TO_FINISHED, times.finished - submitted);
+                        recorder.ops += 1;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        if counted {
+                            recorder.error(&error);
+                        }
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                    }
+                }
+            }
+            Ok(recorder)
+        }
+    })
+    .await
+}
+
+/// `clients` frontends each looping one short task at a time through the
+/// broker.
+async fn measure_agora(
+    url: &str,
+    clients: usize,
+    window: Window,
+    metered: &[Metered],
+) -> anyhow::Result<Run> {
+    let url = url.to_owned();
+    load::run(clients, window, metered, move |index, gate| {
+        let url = url.clone();
+        async move {
+            let name = format!("bench-tasks-{index}");
+            let (mut frontend, mut events) = frontends::subscribe(&url, &name, "default").await?;
+            let clock = gate.ready().await;
+            let mut recorder = Recorder::new();
+            let mut task = 0u64;
+            while clock.running() {
+                task += 1;
+                let submitted = Instant::now();
+                let result = timeout_cycle(&mut frontend, &mut events, task).await;
+                let counted = clock.counts(submitted);
+                match result {
+                    Ok(steps) if counted => {
+                        steps.record(&mut recorder, submitted);
+                        recorder.ops += 1;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        if counted {
+                            recorder.error(&error);
+                        }
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                    }
+                }
+            }
+            Ok(recorder)
+        }
+    })
+    .await
+}
+
+/// When each step of one task's cycle ended.
+struct Steps {
+    acquired: Instant,
+    launched: Instant,
+    running: Instant,
+    finished: Instant,
+    acknowledged: Instant,
+}
+
+impl Steps {
+    fn record(&self, recorder: &mut Recorder, submitted: Instant) {
+        recorder.record(ACQUIRE, self.acquired - submitted);
+        recorder.record(LAUNCH, self.launched - self.acquired);
+        recorder.record(TO_RUNNING, self.running - submitted);
+        recorder.record(TO_FINISHED, self.finished - submitted);
+        recorder.record(ACKNOWLEDGE, self.acknowledged - self.finished);
+    }
+}
+
+async fn timeout_cycle(
+    frontend: &mut Frontend,
+    events: &mut Events,
+    task: u64,
+) -> anyhow::Result<Steps> {
+    tokio::time::timeout(TASK_TIMEOUT, cycle(frontend, events, task))
+        .await
+        .with_context(|| format!("task {task} did not finish within {TASK_TIMEOUT:?}"))?
+}
+
+/// Acquire → Launch → TASK_RUNNING → TASK_FINISHED → Acknowledge.
+async fn cycle(frontend: &mut Frontend, events: &mut Events, task: u64) -> anyhow::Result<Steps> {
+    let request = Acquire::new("default")
+        .slot(Slot::new(SLOT_CPUS, SLOT_MEM_MB))
+        .wait_for(TASK_TIMEOUT);
+    let leases = frontend.acquire(request).await.context("acquire")?;
+    let acquired = Instant::now();
+    let lease = leases.first().context("acquire answered no lease")?;
+    let spec = Task::shell(&format!("t{task}"), COMMAND).resources(SLOT_CPUS, SLOT_MEM_MB);
+    let launched_task = frontend.launch(&lease.id, spec).await.context("launch")?;
+    let launched = Instant::now();
+    let mut running = None;
+    loop {
+        let Some((sequence, status)) = events.next_task_status().await? else {
+            bail!("the broker closed the event stream");
+        };
+        if status.task_id != launched_task.task_id {
+            continue;
+        }
+        let state = api::TaskState::try_from(status.state).unwrap_or(api::TaskState::Unspecified);
+        match state {
+            api::TaskState::Running => running = Some(Instant::now()),
+            api::TaskState::Finished => {
+                let finished = Instant::now();
+                frontend
+                    .acknowledge(sequence)
+                    .await
+                    .context("acknowledge")?;
+                return Ok(Steps {
+                    acquired,
+                    launched,
+                    running: running.unwrap_or(finished),
+                    finished,
+                    acknowledged: Instant::now(),
+                });
+            }
+            api::TaskState::Staging | api::TaskState::Starting => {}
+            other => bail!(
+                "task {} ended in {other:?}: {} {}",
+                status.task_id,
+                status.reason,
+                status.message
+            ),
+        }
+    }
+}
+
+/// The targets: p50 submit → TASK_RUNNING within 10 ms and faster
+/// than the direct framework.
+fn targets(direct: &Measured, agora: &Measured) -> Vec<Target> {
+    let mut targets = Vec::new();
+    if let Some(agora) = agora.step(TO_RUNNING) {
+        targets.push(Target::at_most(
+            "Agora submit -> TASK_RUNNING p50",
+            agora.p50_us / 1_000.0,
+            10.0,
+            "ms",
+        ));
+        if let Some(direct) = direct.step(TO_RUNNING) {
+            targets.push(Target::at_most(
+                "Agora / direct submit -> TASK_RUNNING p50",
+                agora.p50_us / direct.p50_us,
+                1.0,
+                "x",
+            ));
+        }
+    }
+    targets
+}
