@@ -18,8 +18,7 @@ use agora_proto::{
     },
 };
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{admin::AdminService, auth::Authenticator};
@@ -97,6 +96,12 @@ fn server_tls(settings: &TlsSettings) -> Result<ServerTlsConfig, SecurityError> 
     Ok(tls)
 }
 
+/// Accepted connections with TCP_NODELAY, as tonic sets it when it binds
+/// the port itself: small gRPC frames must not wait for Nagle's algorithm.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Why the gRPC server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -136,7 +141,7 @@ pub async fn serve<B: Broker>(
             security.authenticator,
         ))
         .add_service(AdminServer::with_interceptor(admin, admins))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     health_task.abort();
     Ok(result?)
