@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agora_broker::core::{
     AcquireRequest, Agent, AgentId, Core, CoreConfig, FrontendName, Offer, OfferId, Outcome,
-    Resources, Slot, Ticket, Timestamp,
+    Resources, RevocablePolicy, Slot, Ticket, Timestamp,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -35,6 +35,7 @@ fn pool_of(agents: u32) -> (Core, agora_broker::core::SessionId) {
                 [(31000, 32000)],
             )
             .expect("valid resources"),
+            revocable: Resources::default(),
         })
         .collect();
     core.offers(NOW, offers);
@@ -56,6 +57,7 @@ fn one_slot() -> AcquireRequest {
         hold_for: None,
         wait_for: Duration::ZERO,
         request_id: None,
+        revocable: RevocablePolicy::Deny,
     }
 }
 

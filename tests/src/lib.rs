@@ -208,7 +208,7 @@ pub async fn post_json(base_url: &str, path: &str, body: &serde_json::Value) -> 
     request_json(base_url, "POST", path, Some(body)).await
 }
 
-/// One HTTP/1.0 exchange, failing the test on anything but `200 OK`;
+/// One HTTP/1.0 exchange, failing the test on anything but a 2xx status;
 /// the answer's body.
 async fn request(
     base_url: &str,
@@ -237,7 +237,11 @@ async fn request(
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
     assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        head.starts_with("HTTP/1.")
+            && head
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|code| code.starts_with('2')),
         "{method} {path}: {head}"
     );
     body.to_owned()
@@ -252,6 +256,12 @@ async fn request_json(
 ) -> serde_json::Value {
     let text = request(base_url, method, path, body).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path} is not JSON: {e}"))
+}
+
+/// PUTs `body` as JSON to `path` (e.g. an agent's revocable estimate on the
+/// devcluster); the answer's body as text.
+pub async fn put_json(base_url: &str, path: &str, body: &serde_json::Value) -> String {
+    request(base_url, "PUT", path, Some(body)).await
 }
 
 /// GETs `path` and returns the body as text (e.g. Prometheus metrics).

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use agora_proto::agora::v1::{self as api, ErrorReason};
-use tonic::{Code, Status};
+use agora_proto::agora::v1::{self as api};
+use tonic::Status;
 
-use super::status::{invalid_field, with_reason};
+use super::status::invalid_field;
 use crate::core::{self, Resources, Timestamp};
 
 /// The Mesos name of each named scalar field of `agora.v1.Resources`.
@@ -73,23 +73,19 @@ pub fn duration(
         .map_err(|_| invalid_field(field, "must be a non-negative duration"))
 }
 
-fn unimplemented(feature: &str, instead: &str) -> Status {
-    with_reason(
-        Code::Unimplemented,
-        ErrorReason::NotImplemented,
-        format!("{feature} is not supported by this version of Agora; {instead}"),
-        &[("feature", feature.to_owned())],
-    )
-}
-
 /// The domain form of an Acquire, with its session.
 pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, Status> {
-    if request.revocable == api::Revocable::Require as i32 {
-        return Err(unimplemented(
-            "revocable capacity",
-            "acquire regular capacity",
-        ));
-    }
+    let revocable = match api::Revocable::try_from(request.revocable) {
+        Ok(api::Revocable::Deny) => core::RevocablePolicy::Deny,
+        Ok(api::Revocable::Allow) => core::RevocablePolicy::Allow,
+        Ok(api::Revocable::Require) => core::RevocablePolicy::Require,
+        Err(_) => {
+            return Err(invalid_field(
+                "revocable",
+                "choose REVOCABLE_DENY, REVOCABLE_ALLOW or REVOCABLE_REQUIRE",
+            ));
+        }
+    };
     if request.namespace.is_empty() {
         return Err(invalid_field(
             "namespace",
@@ -122,6 +118,7 @@ pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, St
         hold_for: duration("hold_for", request.hold_for.as_ref())?,
         wait_for: duration("wait_for", request.wait_for.as_ref())?.unwrap_or_default(),
         request_id: Some(request.request_id.clone()).filter(|id| !id.is_empty()),
+        revocable,
     })
 }
 
@@ -294,7 +291,7 @@ pub fn lease(lease: &core::Lease) -> api::Lease {
         namespace: lease.namespace.clone(),
         agent: Some(agent(&lease.agent)),
         resources: Some(api_resources(&lease.resources)),
-        revocable: None,
+        revocable: lease.revocable.then(|| api_resources(&lease.resources)),
         borrowed_from: String::new(),
         expires_at: Some(timestamp(lease.expires_at)),
     }
@@ -388,6 +385,7 @@ pub fn agent_view(view: &core::AgentView) -> api::AgentView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     fn acquire_with(cpus: f64) -> api::AcquireRequest {
         api::AcquireRequest {
@@ -469,10 +467,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_features_are_refused_not_ignored() {
+    fn revocable_policies_map_and_unknown_ones_are_refused() {
         let mut request = acquire_with(1.0);
         request.revocable = api::Revocable::Require as i32;
-        assert_eq!(acquire(&request).unwrap_err().code(), Code::Unimplemented);
+        assert_eq!(
+            acquire(&request).unwrap().revocable,
+            core::RevocablePolicy::Require
+        );
+        request.revocable = 9;
+        assert_eq!(acquire(&request).unwrap_err().code(), Code::InvalidArgument);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct Offer {
     pub agent: Agent,
     pub role: String,
     pub resources: Resources,
+    /// What Mesos offers as revocable (oversubscribed): it may be taken
+    /// back at any time, so only requests that allow it get it.
+    pub revocable: Resources,
 }
 
 /// A slice of one offer granted to one frontend.
@@ -96,6 +99,9 @@ pub struct Lease {
     pub role: String,
     /// Everything granted, ports as exact numbers.
     pub resources: Resources,
+    /// Whether `resources` are revocable: a slot is served wholly from an
+    /// offer's regular or wholly from its revocable resources.
+    pub revocable: bool,
     pub expires_at: Timestamp,
     /// The offer backing the lease; `None` while a sibling slice of its old
     /// offer was launched and this one waits for the agent's next offer.
@@ -155,6 +161,31 @@ pub struct AcquireRequest {
     /// Makes a retry safe: the same id from the same frontend answers with
     /// the same leases.
     pub request_id: Option<String>,
+    /// Whether revocable capacity may serve the request.
+    pub revocable: RevocablePolicy,
+}
+
+/// Whether a request may be served from revocable capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevocablePolicy {
+    /// Regular capacity only.
+    #[default]
+    Deny,
+    /// Regular capacity first, revocable when that is all there is.
+    Allow,
+    /// Revocable capacity only.
+    Require,
+}
+
+impl RevocablePolicy {
+    /// The bags to try for a slot, in order: `true` is the revocable one.
+    pub fn bags(self) -> &'static [bool] {
+        match self {
+            RevocablePolicy::Deny => &[false],
+            RevocablePolicy::Allow => &[false, true],
+            RevocablePolicy::Require => &[true],
+        }
+    }
 }
 
 impl AcquireRequest {
@@ -165,6 +196,7 @@ impl AcquireRequest {
             && self.slots == other.slots
             && self.constraints == other.constraints
             && self.gang == other.gang
+            && self.revocable == other.revocable
     }
 }
 
@@ -290,6 +322,8 @@ pub struct TaskRecord {
     /// What the task holds of its namespace's capacity while it lives: its
     /// own resources, plus for the first task of a group its executor's.
     pub resources: Resources,
+    /// Whether it runs on revocable resources (in an executor of its own).
+    pub revocable: bool,
     pub state: TaskState,
     pub reason: Option<String>,
     pub message: Option<String>,
@@ -330,6 +364,8 @@ pub struct LaunchTask {
     pub task_id: TaskId,
     pub agent_id: AgentId,
     pub role: String,
+    /// Its resources are marked revocable for Mesos.
+    pub revocable: bool,
     pub spec: TaskSpec,
 }
 
@@ -339,6 +375,8 @@ pub struct LaunchGroup {
     pub executor_id: String,
     pub agent_id: AgentId,
     pub role: String,
+    /// The executor's resources are revocable like its tasks'.
+    pub revocable: bool,
     pub executor_resources: Resources,
     pub tasks: Vec<LaunchTask>,
 }

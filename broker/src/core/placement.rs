@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::model::{
-    Agent, AgentId, Constraint, CoreError, HOSTNAME, OfferId, Rule, Slot, Timestamp,
+    Agent, AgentId, Constraint, CoreError, HOSTNAME, OfferId, RevocablePolicy, Rule, Slot,
+    Timestamp,
 };
-use super::pool::Pool;
+use super::pool::{Pool, PooledOffer};
 use super::resources::Resources;
 
 /// One slot placed on one offer: exactly what it takes, ports as numbers.
@@ -15,6 +16,8 @@ pub(super) struct Grant {
     pub(super) offer: OfferId,
     pub(super) agent: Agent,
     pub(super) resources: Resources,
+    /// Taken from the offer's revocable resources.
+    pub(super) revocable: bool,
 }
 
 /// What a placement must respect besides room in an offer.
@@ -31,6 +34,11 @@ pub(super) struct Demand<'a> {
     /// it uses now: grants stop where the limit would be crossed.
     pub(super) limit: &'a Resources,
     pub(super) usage: Option<&'a Resources>,
+    /// Whether and when the offer's revocable resources may serve a slot,
+    /// within the namespace's cap on them and its revocable usage.
+    pub(super) revocable: RevocablePolicy,
+    pub(super) max_revocable: &'a Resources,
+    pub(super) revocable_usage: Option<&'a Resources>,
 }
 
 impl Demand<'_> {
@@ -44,17 +52,30 @@ impl Demand<'_> {
         !refused && self.constraints.iter().all(|c| c.admits(agent))
     }
 
-    /// Whether granting `more` on top of the usage stays within the limit.
-    fn within_limit(&self, more: &Resources) -> bool {
-        let used = |name| self.usage.map_or(0, |usage| usage.milli(name));
-        self.limit
+    /// Whether granting `more` from one bag on top of what the namespace
+    /// uses of it stays within its cap: the limit for regular resources,
+    /// the revocable cap for revocable ones (which Mesos quota never caps).
+    fn within_limit(&self, more: &Resources, revocable: bool) -> bool {
+        let (limit, usage) = if revocable {
+            (self.max_revocable, self.revocable_usage)
+        } else {
+            (self.limit, self.usage)
+        };
+        let used = |name| usage.map_or(0, |usage| usage.milli(name));
+        limit
             .scalars()
-            .all(|(name, _)| used(name) + more.milli(name) <= self.limit.milli(name))
+            .all(|(name, _)| used(name) + more.milli(name) <= limit.milli(name))
     }
 
-    /// Whether `slot` could go on this offer's free part, alone.
-    pub(super) fn could_use(&self, agent: &Agent, free: &Resources) -> bool {
-        self.admits(agent) && self.slots.iter().any(|slot| carve(free, slot).is_some())
+    /// Whether a slot could go on this offer's free resources, alone.
+    pub(super) fn could_use(&self, pooled: &PooledOffer) -> bool {
+        self.admits(&pooled.offer.agent)
+            && self.revocable.bags().iter().any(|&revocable| {
+                let free = pooled.free(revocable);
+                self.slots
+                    .iter()
+                    .any(|slot| carve(free, slot, revocable).is_some())
+            })
     }
 }
 
@@ -132,23 +153,26 @@ impl Spread {
 /// as it was); otherwise every slot that fits is granted.
 pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
     let mut grants: Vec<Grant> = Vec::new();
-    let mut granted = Resources::default();
+    // What this request was granted so far, regular and revocable.
+    let mut granted = [Resources::default(), Resources::default()];
     for slot in demand.slots {
         for _ in 0..slot.count {
-            let room = find_room(pool, demand, slot, &grants).filter(|grant| {
-                let mut total = granted.clone();
-                total.add(&grant.resources);
-                demand.within_limit(&total)
+            let room = demand.revocable.bags().iter().find_map(|&revocable| {
+                find_room(pool, demand, slot, &grants, revocable).filter(|grant| {
+                    let mut total = granted[usize::from(revocable)].clone();
+                    total.add(&grant.resources);
+                    demand.within_limit(&total, revocable)
+                })
             });
             match room {
                 Some(grant) => {
-                    granted.add(&grant.resources);
-                    pool.take(&grant.offer, &grant.resources);
+                    granted[usize::from(grant.revocable)].add(&grant.resources);
+                    pool.take(&grant.offer, &grant.resources, grant.revocable);
                     grants.push(grant);
                 }
                 None if demand.gang => {
                     for grant in &grants {
-                        pool.give_back(&grant.offer, &grant.resources);
+                        pool.give_back(&grant.offer, &grant.resources, grant.revocable);
                     }
                     return Vec::new();
                 }
@@ -161,26 +185,38 @@ pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
 
 /// The tightest offer with room for `slot` on an agent the demand admits,
 /// within the per-value limits given the grants so far.
-fn find_room(pool: &Pool, demand: &Demand, slot: &Slot, grants: &[Grant]) -> Option<Grant> {
+fn find_room(
+    pool: &Pool,
+    demand: &Demand,
+    slot: &Slot,
+    grants: &[Grant],
+    revocable: bool,
+) -> Option<Grant> {
     let mut spread = Spread::default();
     for grant in grants {
         spread.add(demand.constraints, &grant.agent);
     }
-    pool.fitting(demand.role, slot.resources.milli("cpus"))
+    pool.fitting(demand.role, revocable, slot.resources.milli("cpus"))
         .filter(|pooled| demand.admits(&pooled.offer.agent))
         .filter(|pooled| spread.allows(demand.constraints, &pooled.offer.agent))
         .find_map(|pooled| {
-            carve(&pooled.free, slot).map(|resources| Grant {
+            carve(pooled.free(revocable), slot, revocable).map(|resources| Grant {
                 offer: pooled.offer.id.clone(),
                 agent: pooled.offer.agent.clone(),
                 resources,
+                revocable,
             })
         })
 }
 
 /// What `slot` would take from `free`: its resources plus the lowest free
-/// ports it asks a count of; `None` when it does not fit.
-fn carve(free: &Resources, slot: &Slot) -> Option<Resources> {
+/// ports it asks a count of; `None` when it does not fit. Ports are never
+/// revocable, so a slot with ports takes nothing from the revocable bag.
+fn carve(free: &Resources, slot: &Slot, revocable: bool) -> Option<Resources> {
+    let wants_ports = slot.port_count > 0 || !slot.resources.port_ranges().is_empty();
+    if revocable && wants_ports {
+        return None;
+    }
     if !free.contains(&slot.resources) {
         return None;
     }

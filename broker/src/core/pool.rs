@@ -1,6 +1,8 @@
 //! The pool: offers Agora holds and the part of each that is not leased,
 //! indexed by role and free cpus so that finding room for a slot is a
-//! logarithmic search, not a scan of every agent.
+//! logarithmic search, not a scan of every agent. An offer's revocable
+//! resources (Mesos oversubscription) are a bag of their own with an index
+//! of their own: a slot is served from one bag or the other, never both.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,19 +14,40 @@ use super::resources::Resources;
 pub(super) struct PooledOffer {
     pub(super) offer: Offer,
     pub(super) free: Resources,
+    /// Revocable resources not leased.
+    pub(super) free_revocable: Resources,
     pub(super) received_at: Timestamp,
+}
+
+impl PooledOffer {
+    /// The free part of one bag.
+    pub(super) fn free(&self, revocable: bool) -> &Resources {
+        if revocable {
+            &self.free_revocable
+        } else {
+            &self.free
+        }
+    }
+
+    fn free_mut(&mut self, revocable: bool) -> &mut Resources {
+        if revocable {
+            &mut self.free_revocable
+        } else {
+            &mut self.free
+        }
+    }
 }
 
 /// The scalar the index orders offers by: most slots ask for cpus, so the
 /// first offer at or above a slot's cpus is usually a fit.
 const INDEX_SCALAR: &str = "cpus";
 
-/// Offers by id, plus per role an ordered set of (free cpus, id), and the
-/// sum of what is free, for fair shares.
+/// Offers by id, plus per (role, revocable bag) an ordered set of (free
+/// cpus, id), and the sum of what is free and regular, for fair shares.
 #[derive(Debug, Default)]
 pub(super) struct Pool {
     offers: BTreeMap<OfferId, PooledOffer>,
-    by_role: BTreeMap<String, BTreeSet<(u64, OfferId)>>,
+    by_role: BTreeMap<(String, bool), BTreeSet<(u64, OfferId)>>,
     total_free: Resources,
 }
 
@@ -34,7 +57,10 @@ impl Pool {
         if self.offers.contains_key(&id) {
             self.remove(&id);
         }
-        self.index(&pooled).insert(key(&pooled));
+        for revocable in [false, true] {
+            self.index(&pooled, revocable)
+                .insert(key(&pooled, revocable));
+        }
         self.total_free.add(&pooled.free);
         self.offers.insert(id, pooled);
     }
@@ -42,32 +68,35 @@ impl Pool {
     pub(super) fn remove(&mut self, id: &OfferId) -> Option<PooledOffer> {
         let pooled = self.offers.remove(id)?;
         self.total_free.subtract(&pooled.free);
-        let role = &pooled.offer.role;
-        if let Some(index) = self.by_role.get_mut(role) {
-            index.remove(&key(&pooled));
-            if index.is_empty() {
-                self.by_role.remove(role);
+        for revocable in [false, true] {
+            let index_key = (pooled.offer.role.clone(), revocable);
+            if let Some(index) = self.by_role.get_mut(&index_key) {
+                index.remove(&key(&pooled, revocable));
+                if index.is_empty() {
+                    self.by_role.remove(&index_key);
+                }
             }
         }
         Some(pooled)
     }
 
-    /// Takes `resources` from the offer's free part; `false` and no change
-    /// when the offer is gone or does not hold them.
-    pub(super) fn take(&mut self, id: &OfferId, resources: &Resources) -> bool {
-        let taken = self.update(id, |free| free.subtract(resources));
-        if taken {
+    /// Takes `resources` from the free part of one of the offer's bags;
+    /// `false` and no change when the offer is gone or does not hold them.
+    pub(super) fn take(&mut self, id: &OfferId, resources: &Resources, revocable: bool) -> bool {
+        let taken = self.update(id, revocable, |free| free.subtract(resources));
+        if taken && !revocable {
             self.total_free.subtract(resources);
         }
         taken
     }
 
-    /// Gives `resources` back to the offer's free part, if it is still here.
-    pub(super) fn give_back(&mut self, id: &OfferId, resources: &Resources) {
-        if self.update(id, |free| {
+    /// Gives `resources` back to one of the offer's bags, if it is still here.
+    pub(super) fn give_back(&mut self, id: &OfferId, resources: &Resources, revocable: bool) {
+        let given = self.update(id, revocable, |free| {
             free.add(resources);
             true
-        }) {
+        });
+        if given && !revocable {
             self.total_free.add(resources);
         }
     }
@@ -77,17 +106,23 @@ impl Pool {
         &self.total_free
     }
 
-    fn update(&mut self, id: &OfferId, change: impl FnOnce(&mut Resources) -> bool) -> bool {
+    fn update(
+        &mut self,
+        id: &OfferId,
+        revocable: bool,
+        change: impl FnOnce(&mut Resources) -> bool,
+    ) -> bool {
         let Some(pooled) = self.offers.get_mut(id) else {
             return false;
         };
-        let old_key = key(pooled);
-        if !change(&mut pooled.free) {
+        let old_key = key(pooled, revocable);
+        if !change(pooled.free_mut(revocable)) {
             return false;
         }
-        let new_key = key(pooled);
+        let new_key = key(pooled, revocable);
+        let index_key = (pooled.offer.role.clone(), revocable);
         if old_key != new_key
-            && let Some(index) = self.by_role.get_mut(&pooled.offer.role)
+            && let Some(index) = self.by_role.get_mut(&index_key)
         {
             index.remove(&old_key);
             index.insert(new_key);
@@ -96,14 +131,15 @@ impl Pool {
     }
 
     /// Offers of `role` with at least `cpus_milli` thousandths of a cpu
-    /// free, tightest first.
+    /// free in the chosen bag, tightest first.
     pub(super) fn fitting<'a>(
         &'a self,
         role: &str,
+        revocable: bool,
         cpus_milli: u64,
     ) -> impl Iterator<Item = &'a PooledOffer> + 'a {
         self.by_role
-            .get(role)
+            .get(&(role.to_owned(), revocable))
             .into_iter()
             .flat_map(move |index| index.range((cpus_milli, OfferId(String::new()))..))
             .filter_map(|(_, id)| self.offers.get(id))
@@ -111,7 +147,9 @@ impl Pool {
 
     /// How many offers of `role` the pool holds.
     pub(super) fn count(&self, role: &str) -> usize {
-        self.by_role.get(role).map_or(0, BTreeSet::len)
+        self.by_role
+            .get(&(role.to_owned(), false))
+            .map_or(0, BTreeSet::len)
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &PooledOffer> {
@@ -125,11 +163,13 @@ impl Pool {
         std::mem::take(&mut self.offers).into_keys().collect()
     }
 
-    fn index(&mut self, pooled: &PooledOffer) -> &mut BTreeSet<(u64, OfferId)> {
-        self.by_role.entry(pooled.offer.role.clone()).or_default()
+    fn index(&mut self, pooled: &PooledOffer, revocable: bool) -> &mut BTreeSet<(u64, OfferId)> {
+        let index_key = (pooled.offer.role.clone(), revocable);
+        self.by_role.entry(index_key).or_default()
     }
 }
 
-fn key(pooled: &PooledOffer) -> (u64, OfferId) {
-    (pooled.free.milli(INDEX_SCALAR), pooled.offer.id.clone())
+fn key(pooled: &PooledOffer, revocable: bool) -> (u64, OfferId) {
+    let free = pooled.free(revocable);
+    (free.milli(INDEX_SCALAR), pooled.offer.id.clone())
 }

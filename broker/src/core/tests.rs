@@ -28,6 +28,7 @@ fn offer(id: &str, agent_n: u32, resources: Resources) -> Offer {
         agent: agent(agent_n),
         role: "default".into(),
         resources,
+        revocable: Resources::default(),
     }
 }
 
@@ -48,6 +49,7 @@ fn acquire(slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
         hold_for: None,
         wait_for,
         request_id: None,
+        revocable: RevocablePolicy::Deny,
     }
 }
 
@@ -740,6 +742,7 @@ fn offer_on(id: &str, agent: Agent, resources: Resources) -> Offer {
         agent,
         role: "default".into(),
         resources,
+        revocable: Resources::default(),
     }
 }
 
@@ -1444,6 +1447,112 @@ fn pushed_quota_follows_namespace_changes_only() {
         ],
         "a role no longer used is reset"
     );
+}
+
+// ----- revocable capacity ----------------------------------------------------
+
+/// An offer of 2 regular and 4 revocable cpus on agent 1.
+fn oversubscribed() -> Offer {
+    Offer {
+        revocable: res(4.0, 0.0),
+        ..offer("o1", 1, res(2.0, 1024.0))
+    }
+}
+
+fn with_policy(policy: RevocablePolicy, cpus: f64) -> AcquireRequest {
+    AcquireRequest {
+        revocable: policy,
+        ..acquire(vec![slot(cpus, 0.0)], Duration::ZERO)
+    }
+}
+
+#[test]
+fn only_requests_that_allow_it_get_revocable_capacity() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![oversubscribed()]);
+    let deny = |cpus| with_policy(RevocablePolicy::Deny, cpus);
+    assert!(
+        core.acquire(T0, Ticket(1), &s, deny(3.0)).is_err(),
+        "2 regular cpus only"
+    );
+    let required = granted(core.acquire(
+        T0,
+        Ticket(2),
+        &s,
+        with_policy(RevocablePolicy::Require, 1.0),
+    ));
+    assert!(required[0].revocable);
+    let allowed =
+        granted(core.acquire(T0, Ticket(3), &s, with_policy(RevocablePolicy::Allow, 2.0)));
+    assert!(!allowed[0].revocable, "regular capacity first");
+    let allowed =
+        granted(core.acquire(T0, Ticket(4), &s, with_policy(RevocablePolicy::Allow, 2.0)));
+    assert!(allowed[0].revocable, "revocable when that is all there is");
+    let ports = Slot {
+        port_count: 1,
+        ..slot(0.5, 0.0)
+    };
+    let require_ports = AcquireRequest {
+        revocable: RevocablePolicy::Require,
+        ..acquire(vec![ports], Duration::ZERO)
+    };
+    assert!(
+        core.acquire(T0, Ticket(5), &s, require_ports).is_err(),
+        "ports are never revocable"
+    );
+}
+
+#[test]
+fn revocable_use_is_capped_by_max_borrowed_not_by_the_limit() {
+    let capped = Namespace {
+        max_borrowed: res(1.0, 0.0),
+        ..limited("default", "default", 1.0)
+    };
+    let mut core = with_namespaces(vec![capped]);
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![oversubscribed()]);
+    granted(core.acquire(T0, Ticket(1), &s, with_policy(RevocablePolicy::Deny, 1.0)));
+    let revocable = granted(core.acquire(
+        T0,
+        Ticket(2),
+        &s,
+        with_policy(RevocablePolicy::Require, 1.0),
+    ));
+    assert!(
+        revocable[0].revocable,
+        "the limit is full, revocable is apart"
+    );
+    assert!(
+        core.acquire(
+            T0,
+            Ticket(3),
+            &s,
+            with_policy(RevocablePolicy::Require, 0.5)
+        )
+        .is_err(),
+        "max_borrowed is full"
+    );
+    assert_eq!(core.usage("default"), res(1.0, 0.0));
+}
+
+#[test]
+fn a_task_on_revocable_capacity_is_launched_as_revocable() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![oversubscribed()]);
+    let lease = granted(core.acquire(
+        T0,
+        Ticket(1),
+        &s,
+        with_policy(RevocablePolicy::Require, 1.0),
+    ))
+    .remove(0);
+    launched(core.launch(T0, Ticket(2), &s, vec![(lease.id, task("t", 1.0, 0.0))]));
+    match accepts(&core.drain_effects()).as_slice() {
+        [MesosCall::Accept { tasks, .. }] => assert!(tasks[0].revocable),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// One random input to the core.

@@ -12,8 +12,7 @@ use agora_proto::mesos::v1::{
 
 use crate::core::{self, MesosCall, Resources, StatusUpdate, TaskState};
 
-/// The core's view of a Mesos offer. Revocable resources are left out: no
-/// request may use them until revocable capacity is supported.
+/// The core's view of a Mesos offer, its revocable resources apart.
 pub fn offer(offer: &mesos::Offer) -> core::Offer {
     let role = offer
         .allocation_info
@@ -35,6 +34,7 @@ pub fn offer(offer: &mesos::Offer) -> core::Offer {
         },
         role,
         resources: resources(offer.resources.iter().filter(|r| r.revocable.is_none())),
+        revocable: resources(offer.resources.iter().filter(|r| r.revocable.is_some())),
     }
 }
 
@@ -162,7 +162,11 @@ pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Outgoing {
                         executor_id: mesos::ExecutorId {
                             value: group.executor_id,
                         },
-                        resources: mesos_resources(&group.executor_resources, &group.role),
+                        resources: mesos_resources(
+                            &group.executor_resources,
+                            &group.role,
+                            group.revocable,
+                        ),
                         ..Default::default()
                     },
                     task_group: TaskGroupInfo {
@@ -319,7 +323,7 @@ fn task_info(task: core::LaunchTask) -> TaskInfo {
         agent_id: mesos::AgentId {
             value: task.agent_id.0,
         },
-        resources: mesos_resources(&spec.resources, &task.role),
+        resources: mesos_resources(&spec.resources, &task.role, task.revocable),
         command: Some(CommandInfo {
             shell: Some(shell),
             value: Some(value),
@@ -353,8 +357,9 @@ fn task_info(task: core::LaunchTask) -> TaskInfo {
 }
 
 /// Resources allocated to `role`, as a task must carry them in a
-/// MULTI_ROLE framework.
-fn mesos_resources(resources: &Resources, role: &str) -> Vec<Resource> {
+/// MULTI_ROLE framework; scalars marked revocable when they came from the
+/// offer's revocable resources (ports never do).
+fn mesos_resources(resources: &Resources, role: &str, revocable: bool) -> Vec<Resource> {
     let allocation = Some(mesos::resource::AllocationInfo {
         role: Some(role.to_owned()),
     });
@@ -365,6 +370,7 @@ fn mesos_resources(resources: &Resources, role: &str) -> Vec<Resource> {
             r#type: mesos::value::Type::Scalar as i32,
             scalar: Some(mesos::value::Scalar { value: amount }),
             allocation_info: allocation.clone(),
+            revocable: revocable.then_some(mesos::resource::RevocableInfo {}),
             ..Default::default()
         })
         .collect();
@@ -403,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_an_offer_with_its_role_ports_and_attributes_skipping_revocable() {
+    fn reads_an_offer_with_its_role_ports_attributes_and_revocable_apart() {
         let mut revocable = scalar("cpus", 8.0, "ci");
         revocable.revocable = Some(mesos::resource::RevocableInfo {});
         let ports = Resource {
@@ -441,6 +447,7 @@ mod tests {
         let offer = offer(&wire);
         assert_eq!(offer.role, "ci");
         assert_eq!(offer.resources.scalar("cpus"), 2.5);
+        assert_eq!(offer.revocable.scalar("cpus"), 8.0);
         assert_eq!(offer.resources.port_ranges(), &[(31000, 31005)]);
         assert_eq!(
             offer.agent.attributes,
@@ -473,6 +480,7 @@ mod tests {
             MesosCall::Accept {
                 offer_ids: vec![core::OfferId("o1".into())],
                 tasks: vec![core::LaunchTask {
+                    revocable: false,
                     task_id: core::TaskId("ns.fe.t.1".into()),
                     agent_id: core::AgentId("a1".into()),
                     role: "ns".into(),
@@ -511,6 +519,7 @@ mod tests {
     #[test]
     fn writes_a_task_group_as_launch_group_under_the_default_executor() {
         let task = core::LaunchTask {
+            revocable: false,
             task_id: core::TaskId("ns.fe.web.1".into()),
             agent_id: core::AgentId("a1".into()),
             role: "ns".into(),
@@ -529,6 +538,7 @@ mod tests {
                 offer_ids: vec![core::OfferId("o1".into())],
                 tasks: vec![],
                 groups: vec![core::LaunchGroup {
+                    revocable: false,
                     executor_id: "ns.fe.group-1".into(),
                     agent_id: core::AgentId("a1".into()),
                     role: "ns".into(),

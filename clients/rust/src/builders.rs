@@ -79,6 +79,13 @@ impl Acquire {
         self
     }
 
+    /// Whether revocable capacity may serve the slots (regular only when not
+    /// called).
+    pub fn revocable(mut self, policy: api::Revocable) -> Self {
+        self.0.revocable = policy as i32;
+        self
+    }
+
     /// Places every slot on agents that satisfy `constraint`.
     pub fn constraint(mut self, constraint: Constraint) -> Self {
         self.0.constraints.push(constraint.0);

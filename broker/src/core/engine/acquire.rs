@@ -80,9 +80,14 @@ impl Core {
         }
     }
 
-    /// Refuses a request the namespace's limit could never admit now: all
-    /// its slots for a gang, otherwise its smallest slot.
+    /// Refuses a request for regular capacity that the namespace's limit
+    /// could never admit now: all its slots for a gang, otherwise its
+    /// smallest slot. Requests that may use revocable capacity are capped
+    /// slot by slot in placement instead.
     pub(super) fn check_quota(&self, request: &AcquireRequest) -> Result<(), CoreError> {
+        if request.revocable != RevocablePolicy::Deny {
+            return Ok(());
+        }
         let namespace = &self.namespaces[&request.namespace];
         let usage = self.usage(&request.namespace);
         let mut gang = Resources::default();
@@ -128,7 +133,7 @@ impl Core {
         let max_hold = self.max_hold(namespace);
         let demand = demand_for(
             namespace,
-            &self.usage,
+            [&self.usage, &self.revocable_usage],
             &self.frontends,
             frontend,
             request,
@@ -152,10 +157,11 @@ impl Core {
                 agent: grant.agent,
                 role: role.clone(),
                 resources: grant.resources,
+                revocable: grant.revocable,
                 expires_at: now.after(hold),
                 offer: Some(grant.offer),
             };
-            self.charge(&lease.namespace, &lease.resources);
+            self.charge(&lease.namespace, &lease.resources, lease.revocable);
             self.leases.insert(
                 lease.id.clone(),
                 LeaseState {
@@ -248,10 +254,12 @@ impl Core {
     /// Removes a lease, giving its resources back to its offer.
     pub(super) fn return_lease(&mut self, id: &LeaseId) -> Option<Lease> {
         let state = self.leases.remove(id)?;
-        if let Some(offer) = &state.lease.offer {
-            self.offers.give_back(offer, &state.lease.resources);
+        let lease = &state.lease;
+        if let Some(offer) = &lease.offer {
+            self.offers
+                .give_back(offer, &lease.resources, lease.revocable);
         }
-        self.credit(&state.lease.namespace, &state.lease.resources);
+        self.credit(&lease.namespace, &lease.resources, lease.revocable);
         Some(state.lease)
     }
 

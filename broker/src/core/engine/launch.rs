@@ -97,7 +97,7 @@ impl Core {
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
-            self.credit(&lease.namespace, &lease.resources);
+            self.credit(&lease.namespace, &lease.resources, lease.revocable);
             match work {
                 Work::Task(spec) => {
                     let task = self.record_task(frontend, &lease, spec, &mut launched);
@@ -119,18 +119,21 @@ impl Core {
                     {
                         first.resources.add(&executor);
                     }
-                    self.charge(&lease.namespace, &executor);
+                    self.charge(&lease.namespace, &executor, lease.revocable);
                     let group = LaunchGroup {
                         executor_id,
                         agent_id: lease.agent.id.clone(),
                         role: lease.role.clone(),
+                        revocable: lease.revocable,
                         executor_resources: executor,
                         tasks,
                     };
                     self.pending_accept(now, &offer).groups.push(group);
                 }
             }
-            self.pending_accept(now, &offer).taken.add(&lease.resources);
+            if !lease.revocable {
+                self.pending_accept(now, &offer).taken.add(&lease.resources);
+            }
             offers.insert(offer);
         }
         for offer in offers {
@@ -194,7 +197,7 @@ impl Core {
             spec.client_id,
             self.fresh_id("t")
         ));
-        self.charge(&lease.namespace, &spec.resources);
+        self.charge(&lease.namespace, &spec.resources, lease.revocable);
         self.tasks.insert(
             task_id.clone(),
             TaskRecord {
@@ -205,6 +208,7 @@ impl Core {
                 agent: lease.agent.id.clone(),
                 lease: lease.id.clone(),
                 resources: spec.resources.clone(),
+                revocable: lease.revocable,
                 state: TaskState::Staging,
                 reason: None,
                 message: None,
@@ -221,6 +225,7 @@ impl Core {
             task_id,
             agent_id: lease.agent.id.clone(),
             role: lease.role.clone(),
+            revocable: lease.revocable,
             spec,
         }
     }

@@ -58,19 +58,23 @@ impl Core {
                     offer.agent.id
                 ),
             );
-            let mut free = offer.resources.clone();
+            let mut free = [offer.resources.clone(), offer.revocable.clone()];
             for state in self.leases.values_mut() {
-                let waiting_here = state.lease.offer.is_none()
-                    && state.lease.agent.id == offer.agent.id
-                    && state.lease.role == offer.role;
-                if waiting_here && free.subtract(&state.lease.resources) {
-                    state.lease.offer = Some(offer.id.clone());
+                let lease = &mut state.lease;
+                let waiting_here = lease.offer.is_none()
+                    && lease.agent.id == offer.agent.id
+                    && lease.role == offer.role;
+                let bag = &mut free[usize::from(lease.revocable)];
+                if waiting_here && bag.subtract(&lease.resources) {
+                    lease.offer = Some(offer.id.clone());
                     state.rebind_deadline = None;
                 }
             }
+            let [free, free_revocable] = free;
             self.offers.insert(PooledOffer {
                 offer,
                 free,
+                free_revocable,
                 received_at: now,
             });
         }
@@ -158,7 +162,7 @@ impl Core {
                 record.clone()
             });
         if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
-            self.credit(&record.namespace, &record.resources);
+            self.credit(&record.namespace, &record.resources, record.revocable);
         }
         if let (Some(uuid), Some(agent_id)) = (update.uuid, update.agent_id) {
             self.effects.push(Effect::Mesos(MesosCall::Acknowledge {
@@ -186,7 +190,7 @@ impl Core {
             record.state = TaskState::Dropped;
             record.message = Some(format!("the launch did not reach Mesos: {reason}"));
             let record = record.clone();
-            self.credit(&record.namespace, &record.resources);
+            self.credit(&record.namespace, &record.resources, record.revocable);
             let frontend = record.frontend.clone();
             self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
         }

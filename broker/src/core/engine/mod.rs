@@ -81,7 +81,7 @@ pub(super) struct Remembered {
 /// sibling leases on the same offer, so that one ACCEPT carries them all.
 #[derive(Debug, Default)]
 pub(super) struct PendingAccept {
-    /// What the launched leases took from the offer.
+    /// What the launched regular leases took from the offer.
     pub(super) taken: Resources,
     pub(super) tasks: Vec<LaunchTask>,
     pub(super) groups: Vec<LaunchGroup>,
@@ -151,6 +151,9 @@ pub struct Core {
     pub(super) suppressed: BTreeSet<String>,
     /// Per namespace, what its leases and live tasks hold.
     pub(super) usage: BTreeMap<String, Resources>,
+    /// Per namespace, the revocable resources its leases and tasks hold,
+    /// kept apart: quota limits never count them, `max_borrowed` does.
+    pub(super) revocable_usage: BTreeMap<String, Resources>,
     /// The quota and weights last set in Mesos, to send only changes.
     pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     pub(super) effects: Vec<Effect>,
@@ -181,6 +184,7 @@ impl Core {
             accepts: BTreeMap::new(),
             suppressed: BTreeSet::new(),
             usage: BTreeMap::new(),
+            revocable_usage: BTreeMap::new(),
             pushed: (Vec::new(), Vec::new()),
             effects: Vec::new(),
         }
@@ -213,15 +217,23 @@ impl Core {
         self.usage.get(namespace).cloned().unwrap_or_default()
     }
 
-    fn charge(&mut self, namespace: &str, resources: &Resources) {
-        self.usage
+    fn usage_map(&mut self, revocable: bool) -> &mut BTreeMap<String, Resources> {
+        if revocable {
+            &mut self.revocable_usage
+        } else {
+            &mut self.usage
+        }
+    }
+
+    fn charge(&mut self, namespace: &str, resources: &Resources, revocable: bool) {
+        self.usage_map(revocable)
             .entry(namespace.to_owned())
             .or_default()
             .add(resources);
     }
 
-    fn credit(&mut self, namespace: &str, resources: &Resources) {
-        if let Some(usage) = self.usage.get_mut(namespace) {
+    fn credit(&mut self, namespace: &str, resources: &Resources, revocable: bool) {
+        if let Some(usage) = self.usage_map(revocable).get_mut(namespace) {
             usage.subtract(resources);
         }
     }
@@ -337,7 +349,7 @@ fn invalid(field: &str, reason: &str) -> CoreError {
 /// borrowed mutably beside it.
 fn demand_for<'a>(
     namespace: &'a Namespace,
-    usage: &'a BTreeMap<String, Resources>,
+    usage: [&'a BTreeMap<String, Resources>; 2],
     frontends: &'a BTreeMap<FrontendName, FrontendState>,
     frontend: &FrontendName,
     request: &'a AcquireRequest,
@@ -351,6 +363,9 @@ fn demand_for<'a>(
         refused: frontends.get(frontend).map(|f| &f.refused_agents),
         now,
         limit: &namespace.limit,
-        usage: usage.get(&namespace.name),
+        usage: usage[0].get(&namespace.name),
+        revocable: request.revocable,
+        max_revocable: &namespace.max_borrowed,
+        revocable_usage: usage[1].get(&namespace.name),
     }
 }

@@ -138,15 +138,13 @@ impl Core {
             let namespace = self.namespaces.get(&waiting.request.namespace)?;
             let demand = demand_for(
                 namespace,
-                &self.usage,
+                [&self.usage, &self.revocable_usage],
                 &self.frontends,
                 &waiting.frontend,
                 &waiting.request,
                 now,
             );
-            demand
-                .could_use(&pooled.offer.agent, &pooled.free)
-                .then_some(namespace.role.as_str())
+            demand.could_use(pooled).then_some(namespace.role.as_str())
         })
     }
 

@@ -295,6 +295,7 @@ impl Dispatcher {
             },
         );
         LaunchTask {
+            revocable: false,
             task_id: TaskId(id.clone()),
             agent_id: agent.clone(),
             role: ROLE.into(),
