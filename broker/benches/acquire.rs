@@ -36,6 +36,7 @@ fn pool_of(agents: u32) -> (Core, agora_broker::core::SessionId) {
             )
             .expect("valid resources"),
             revocable: Resources::default(),
+            reserved: vec![],
         })
         .collect();
     core.offers(NOW, offers);

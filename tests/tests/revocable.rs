@@ -116,3 +116,61 @@ async fn an_estimate_drop_preempts_the_revocable_task_and_spares_the_regular_one
         .unwrap();
     assert_eq!(web.state(), TaskState::Running, "the regular task lives on");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_launches_on_the_resources_reserved_to_its_role() {
+    let master = devcluster(
+        1,
+        &[
+            "--allocation-interval",
+            "100ms",
+            "--agent-resources",
+            "cpus(batch):2;mem(batch):512;cpus:1;mem:512",
+        ],
+    )
+    .await;
+    let broker = broker(master.url(), &[]).await;
+    let mut admin = api::admin_client::AdminClient::connect(broker.url().to_owned())
+        .await
+        .unwrap();
+    admin
+        .put_namespace(api::PutNamespaceRequest {
+            namespace: Some(api::Namespace {
+                name: "batch".into(),
+                role: "batch".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let (mut batch, mut events) = Frontend::subscribe(broker.url(), "batch", &["batch"])
+        .await
+        .unwrap();
+    // More than the unreserved cpu: the launch must use the reservation.
+    let lease = batch
+        .acquire(
+            Acquire::new("batch")
+                .slot(Slot::new(2.0, 256.0))
+                .wait_for(SETTLE),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let task = batch
+        .launch(&lease.id, Task::shell("etl", "true").resources(2.0, 256.0))
+        .await
+        .unwrap();
+    let end = until(
+        &mut batch,
+        &mut events,
+        &task.task_id,
+        &[
+            TaskState::Finished,
+            TaskState::Failed,
+            TaskState::Error,
+            TaskState::Dropped,
+        ],
+    )
+    .await;
+    assert_eq!(end.state(), TaskState::Finished, "{end:?}");
+}

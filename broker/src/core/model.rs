@@ -87,6 +87,9 @@ pub struct Offer {
     /// What Mesos offers as revocable (oversubscribed): it may be taken
     /// back at any time, so only requests that allow it get it.
     pub revocable: Resources,
+    /// The parts of `resources` statically reserved, by reservation role:
+    /// a launch must name the reservation of what it uses.
+    pub reserved: Vec<(String, Resources)>,
 }
 
 /// A slice of one offer granted to one frontend.
@@ -386,6 +389,8 @@ pub struct LaunchGroup {
 pub enum MesosCall {
     Accept {
         offer_ids: Vec<OfferId>,
+        /// The offer's reserved parts, which the launches use first.
+        reserved: Vec<(String, Resources)>,
         /// Tasks launched each with its own command executor (LAUNCH).
         tasks: Vec<LaunchTask>,
         /// Task groups (one LAUNCH_GROUP each).

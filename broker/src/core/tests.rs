@@ -29,6 +29,7 @@ fn offer(id: &str, agent_n: u32, resources: Resources) -> Offer {
         role: "default".into(),
         resources,
         revocable: Resources::default(),
+        reserved: vec![],
     }
 }
 
@@ -743,6 +744,7 @@ fn offer_on(id: &str, agent: Agent, resources: Resources) -> Offer {
         role: "default".into(),
         resources,
         revocable: Resources::default(),
+        reserved: vec![],
     }
 }
 

@@ -35,6 +35,7 @@ pub fn offer(offer: &mesos::Offer) -> core::Offer {
         role,
         resources: resources(offer.resources.iter().filter(|r| r.revocable.is_none())),
         revocable: resources(offer.resources.iter().filter(|r| r.revocable.is_some())),
+        reserved: reserved(&offer.resources),
     }
 }
 
@@ -59,6 +60,33 @@ fn resources<'a>(list: impl Iterator<Item = &'a Resource>) -> Resources {
             Resources::default()
         },
     )
+}
+
+/// The statically reserved scalars among `list`, by reservation role (the
+/// innermost of refined reservations, else the pre-refinement `role`).
+fn reserved(list: &[Resource]) -> Vec<(String, Resources)> {
+    let mut by_role: Vec<(String, Resources)> = Vec::new();
+    for resource in list.iter().filter(|r| r.revocable.is_none()) {
+        let Some(role) = reservation_role(resource) else {
+            continue;
+        };
+        let amount = resources(std::iter::once(resource));
+        match by_role.iter_mut().find(|(r, _)| r == role) {
+            Some((_, bag)) => bag.add(&amount),
+            None => by_role.push((role.to_owned(), amount)),
+        }
+    }
+    by_role
+}
+
+/// The role a resource is reserved to; `None` when unreserved.
+#[allow(deprecated)]
+fn reservation_role(resource: &Resource) -> Option<&str> {
+    let role = match resource.reservations.last() {
+        Some(reservation) => reservation.role.as_deref(),
+        None => resource.role.as_deref(),
+    };
+    role.filter(|role| *role != "*")
 }
 
 /// Renders an attribute's value as Mesos prints it.
@@ -142,39 +170,52 @@ pub fn call(effect: MesosCall, framework: &mut FrameworkInfo) -> Outgoing {
         }
         MesosCall::Accept {
             offer_ids,
+            reserved,
             tasks,
             groups,
             refuse_seconds,
         } => {
             use mesos::offer::{Operation, operation};
+            let mut reserved = reserved;
             let launch = (!tasks.is_empty()).then(|| Operation {
                 r#type: Some(operation::Type::Launch as i32),
                 launch: Some(operation::Launch {
-                    task_infos: tasks.into_iter().map(task_info).collect(),
+                    task_infos: tasks
+                        .into_iter()
+                        .map(|task| task_info(task, &mut reserved))
+                        .collect(),
                 }),
                 ..Default::default()
             });
-            let launch_groups = groups.into_iter().map(|group| Operation {
-                r#type: Some(operation::Type::LaunchGroup as i32),
-                launch_group: Some(operation::LaunchGroup {
-                    executor: ExecutorInfo {
-                        r#type: Some(executor_info::Type::Default as i32),
-                        executor_id: mesos::ExecutorId {
-                            value: group.executor_id,
+            let launch_groups: Vec<Operation> = groups
+                .into_iter()
+                .map(|group| Operation {
+                    r#type: Some(operation::Type::LaunchGroup as i32),
+                    launch_group: Some(operation::LaunchGroup {
+                        executor: ExecutorInfo {
+                            r#type: Some(executor_info::Type::Default as i32),
+                            executor_id: mesos::ExecutorId {
+                                value: group.executor_id,
+                            },
+                            resources: mesos_resources(
+                                &group.executor_resources,
+                                &group.role,
+                                group.revocable,
+                                &mut reserved,
+                            ),
+                            ..Default::default()
                         },
-                        resources: mesos_resources(
-                            &group.executor_resources,
-                            &group.role,
-                            group.revocable,
-                        ),
-                        ..Default::default()
-                    },
-                    task_group: TaskGroupInfo {
-                        tasks: group.tasks.into_iter().map(task_info).collect(),
-                    },
-                }),
-                ..Default::default()
-            });
+                        task_group: TaskGroupInfo {
+                            tasks: group
+                                .tasks
+                                .into_iter()
+                                .map(|task| task_info(task, &mut reserved))
+                                .collect(),
+                        },
+                    }),
+                    ..Default::default()
+                })
+                .collect();
             call.r#type = Some(call::Type::Accept as i32);
             call.accept = Some(call::Accept {
                 offer_ids: offer_ids.into_iter().map(offer_id).collect(),
@@ -309,7 +350,9 @@ fn duration(duration: Duration) -> DurationInfo {
     }
 }
 
-fn task_info(task: core::LaunchTask) -> TaskInfo {
+/// The task for Mesos; reserved resources of the offer that `reserved`
+/// still holds are used first, and taken from it.
+fn task_info(task: core::LaunchTask, reserved: &mut [(String, Resources)]) -> TaskInfo {
     let spec = task.spec;
     let (shell, value, arguments) = match spec.command {
         core::Command::Shell(line) => (true, line, Vec::new()),
@@ -323,7 +366,7 @@ fn task_info(task: core::LaunchTask) -> TaskInfo {
         agent_id: mesos::AgentId {
             value: task.agent_id.0,
         },
-        resources: mesos_resources(&spec.resources, &task.role, task.revocable),
+        resources: mesos_resources(&spec.resources, &task.role, task.revocable, reserved),
         command: Some(CommandInfo {
             shell: Some(shell),
             value: Some(value),
@@ -357,23 +400,45 @@ fn task_info(task: core::LaunchTask) -> TaskInfo {
 }
 
 /// Resources allocated to `role`, as a task must carry them in a
-/// MULTI_ROLE framework; scalars marked revocable when they came from the
-/// offer's revocable resources (ports never do).
-fn mesos_resources(resources: &Resources, role: &str, revocable: bool) -> Vec<Resource> {
+/// MULTI_ROLE framework: scalars marked revocable when they came from the
+/// offer's revocable resources (ports never do); otherwise taken first from
+/// the offer's reservations that `reserved` still holds, naming them as
+/// Mesos offered them to a framework without RESERVATION_REFINEMENT.
+#[allow(deprecated)]
+fn mesos_resources(
+    resources: &Resources,
+    role: &str,
+    revocable: bool,
+    reserved: &mut [(String, Resources)],
+) -> Vec<Resource> {
     let allocation = Some(mesos::resource::AllocationInfo {
         role: Some(role.to_owned()),
     });
-    let mut list: Vec<Resource> = resources
-        .scalars()
-        .map(|(name, amount)| Resource {
-            name: name.to_owned(),
-            r#type: mesos::value::Type::Scalar as i32,
-            scalar: Some(mesos::value::Scalar { value: amount }),
-            allocation_info: allocation.clone(),
-            revocable: revocable.then_some(mesos::resource::RevocableInfo {}),
-            ..Default::default()
-        })
-        .collect();
+    let scalar = |name: &str, value: f64, reservation: Option<&str>| Resource {
+        name: name.to_owned(),
+        r#type: mesos::value::Type::Scalar as i32,
+        scalar: Some(mesos::value::Scalar { value }),
+        role: reservation.map(str::to_owned),
+        allocation_info: allocation.clone(),
+        revocable: revocable.then_some(mesos::resource::RevocableInfo {}),
+        ..Default::default()
+    };
+    let mut list = Vec::new();
+    for (name, amount) in resources.scalars() {
+        let mut left = Resources::from_scalars([(name, amount)], []).unwrap_or_default();
+        for (reservation, bag) in reserved.iter_mut().filter(|_| !revocable) {
+            let take = left.scalar(name).min(bag.scalar(name));
+            let Ok(taken) = Resources::from_scalars([(name, take)], []) else {
+                continue;
+            };
+            if !taken.is_empty() && bag.subtract(&taken) && left.subtract(&taken) {
+                list.push(scalar(name, take, Some(reservation)));
+            }
+        }
+        if !left.is_empty() {
+            list.push(scalar(name, left.scalar(name), None));
+        }
+    }
     if !resources.port_ranges().is_empty() {
         list.push(Resource {
             name: "ports".into(),
@@ -479,6 +544,7 @@ mod tests {
         let call = scheduler(call(
             MesosCall::Accept {
                 offer_ids: vec![core::OfferId("o1".into())],
+                reserved: vec![],
                 tasks: vec![core::LaunchTask {
                     revocable: false,
                     task_id: core::TaskId("ns.fe.t.1".into()),
@@ -518,24 +584,16 @@ mod tests {
 
     #[test]
     fn writes_a_task_group_as_launch_group_under_the_default_executor() {
-        let task = core::LaunchTask {
-            revocable: false,
-            task_id: core::TaskId("ns.fe.web.1".into()),
-            agent_id: core::AgentId("a1".into()),
-            role: "ns".into(),
-            spec: core::TaskSpec {
-                client_id: "web".into(),
-                name: "web".into(),
-                resources: Resources::from_scalars([("cpus", 0.5)], []).unwrap(),
-                command: core::Command::Exec(vec!["/bin/echo".into(), "hi".into()]),
-                environment: vec![],
-                user: None,
-                labels: vec![],
-            },
-        };
+        let task = launch_task(
+            "web",
+            "ns",
+            0.5,
+            core::Command::Exec(vec!["/bin/echo".into(), "hi".into()]),
+        );
         let call = scheduler(call(
             MesosCall::Accept {
                 offer_ids: vec![core::OfferId("o1".into())],
+                reserved: vec![],
                 tasks: vec![],
                 groups: vec![core::LaunchGroup {
                     revocable: false,
@@ -563,6 +621,25 @@ mod tests {
             command.arguments,
             vec!["/bin/echo".to_owned(), "hi".to_owned()]
         );
+    }
+
+    /// A regular task `id` of `cpus` for `role` on agent a1.
+    fn launch_task(id: &str, role: &str, cpus: f64, command: core::Command) -> core::LaunchTask {
+        core::LaunchTask {
+            revocable: false,
+            task_id: core::TaskId(id.into()),
+            agent_id: core::AgentId("a1".into()),
+            role: role.into(),
+            spec: core::TaskSpec {
+                client_id: id.into(),
+                name: id.into(),
+                resources: Resources::from_scalars([("cpus", cpus)], []).unwrap(),
+                command,
+                environment: vec![],
+                user: None,
+                labels: vec![],
+            },
+        }
     }
 
     /// The scheduler call, failing the test for an operator call.
@@ -614,5 +691,51 @@ mod tests {
         assert_eq!(update.framework_info.roles, ["a", "eng/b"]);
         assert_eq!(update.suppressed_roles, ["a"]);
         assert_eq!(framework.roles, ["a", "eng/b"], "kept for resubscribing");
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn launches_use_the_offers_reservations_first_and_name_them() {
+        let reserved_cpus = Resource {
+            role: Some("batch".into()),
+            ..scalar("cpus", 2.0, "batch")
+        };
+        let mesos_offer = mesos::Offer {
+            id: mesos::OfferId { value: "o1".into() },
+            agent_id: mesos::AgentId { value: "a1".into() },
+            hostname: "h".into(),
+            resources: vec![reserved_cpus, scalar("cpus", 2.0, "batch")],
+            ..Default::default()
+        };
+        let read = offer(&mesos_offer);
+        assert_eq!(read.resources.scalar("cpus"), 4.0);
+        assert_eq!(read.reserved.len(), 1);
+        assert_eq!(read.reserved[0].0, "batch");
+        let task = |id: &str, cpus: f64| {
+            launch_task(id, "batch", cpus, core::Command::Shell("true".into()))
+        };
+        let call = scheduler(call(
+            MesosCall::Accept {
+                offer_ids: vec![core::OfferId("o1".into())],
+                reserved: read.reserved,
+                tasks: vec![task("a", 1.5), task("b", 1.5)],
+                groups: vec![],
+                refuse_seconds: 0.0,
+            },
+            &mut FrameworkInfo::default(),
+        ));
+        let launch = call.accept.unwrap().operations.remove(0).launch.unwrap();
+        let split = |task: &TaskInfo| -> Vec<(Option<String>, f64)> {
+            task.resources
+                .iter()
+                .map(|r| (r.role.clone(), r.scalar.as_ref().unwrap().value))
+                .collect()
+        };
+        assert_eq!(split(&launch.task_infos[0]), [(Some("batch".into()), 1.5)]);
+        assert_eq!(
+            split(&launch.task_infos[1]),
+            [(Some("batch".into()), 0.5), (None, 1.0)],
+            "the second task gets what is left of the reservation"
+        );
     }
 }

@@ -166,7 +166,11 @@ impl Core {
         let Some(pending) = self.accepts.remove(offer) else {
             return;
         };
-        self.offers.remove(offer);
+        let reserved = self
+            .offers
+            .remove(offer)
+            .map(|pooled| pooled.offer.reserved)
+            .unwrap_or_default();
         let deadline = now.after(self.config.rebind_timeout);
         for state in self.leases.values_mut() {
             if state.lease.offer.as_ref() == Some(offer) {
@@ -176,6 +180,7 @@ impl Core {
         }
         self.effects.push(Effect::Mesos(MesosCall::Accept {
             offer_ids: vec![offer.clone()],
+            reserved,
             tasks: pending.tasks,
             groups: pending.groups,
             refuse_seconds: 0.0,

@@ -276,6 +276,7 @@ impl Dispatcher {
                 tasks.push(self.launch_task(&offer.agent.id, submission));
             }
             self.send(MesosCall::Accept {
+                reserved: Vec::new(),
                 offer_ids: vec![OfferId(offer.id.0.clone())],
                 tasks,
                 groups: Vec::new(),
