@@ -292,7 +292,7 @@ pub fn lease(lease: &core::Lease) -> api::Lease {
         agent: Some(agent(&lease.agent)),
         resources: Some(api_resources(&lease.resources)),
         revocable: lease.revocable.then(|| api_resources(&lease.resources)),
-        borrowed_from: String::new(),
+        borrowed_from: lease.borrowed_from.clone().unwrap_or_default(),
         expires_at: Some(timestamp(lease.expires_at)),
     }
 }
@@ -371,6 +371,7 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::RebindTimeout => A::RebindTimeout,
         C::SessionEnded => A::SessionEnded,
         C::AgentChanged => A::AgentChanged,
+        C::Reclaimed => A::Reclaimed,
     }
 }
 

@@ -105,6 +105,9 @@ pub struct Lease {
     /// Whether `resources` are revocable: a slot is served wholly from an
     /// offer's regular or wholly from its revocable resources.
     pub revocable: bool,
+    /// The namespace that lent the capacity and may reclaim it; its role is
+    /// `role`.
+    pub borrowed_from: Option<String>,
     pub expires_at: Timestamp,
     /// The offer backing the lease; `None` while a sibling slice of its old
     /// offer was launched and this one waits for the agent's next offer.
@@ -188,6 +191,15 @@ impl RevocablePolicy {
             RevocablePolicy::Allow => &[false, true],
             RevocablePolicy::Require => &[true],
         }
+    }
+}
+
+impl Lease {
+    /// Whether the lease is on capacity that can be taken back: revocable
+    /// resources or capacity borrowed from another namespace. Such use is
+    /// capped by `max_borrowed`, never by the quota limit.
+    pub fn is_revocable(&self) -> bool {
+        self.revocable || self.borrowed_from.is_some()
     }
 }
 
@@ -327,6 +339,8 @@ pub struct TaskRecord {
     pub resources: Resources,
     /// Whether it runs on revocable resources (in an executor of its own).
     pub revocable: bool,
+    /// The namespace whose capacity it borrows, which may reclaim it.
+    pub borrowed_from: Option<String>,
     pub state: TaskState,
     pub reason: Option<String>,
     pub message: Option<String>,
@@ -344,6 +358,8 @@ pub enum LeaseLostReason {
     /// The agent's hostname or attributes changed since the lease was
     /// granted, so the constraints it was placed by may no longer hold.
     AgentChanged,
+    /// The namespace that lent the capacity needs it back.
+    Reclaimed,
 }
 
 /// Something a frontend is told on its event stream.

@@ -39,6 +39,26 @@ pub(super) struct Demand<'a> {
     pub(super) revocable: RevocablePolicy,
     pub(super) max_revocable: &'a Resources,
     pub(super) revocable_usage: Option<&'a Resources>,
+    /// Set when the demand borrows another namespace's offers: that
+    /// namespace's cap on lending and what it lends now. Borrowed capacity
+    /// counts against the borrower's revocable cap, not its limit.
+    pub(super) lender: Option<Cap<'a>>,
+}
+
+/// A cap and what is used of it: only the scalars the cap names are capped.
+#[derive(Clone, Copy)]
+pub(super) struct Cap<'a> {
+    pub(super) cap: &'a Resources,
+    pub(super) used: Option<&'a Resources>,
+}
+
+impl Cap<'_> {
+    fn admits(&self, more: &Resources) -> bool {
+        let used = |name| self.used.map_or(0, |used| used.milli(name));
+        self.cap
+            .scalars()
+            .all(|(name, _)| used(name) + more.milli(name) <= self.cap.milli(name))
+    }
 }
 
 impl Demand<'_> {
@@ -56,15 +76,18 @@ impl Demand<'_> {
     /// uses of it stays within its cap: the limit for regular resources,
     /// the revocable cap for revocable ones (which Mesos quota never caps).
     fn within_limit(&self, more: &Resources, revocable: bool) -> bool {
-        let (limit, usage) = if revocable {
-            (self.max_revocable, self.revocable_usage)
+        let own = if revocable || self.lender.is_some() {
+            Cap {
+                cap: self.max_revocable,
+                used: self.revocable_usage,
+            }
         } else {
-            (self.limit, self.usage)
+            Cap {
+                cap: self.limit,
+                used: self.usage,
+            }
         };
-        let used = |name| usage.map_or(0, |usage| usage.milli(name));
-        limit
-            .scalars()
-            .all(|(name, _)| used(name) + more.milli(name) <= limit.milli(name))
+        own.admits(more) && self.lender.is_none_or(|lender| lender.admits(more))
     }
 
     /// Whether a slot could go on this offer's free resources, alone.

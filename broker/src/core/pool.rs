@@ -44,7 +44,7 @@ const INDEX_SCALAR: &str = "cpus";
 
 /// Offers by id, plus per (role, revocable bag) an ordered set of (free
 /// cpus, id), and the sum of what is free and regular, for fair shares.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Pool {
     offers: BTreeMap<OfferId, PooledOffer>,
     by_role: BTreeMap<(String, bool), BTreeSet<(u64, OfferId)>>,

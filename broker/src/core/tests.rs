@@ -1557,6 +1557,116 @@ fn a_task_on_revocable_capacity_is_launched_as_revocable() {
     }
 }
 
+// ----- lending ------------------------------------------------------------------
+
+/// `batch` lends its idle capacity (up to `max_lent` cpus, unlimited when
+/// zero); `ci` may borrow. One 4-cpu offer on batch's role.
+fn lending_core(max_lent: f64) -> (Core, SessionId, SessionId) {
+    let batch = Namespace {
+        lending: Lending {
+            lend_idle: true,
+            max_lent: res(max_lent, 0.0),
+            reclaim_grace: Duration::from_secs(30),
+        },
+        ..Namespace::new("batch", "batch")
+    };
+    let mut core = with_namespaces(vec![batch, Namespace::new("ci", "ci")]);
+    let owner = in_namespace(&mut core, "owner", "batch");
+    let borrower = in_namespace(&mut core, "borrower", "ci");
+    core.offers(
+        T0,
+        vec![Offer {
+            role: "batch".into(),
+            ..offer("o1", 1, res(4.0, 4096.0))
+        }],
+    );
+    (core, owner, borrower)
+}
+
+fn in_ci(policy: RevocablePolicy, cpus: f64) -> AcquireRequest {
+    AcquireRequest {
+        revocable: policy,
+        ..acquire_in("ci", vec![slot(cpus, 64.0)], Duration::ZERO)
+    }
+}
+
+#[test]
+fn idle_capacity_is_lent_only_to_requests_that_allow_revocable() {
+    let (mut core, _owner, borrower) = lending_core(0.0);
+    assert!(
+        core.acquire(T0, Ticket(1), &borrower, in_ci(RevocablePolicy::Deny, 1.0))
+            .is_err()
+    );
+    let lease = granted(core.acquire(T0, Ticket(2), &borrower, in_ci(RevocablePolicy::Allow, 1.0)))
+        .remove(0);
+    assert_eq!(lease.borrowed_from.as_deref(), Some("batch"));
+    assert_eq!(lease.role, "batch", "Mesos sees the owner's role");
+    assert_eq!(
+        core.usage("ci"),
+        Resources::default(),
+        "borrowing is not regular use"
+    );
+    assert_eq!(core.lent["batch"].scalar("cpus"), 1.0);
+}
+
+#[test]
+fn lending_stops_at_max_lent() {
+    let (mut core, _owner, borrower) = lending_core(1.0);
+    granted(core.acquire(
+        T0,
+        Ticket(1),
+        &borrower,
+        in_ci(RevocablePolicy::Require, 1.0),
+    ));
+    assert!(
+        core.acquire(
+            T0,
+            Ticket(2),
+            &borrower,
+            in_ci(RevocablePolicy::Require, 0.5)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn the_owner_takes_back_unlaunched_borrowed_leases_and_no_more_than_needed() {
+    let (mut core, owner, borrower) = lending_core(0.0);
+    let first = granted(core.acquire(T0, Ticket(1), &borrower, in_ci(RevocablePolicy::Allow, 2.0)))
+        .remove(0);
+    let second =
+        granted(core.acquire(T0, Ticket(2), &borrower, in_ci(RevocablePolicy::Allow, 2.0)))
+            .remove(0);
+    core.drain_effects();
+    // More than the agent has: reclaiming would not help, so nothing is.
+    let huge = acquire_in("batch", vec![slot(8.0, 64.0)], Duration::ZERO);
+    assert!(core.acquire(T0, Ticket(3), &owner, huge).is_err());
+    assert_eq!(core.leases_of(&borrower, None).unwrap().len(), 2);
+    // Two cpus: one borrowed lease goes back, the other stays.
+    let mine = acquire_in("batch", vec![slot(2.0, 64.0)], Duration::ZERO);
+    granted(core.acquire(T0, Ticket(4), &owner, mine));
+    let lost: Vec<LeaseId> = core
+        .drain_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Deliver {
+                event:
+                    FrontendEvent::LeaseLost {
+                        lease,
+                        reason: LeaseLostReason::Reclaimed,
+                        ..
+                    },
+                ..
+            } => Some(lease),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert!(lost[0] == first.id || lost[0] == second.id);
+    assert_eq!(core.leases_of(&borrower, None).unwrap().len(), 1);
+    assert_eq!(core.lent["batch"].scalar("cpus"), 2.0);
+}
+
 /// One random input to the core.
 #[derive(Debug, Clone)]
 enum Step {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::core::placement::place;
+use crate::core::placement::{Cap, Demand, place};
 use crate::core::resources::Resources;
 
 impl Core {
@@ -34,7 +34,7 @@ impl Core {
         let served = if self.queue_blocked(now, &request.namespace) {
             None
         } else {
-            self.try_grant(now, &frontend, &request)
+            self.grant_or_reclaim(now, &frontend, &request)
         };
         if let Some(leases) = served {
             self.remember(now, &frontend, &request, Some(&leases));
@@ -129,17 +129,31 @@ impl Core {
         request: &AcquireRequest,
     ) -> Option<Vec<Lease>> {
         let namespace = self.namespaces.get(&request.namespace)?;
-        let role = namespace.role.clone();
+        let mut role = namespace.role.clone();
         let max_hold = self.max_hold(namespace);
-        let demand = demand_for(
-            namespace,
-            [&self.usage, &self.revocable_usage],
-            &self.frontends,
-            frontend,
-            request,
-            now,
-        );
-        let grants = place(&mut self.offers, &demand);
+        let demand = demand!(self, namespace, frontend, request, now);
+        let mut grants = place(&mut self.offers, &demand);
+        let mut borrowed_from = None;
+        if grants.is_empty() && request.revocable != RevocablePolicy::Deny {
+            for name in self.lenders_for(&request.namespace) {
+                let lender = &self.namespaces[&name];
+                let demand = Demand {
+                    role: &lender.role,
+                    revocable: RevocablePolicy::Deny,
+                    lender: Some(Cap {
+                        cap: &lender.lending.max_lent,
+                        used: self.lent.get(&name),
+                    }),
+                    ..demand!(self, namespace, frontend, request, now)
+                };
+                grants = place(&mut self.offers, &demand);
+                if !grants.is_empty() {
+                    role = lender.role.clone();
+                    borrowed_from = Some(name);
+                    break;
+                }
+            }
+        }
         if grants.is_empty() {
             return None;
         }
@@ -158,10 +172,11 @@ impl Core {
                 role: role.clone(),
                 resources: grant.resources,
                 revocable: grant.revocable,
+                borrowed_from: borrowed_from.clone(),
                 expires_at: now.after(hold),
                 offer: Some(grant.offer),
             };
-            self.charge(&lease.namespace, &lease.resources, lease.revocable);
+            self.charge(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
             self.leases.insert(
                 lease.id.clone(),
                 LeaseState {
@@ -173,6 +188,85 @@ impl Core {
             leases.push(lease);
         }
         Some(leases)
+    }
+
+    /// Namespaces whose idle capacity `borrower` may lease: those that lend
+    /// what their own demand does not need, on a role other than its own,
+    /// with no demand of their own waiting.
+    fn lenders_for(&self, borrower: &str) -> Vec<String> {
+        let own_role = self.role_of(borrower);
+        self.namespaces
+            .values()
+            .filter(|ns| ns.lending.lend_idle && ns.name != borrower)
+            .filter(|ns| Some(ns.role.as_str()) != own_role)
+            .filter(|ns| {
+                let role = Some(ns.role.as_str());
+                !self
+                    .waiting
+                    .iter()
+                    .any(|w| self.role_of(&w.request.namespace) == role)
+            })
+            .map(|ns| ns.name.clone())
+            .collect()
+    }
+
+    /// Serves `request`, taking back, if that is what it takes, capacity
+    /// its namespace lent and that is leased but not launched, one lease at
+    /// a time (newest first) so that no more is reclaimed than needed.
+    /// Nothing is reclaimed unless all of it would serve the request.
+    pub(super) fn grant_or_reclaim(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        request: &AcquireRequest,
+    ) -> Option<Vec<Lease>> {
+        if let Some(leases) = self.try_grant(now, frontend, request) {
+            return Some(leases);
+        }
+        let lent: Vec<LeaseId> = self
+            .leases
+            .iter()
+            .rev()
+            .filter(|(_, s)| s.lease.borrowed_from.as_deref() == Some(&request.namespace))
+            .filter(|(_, s)| s.lease.offer.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if lent.is_empty() || !self.would_serve_without(now, frontend, request, &lent) {
+            return None;
+        }
+        for id in lent {
+            self.lose_lease(
+                &id,
+                LeaseLostReason::Reclaimed,
+                format!("namespace {} needs the capacity it lent", request.namespace),
+            );
+            if let Some(leases) = self.try_grant(now, frontend, request) {
+                return Some(leases);
+            }
+        }
+        None
+    }
+
+    /// Whether `request` could be served were the `leases` back in the
+    /// pool; a dry run on a copy of the pool.
+    pub(super) fn would_serve_without(
+        &self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        request: &AcquireRequest,
+        leases: &[LeaseId],
+    ) -> bool {
+        let Some(namespace) = self.namespaces.get(&request.namespace) else {
+            return false;
+        };
+        let mut pool = self.offers.clone();
+        for state in leases.iter().filter_map(|id| self.leases.get(id)) {
+            if let Some(offer) = &state.lease.offer {
+                pool.give_back(offer, &state.lease.resources, state.lease.revocable);
+            }
+        }
+        let demand = demand!(self, namespace, frontend, request, now);
+        !place(&mut pool, &demand).is_empty()
     }
 
     /// The longest a lease of `namespace` may be held.
@@ -259,7 +353,7 @@ impl Core {
             self.offers
                 .give_back(offer, &lease.resources, lease.revocable);
         }
-        self.credit(&lease.namespace, &lease.resources, lease.revocable);
+        self.credit(&lease.namespace, &lease.resources, Holder::of_lease(lease));
         Some(state.lease)
     }
 

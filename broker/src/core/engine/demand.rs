@@ -140,7 +140,9 @@ impl Core {
                     let Some(waiting) = self.waiting.remove(index) else {
                         break;
                     };
-                    if let Some(leases) = self.try_grant(now, &waiting.frontend, &waiting.request) {
+                    if let Some(leases) =
+                        self.grant_or_reclaim(now, &waiting.frontend, &waiting.request)
+                    {
                         self.answer_waiting(waiting, Ok(leases));
                         continue 'serve;
                     }

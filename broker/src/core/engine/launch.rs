@@ -97,7 +97,7 @@ impl Core {
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
-            self.credit(&lease.namespace, &lease.resources, lease.revocable);
+            self.credit(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
             match work {
                 Work::Task(spec) => {
                     let task = self.record_task(frontend, &lease, spec, &mut launched);
@@ -119,7 +119,7 @@ impl Core {
                     {
                         first.resources.add(&executor);
                     }
-                    self.charge(&lease.namespace, &executor, lease.revocable);
+                    self.charge(&lease.namespace, &executor, Holder::of_lease(&lease));
                     let group = LaunchGroup {
                         executor_id,
                         agent_id: lease.agent.id.clone(),
@@ -202,7 +202,7 @@ impl Core {
             spec.client_id,
             self.fresh_id("t")
         ));
-        self.charge(&lease.namespace, &spec.resources, lease.revocable);
+        self.charge(&lease.namespace, &spec.resources, Holder::of_lease(lease));
         self.tasks.insert(
             task_id.clone(),
             TaskRecord {
@@ -214,6 +214,7 @@ impl Core {
                 lease: lease.id.clone(),
                 resources: spec.resources.clone(),
                 revocable: lease.revocable,
+                borrowed_from: lease.borrowed_from.clone(),
                 state: TaskState::Staging,
                 reason: None,
                 message: None,

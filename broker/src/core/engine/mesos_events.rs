@@ -162,7 +162,11 @@ impl Core {
                 record.clone()
             });
         if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
-            self.credit(&record.namespace, &record.resources, record.revocable);
+            self.credit(
+                &record.namespace,
+                &record.resources,
+                Holder::of_task(record),
+            );
         }
         if let (Some(uuid), Some(agent_id)) = (update.uuid, update.agent_id) {
             self.effects.push(Effect::Mesos(MesosCall::Acknowledge {
@@ -190,7 +194,11 @@ impl Core {
             record.state = TaskState::Dropped;
             record.message = Some(format!("the launch did not reach Mesos: {reason}"));
             let record = record.clone();
-            self.credit(&record.namespace, &record.resources, record.revocable);
+            self.credit(
+                &record.namespace,
+                &record.resources,
+                Holder::of_task(&record),
+            );
             let frontend = record.frontend.clone();
             self.notify(&frontend, FrontendEvent::TaskStatus(Box::new(record)));
         }

@@ -15,6 +15,22 @@ use super::placement::Demand;
 use super::pool::Pool;
 use super::resources::Resources;
 
+/// The [`Demand`] of `request` from `frontend` in `namespace`, borrowing
+/// only the fields it reads so that the pool can be borrowed mutably beside
+/// it (a method would borrow the whole core).
+macro_rules! demand {
+    ($core:expr, $namespace:expr, $frontend:expr, $request:expr, $now:expr) => {
+        demand_for(
+            $namespace,
+            [&$core.usage, &$core.revocable_usage],
+            &$core.frontends,
+            $frontend,
+            $request,
+            $now,
+        )
+    };
+}
+
 mod acquire;
 mod demand;
 mod launch;
@@ -99,6 +115,30 @@ impl PendingAccept {
     }
 }
 
+/// How a use of capacity is accounted: on revocable resources, and
+/// borrowed from which namespace.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Holder<'a> {
+    pub(super) revocable: bool,
+    pub(super) lender: Option<&'a str>,
+}
+
+impl<'a> Holder<'a> {
+    pub(super) fn of_lease(lease: &'a Lease) -> Holder<'a> {
+        Holder {
+            revocable: lease.revocable,
+            lender: lease.borrowed_from.as_deref(),
+        }
+    }
+
+    pub(super) fn of_task(task: &'a TaskRecord) -> Holder<'a> {
+        Holder {
+            revocable: task.revocable,
+            lender: task.borrowed_from.as_deref(),
+        }
+    }
+}
+
 /// A task the runtime launched, as Launch answers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launched {
@@ -154,6 +194,8 @@ pub struct Core {
     /// Per namespace, the revocable resources its leases and tasks hold,
     /// kept apart: quota limits never count them, `max_borrowed` does.
     pub(super) revocable_usage: BTreeMap<String, Resources>,
+    /// Per lending namespace, what others' leases and tasks borrow of it.
+    pub(super) lent: BTreeMap<String, Resources>,
     /// The quota and weights last set in Mesos, to send only changes.
     pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     pub(super) effects: Vec<Effect>,
@@ -185,6 +227,7 @@ impl Core {
             suppressed: BTreeSet::new(),
             usage: BTreeMap::new(),
             revocable_usage: BTreeMap::new(),
+            lent: BTreeMap::new(),
             pushed: (Vec::new(), Vec::new()),
             effects: Vec::new(),
         }
@@ -225,16 +268,31 @@ impl Core {
         }
     }
 
-    fn charge(&mut self, namespace: &str, resources: &Resources, revocable: bool) {
-        self.usage_map(revocable)
+    /// Counts `resources` as held by `namespace`: revocable or borrowed use
+    /// apart from regular use, and borrowed use also as lent by the lender.
+    fn charge(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
+        self.usage_map(holder.revocable || holder.lender.is_some())
             .entry(namespace.to_owned())
             .or_default()
             .add(resources);
+        if let Some(lender) = holder.lender {
+            self.lent
+                .entry(lender.to_owned())
+                .or_default()
+                .add(resources);
+        }
     }
 
-    fn credit(&mut self, namespace: &str, resources: &Resources, revocable: bool) {
-        if let Some(usage) = self.usage_map(revocable).get_mut(namespace) {
+    /// Undoes [`Core::charge`].
+    fn credit(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
+        if let Some(usage) = self
+            .usage_map(holder.revocable || holder.lender.is_some())
+            .get_mut(namespace)
+        {
             usage.subtract(resources);
+        }
+        if let Some(lent) = holder.lender.and_then(|lender| self.lent.get_mut(lender)) {
+            lent.subtract(resources);
         }
     }
 
@@ -367,5 +425,6 @@ fn demand_for<'a>(
         revocable: request.revocable,
         max_revocable: &namespace.max_borrowed,
         revocable_usage: usage[1].get(&namespace.name),
+        lender: None,
     }
 }

@@ -136,14 +136,7 @@ impl Core {
     ) -> impl Iterator<Item = &'a str> + 'a {
         self.waiting.iter().filter_map(move |waiting| {
             let namespace = self.namespaces.get(&waiting.request.namespace)?;
-            let demand = demand_for(
-                namespace,
-                [&self.usage, &self.revocable_usage],
-                &self.frontends,
-                &waiting.frontend,
-                &waiting.request,
-                now,
-            );
+            let demand = demand!(self, namespace, &waiting.frontend, &waiting.request, now);
             demand.could_use(pooled).then_some(namespace.role.as_str())
         })
     }
