@@ -1,5 +1,5 @@
-//! The `Admin` service: namespaces (put, get, list, delete) and usage
-//! against quota. Frontends, drains and reclaims answer `UNIMPLEMENTED`
+//! The `Admin` service: namespaces (put, get, list, delete), usage against
+//! quota and recent reclaims. Frontends and drains answer `UNIMPLEMENTED`
 //! with what to do instead, never a made-up answer.
 
 use agora_proto::agora::v1::{self as api, admin_server::Admin};
@@ -133,13 +133,19 @@ impl Admin for AdminService {
         ))
     }
 
+    #[instrument(skip_all, fields(namespace))]
     async fn list_reclaims(
         &self,
-        _: Request<api::ListReclaimsRequest>,
+        request: Request<api::ListReclaimsRequest>,
     ) -> Result<Response<api::ListReclaimsResponse>, Status> {
-        Err(not_yet(
-            "ListReclaims",
-            "no capacity is lent in this version",
-        ))
+        let name = request.into_inner().namespace;
+        tracing::Span::current().record("namespace", name.as_str());
+        let owner = Some(name).filter(|n| !n.is_empty());
+        let reclaims = self
+            .ask(|reply| AdminCommand::ListReclaims { owner, reply })
+            .await?;
+        Ok(Response::new(api::ListReclaimsResponse {
+            reclaims: reclaims.iter().map(super::convert::reclaim).collect(),
+        }))
     }
 }

@@ -354,6 +354,15 @@ pub fn event(sequence: u64, event: &core::FrontendEvent) -> api::Event {
             message: message.clone(),
         }),
         core::FrontendEvent::TaskStatus(record) => Kind::TaskStatus(task_status(record)),
+        core::FrontendEvent::PreemptionNotice(reclaim) => {
+            Kind::PreemptionNotice(api::PreemptionNotice {
+                task_ids: reclaim.tasks.iter().map(|t| t.0.clone()).collect(),
+                lease_ids: Vec::new(),
+                deadline: Some(timestamp(reclaim.deadline)),
+                reason: reclaim.reason.clone(),
+                reclaiming_namespace: reclaim.owner.clone(),
+            })
+        }
     };
     api::Event {
         sequence,
@@ -372,6 +381,19 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::SessionEnded => A::SessionEnded,
         C::AgentChanged => A::AgentChanged,
         C::Reclaimed => A::Reclaimed,
+    }
+}
+
+/// A reclaim decision as Admin shows it.
+pub fn reclaim(reclaim: &core::Reclaim) -> api::Reclaim {
+    api::Reclaim {
+        owner_namespace: reclaim.owner.clone(),
+        borrower_namespace: reclaim.borrower.clone(),
+        lease_ids: Vec::new(),
+        task_ids: reclaim.tasks.iter().map(|t| t.0.clone()).collect(),
+        decided_at: Some(timestamp(reclaim.decided_at)),
+        deadline: Some(timestamp(reclaim.deadline)),
+        reason: reclaim.reason.clone(),
     }
 }
 

@@ -341,6 +341,8 @@ pub struct TaskRecord {
     pub revocable: bool,
     /// The namespace whose capacity it borrows, which may reclaim it.
     pub borrowed_from: Option<String>,
+    /// When it was launched: reclaims stop the newest borrowed tasks first.
+    pub launched_at: Timestamp,
     pub state: TaskState,
     pub reason: Option<String>,
     pub message: Option<String>,
@@ -375,6 +377,23 @@ pub enum FrontendEvent {
         message: String,
     },
     TaskStatus(Box<TaskRecord>),
+    /// The owner of borrowed capacity wants it back: these tasks end at
+    /// `deadline` unless the frontend ends them first.
+    PreemptionNotice(Box<Reclaim>),
+}
+
+/// One decision to take borrowed capacity back from running tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reclaim {
+    /// The namespace taking its capacity back.
+    pub owner: String,
+    pub borrower: String,
+    pub frontend: FrontendName,
+    pub tasks: Vec<TaskId>,
+    pub decided_at: Timestamp,
+    pub deadline: Timestamp,
+    /// Why these tasks and not others.
+    pub reason: String,
 }
 
 /// A task to put in an ACCEPT.

@@ -1667,6 +1667,91 @@ fn the_owner_takes_back_unlaunched_borrowed_leases_and_no_more_than_needed() {
     assert_eq!(core.lent["batch"].scalar("cpus"), 2.0);
 }
 
+/// `ci` runs two borrowed 2-cpu tasks on batch's agent, the second a
+/// second after the first; `batch` then waits for 2 cpus.
+fn owner_waits_behind_two_borrowed_tasks() -> (Core, SessionId, Vec<Launched>) {
+    let (mut core, owner, borrower) = lending_core(0.0);
+    let mut two = slot(2.0, 64.0);
+    two.count = 2;
+    let request = AcquireRequest {
+        revocable: RevocablePolicy::Allow,
+        ..acquire_in("ci", vec![two], Duration::ZERO)
+    };
+    let leases = granted(core.acquire(T0, Ticket(1), &borrower, request));
+    let mut tasks = launched(core.launch(
+        T0,
+        Ticket(2),
+        &borrower,
+        vec![(leases[0].id.clone(), task("old", 2.0, 64.0))],
+    ));
+    let later = T0.after(Duration::from_millis(10));
+    tasks.extend(launched(core.launch(
+        later,
+        Ticket(3),
+        &borrower,
+        vec![(leases[1].id.clone(), task("new", 2.0, 64.0))],
+    )));
+    core.drain_effects();
+    let mine = acquire_in("batch", vec![slot(2.0, 64.0)], Duration::from_secs(120));
+    assert_eq!(
+        core.acquire(later, Ticket(4), &owner, mine),
+        Ok(Outcome::Later)
+    );
+    (core, borrower, tasks)
+}
+
+fn kills(effects: &[Effect]) -> Vec<TaskId> {
+    mesos_calls(effects)
+        .into_iter()
+        .filter_map(|c| match c {
+            MesosCall::Kill { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_reclaim_names_the_newest_borrowed_tasks_that_free_enough_then_kills_them() {
+    let (mut core, _borrower, tasks) = owner_waits_behind_two_borrowed_tasks();
+    let effects = core.drain_effects();
+    let notice = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Deliver {
+                event: FrontendEvent::PreemptionNotice(reclaim),
+                ..
+            } => Some(reclaim.clone()),
+            _ => None,
+        })
+        .expect("the borrower is warned");
+    assert_eq!(
+        notice.tasks,
+        vec![tasks[1].task_id.clone()],
+        "the newest, and only it"
+    );
+    assert_eq!(notice.owner, "batch");
+    assert!(
+        kills(&effects).is_empty(),
+        "nothing is killed before the deadline"
+    );
+    assert_eq!(core.reclaims(Some("batch")).len(), 1);
+    core.tick(notice.deadline);
+    assert_eq!(kills(&core.drain_effects()), vec![tasks[1].task_id.clone()]);
+}
+
+#[test]
+fn a_borrower_that_ends_its_tasks_in_time_has_nothing_killed() {
+    let (mut core, _borrower, tasks) = owner_waits_behind_two_borrowed_tasks();
+    let deadline = core.reclaims(None)[0].deadline;
+    core.status_update(StatusUpdate {
+        agent_id: Some(agent(1).id),
+        ..update(&tasks[1].task_id, TaskState::Killed, None)
+    });
+    core.drain_effects();
+    core.tick(deadline);
+    assert!(kills(&core.drain_effects()).is_empty());
+}
+
 /// One random input to the core.
 #[derive(Debug, Clone)]
 enum Step {

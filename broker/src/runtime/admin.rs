@@ -42,6 +42,10 @@ pub enum AdminCommand {
         namespace: Option<String>,
         reply: AdminReply<Vec<core::NamespaceUsage>>,
     },
+    ListReclaims {
+        owner: Option<String>,
+        reply: AdminReply<Vec<core::Reclaim>>,
+    },
 }
 
 /// Carries out one command against the core and the store.
@@ -62,6 +66,9 @@ pub fn handle(core: &mut Core, store: &Store, command: AdminCommand) {
         }
         AdminCommand::DeleteNamespace { name, reply } => {
             let _ = reply.send(delete_namespace(core, store, &name));
+        }
+        AdminCommand::ListReclaims { owner, reply } => {
+            let _ = reply.send(Ok(core.reclaims(owner.as_deref())));
         }
         AdminCommand::GetUsage { namespace, reply } => {
             let report = core.usage_report(namespace.as_deref());

@@ -46,6 +46,7 @@ impl Core {
             });
         }
         self.remember(now, &frontend, &request, None);
+        self.preempt_for(now, &request);
         let role = self.namespaces[&request.namespace].role.clone();
         self.waiting.push_back(Waiting {
             tickets: vec![ticket],

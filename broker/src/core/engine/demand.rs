@@ -147,6 +147,7 @@ impl Core {
                         continue 'serve;
                     }
                     failed.insert(ticket);
+                    self.preempt_for(now, &waiting.request);
                     let blocks = waiting.since.after(window) <= now;
                     self.waiting.insert(index, waiting);
                     if blocks {

@@ -100,7 +100,7 @@ impl Core {
             self.credit(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
             match work {
                 Work::Task(spec) => {
-                    let task = self.record_task(frontend, &lease, spec, &mut launched);
+                    let task = self.record_task(now, frontend, &lease, spec, &mut launched);
                     self.pending_accept(now, &offer).tasks.push(task);
                 }
                 Work::Group(specs) => {
@@ -112,7 +112,7 @@ impl Core {
                     );
                     let tasks: Vec<LaunchTask> = specs
                         .into_iter()
-                        .map(|spec| self.record_task(frontend, &lease, spec, &mut launched))
+                        .map(|spec| self.record_task(now, frontend, &lease, spec, &mut launched))
                         .collect();
                     let executor = group_executor_resources();
                     if let Some(first) = tasks.first().and_then(|t| self.tasks.get_mut(&t.task_id))
@@ -190,6 +190,7 @@ impl Core {
     /// Records ownership of one task before it is launched.
     pub(super) fn record_task(
         &mut self,
+        now: Timestamp,
         frontend: &FrontendName,
         lease: &Lease,
         spec: TaskSpec,
@@ -215,6 +216,7 @@ impl Core {
                 resources: spec.resources.clone(),
                 revocable: lease.revocable,
                 borrowed_from: lease.borrowed_from.clone(),
+                launched_at: now,
                 state: TaskState::Staging,
                 reason: None,
                 message: None,

@@ -35,6 +35,7 @@ mod acquire;
 mod demand;
 mod launch;
 mod mesos_events;
+mod reclaim;
 mod tenancy;
 mod upkeep;
 mod views;
@@ -139,6 +140,13 @@ impl<'a> Holder<'a> {
     }
 }
 
+/// A reclaim decided, and whether its deadline was enforced.
+#[derive(Debug)]
+pub(super) struct ReclaimState {
+    pub(super) reclaim: Reclaim,
+    pub(super) enforced: bool,
+}
+
 /// A task the runtime launched, as Launch answers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Launched {
@@ -196,6 +204,8 @@ pub struct Core {
     pub(super) revocable_usage: BTreeMap<String, Resources>,
     /// Per lending namespace, what others' leases and tasks borrow of it.
     pub(super) lent: BTreeMap<String, Resources>,
+    /// Recent decisions to take lent capacity back from running tasks.
+    pub(super) reclaims: VecDeque<ReclaimState>,
     /// The quota and weights last set in Mesos, to send only changes.
     pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     pub(super) effects: Vec<Effect>,
@@ -228,6 +238,7 @@ impl Core {
             usage: BTreeMap::new(),
             revocable_usage: BTreeMap::new(),
             lent: BTreeMap::new(),
+            reclaims: VecDeque::new(),
             pushed: (Vec::new(), Vec::new()),
             effects: Vec::new(),
         }

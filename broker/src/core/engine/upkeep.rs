@@ -59,6 +59,7 @@ impl Core {
             self.flush_accept(now, &offer);
         }
         self.retry_launches(now);
+        self.enforce_reclaims(now);
         self.end_sessions_past_grace(now);
         self.expire_waits(now);
         self.serve_waiting(now);
@@ -232,6 +233,11 @@ impl Core {
             .iter()
             .map(|p| Some(p.received_at.after(self.config.pool_ttl)));
         let accepts = self.accepts.values().map(|p| Some(p.flush_at));
+        let reclaims = self
+            .reclaims
+            .iter()
+            .filter(|state| !state.enforced)
+            .map(|state| Some(state.reclaim.deadline));
         let waits = self.waiting.iter().map(|w| Some(w.deadline));
         let sessions = self
             .sessions
@@ -240,6 +246,7 @@ impl Core {
         leases
             .chain(offers)
             .chain(accepts)
+            .chain(reclaims)
             .chain(waits)
             .chain(sessions)
             .flatten()
