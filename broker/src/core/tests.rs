@@ -2057,3 +2057,155 @@ proptest! {
         prop_assert!(left.is_empty(), "offers leak: {:?}", left);
     }
 }
+
+// ----- lending and reclaim, randomly ------------------------------------------
+
+/// One random input to a core where `batch` lends, `ci` borrows (up to 6
+/// cpus) and `web` only ever asks for regular capacity.
+#[derive(Debug, Clone)]
+enum LendStep {
+    Offer {
+        role: usize,
+        agent: u32,
+        cpus: u32,
+    },
+    Acquire {
+        namespace: usize,
+        cpus: u32,
+        count: u32,
+        policy: usize,
+        wait: bool,
+    },
+    Launch {
+        namespace: usize,
+        pick: usize,
+    },
+    Status {
+        pick: usize,
+        terminal: bool,
+    },
+    Advance {
+        millis: u64,
+    },
+}
+
+const LEND_NAMESPACES: [&str; 3] = ["batch", "ci", "web"];
+
+fn lend_step() -> impl Strategy<Value = LendStep> {
+    prop_oneof![
+        (0usize..3, 0u32..3, 1u32..6).prop_map(|(role, agent, cpus)| LendStep::Offer {
+            role,
+            agent,
+            cpus
+        }),
+        (0usize..3, 1u32..3, 1u32..3, 0usize..3, any::<bool>()).prop_map(
+            |(namespace, cpus, count, policy, wait)| LendStep::Acquire {
+                namespace,
+                cpus,
+                count,
+                policy,
+                wait
+            }
+        ),
+        (0usize..3, any::<usize>())
+            .prop_map(|(namespace, pick)| LendStep::Launch { namespace, pick }),
+        (any::<usize>(), any::<bool>())
+            .prop_map(|(pick, terminal)| LendStep::Status { pick, terminal }),
+        (0u64..40_000).prop_map(|millis| LendStep::Advance { millis }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn reclaims_stop_only_borrowed_work_and_caps_hold(steps in proptest::collection::vec(lend_step(), 1..60)) {
+        let batch = Namespace {
+            lending: Lending {
+                lend_idle: true,
+                max_lent: Resources::default(),
+                reclaim_grace: Duration::from_secs(10),
+            },
+            ..Namespace::new("batch", "batch")
+        };
+        let ci = Namespace {
+            max_borrowed: res(6.0, 0.0),
+            ..Namespace::new("ci", "ci")
+        };
+        let mut core = with_namespaces(vec![batch, ci, Namespace::new("web", "web")]);
+        let sessions: Vec<SessionId> = LEND_NAMESPACES.iter().map(|ns| in_namespace(&mut core, ns, ns)).collect();
+        let mut now = T0;
+        let mut ticket = 0;
+        let mut next_offer = 0;
+        for step in steps {
+            match step {
+                LendStep::Offer { role, agent: n, cpus } => {
+                    next_offer += 1;
+                    let offer = Offer {
+                        role: LEND_NAMESPACES[role].into(),
+                        ..offer(&format!("o{next_offer}"), n * 3 + role as u32, res(f64::from(cpus), 4096.0))
+                    };
+                    core.offers(now, vec![offer]);
+                }
+                LendStep::Acquire { namespace, cpus, count, policy, wait } => {
+                    ticket += 1;
+                    // web asks for regular capacity only: it must never borrow.
+                    let policy = if namespace == 2 { 0 } else { policy };
+                    let policy = [RevocablePolicy::Deny, RevocablePolicy::Allow, RevocablePolicy::Require][policy];
+                    let request = AcquireRequest {
+                        revocable: policy,
+                        ..acquire_in(
+                            LEND_NAMESPACES[namespace],
+                            vec![Slot { count, ..slot(f64::from(cpus), 64.0) }],
+                            if wait { Duration::from_secs(30) } else { Duration::ZERO },
+                        )
+                    };
+                    let _ = core.acquire(now, Ticket(ticket), &sessions[namespace], request);
+                }
+                LendStep::Launch { namespace, pick } => {
+                    let leases = core.leases_of(&sessions[namespace], None).unwrap();
+                    if let Some(lease) = leases.get(pick % leases.len().max(1)) {
+                        ticket += 1;
+                        let work = task(&format!("t{ticket}"), lease.resources.scalar("cpus"), 64.0);
+                        let _ = core.launch(now, Ticket(ticket), &sessions[namespace], vec![(lease.id.clone(), work)]);
+                    }
+                }
+                LendStep::Status { pick, terminal } => {
+                    let ids: Vec<TaskId> = core.tasks.keys().cloned().collect();
+                    if let Some(id) = ids.get(pick % ids.len().max(1)) {
+                        let state = if terminal { TaskState::Finished } else { TaskState::Running };
+                        core.status_update(update(id, state, None));
+                    }
+                }
+                LendStep::Advance { millis } => {
+                    now = now.after(Duration::from_millis(millis));
+                    core.tick(now);
+                }
+            }
+            let unlaunched_loans = core.leases.values().any(|s| s.lease.borrowed_from.is_some() && s.lease.offer.is_some());
+            for effect in core.drain_effects() {
+                match effect {
+                    Effect::Deliver { event: FrontendEvent::PreemptionNotice(reclaim), .. } => {
+                        for id in &reclaim.tasks {
+                            let task = &core.tasks[id];
+                            prop_assert_eq!(task.borrowed_from.as_deref(), Some(reclaim.owner.as_str()), "only borrowed work is reclaimed");
+                            prop_assert_ne!(&task.namespace, &reclaim.owner, "never the owner's own task");
+                        }
+                        prop_assert!(!unlaunched_loans, "unlaunched loans go back before running tasks are stopped");
+                    }
+                    Effect::Mesos(MesosCall::Kill { task_id, .. }) => {
+                        let reclaimed = core.reclaims(None).iter().any(|r| r.tasks.contains(&task_id) && r.deadline <= now);
+                        prop_assert!(reclaimed, "a kill is a reclaim past its deadline");
+                    }
+                    _ => {}
+                }
+            }
+            let borrowed = core.revocable_usage.get("ci").map_or(0.0, |r| r.scalar("cpus"));
+            prop_assert!(borrowed <= 6.0, "ci borrows {borrowed} cpus, above its max_borrowed");
+            prop_assert!(
+                core.revocable_usage.get("web").is_none_or(|r| r.is_empty()),
+                "a request that denies revocable capacity never borrows"
+            );
+        }
+    }
+}
