@@ -2156,7 +2156,7 @@ proptest! {
                         revocable: policy,
                         ..acquire_in(
                             LEND_NAMESPACES[namespace],
-                            vec![Slot { count, ..slot(f64::from(cpus), 64.0) }],
+                            vec![Slot { count, ..slot(f64::from(cpus), 128.0) }],
                             if wait { Duration::from_secs(30) } else { Duration::ZERO },
                         )
                     };
@@ -2166,7 +2166,12 @@ proptest! {
                     let leases = core.leases_of(&sessions[namespace], None).unwrap();
                     if let Some(lease) = leases.get(pick % leases.len().max(1)) {
                         ticket += 1;
-                        let work = task(&format!("t{ticket}"), lease.resources.scalar("cpus"), 64.0);
+                        let cpus = lease.resources.scalar("cpus");
+                        let work = if pick % 2 == 0 {
+                            task(&format!("t{ticket}"), cpus, 64.0)
+                        } else {
+                            Work::Group(vec![spec(&format!("g{ticket}"), cpus - 0.1, 64.0)])
+                        };
                         let _ = core.launch(now, Ticket(ticket), &sessions[namespace], vec![(lease.id.clone(), work)]);
                     }
                 }
@@ -2192,6 +2197,17 @@ proptest! {
                             prop_assert_ne!(&task.namespace, &reclaim.owner, "never the owner's own task");
                         }
                         prop_assert!(!unlaunched_loans, "unlaunched loans go back before running tasks are stopped");
+                    }
+                    Effect::Mesos(MesosCall::Accept { groups, .. }) => {
+                        // Borrowed and regular work never share an executor.
+                        for group in groups {
+                            let lenders: BTreeSet<Option<&String>> = group
+                                .tasks
+                                .iter()
+                                .map(|t| core.tasks[&t.task_id].borrowed_from.as_ref())
+                                .collect();
+                            prop_assert!(lenders.len() <= 1, "a group mixes borrowed and regular tasks");
+                        }
                     }
                     Effect::Mesos(MesosCall::Kill { task_id, .. }) => {
                         let reclaimed = core.reclaims(None).iter().any(|r| r.tasks.contains(&task_id) && r.deadline <= now);

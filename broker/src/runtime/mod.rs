@@ -339,7 +339,19 @@ impl Runtime {
                     session,
                     sequence,
                     event,
-                } => self.deliver(session, convert::event(sequence, &event)),
+                } => {
+                    if let core::FrontendEvent::PreemptionNotice(reclaim) = &event {
+                        info!(
+                            owner = %reclaim.owner,
+                            borrower = %reclaim.borrower,
+                            frontend = %reclaim.frontend,
+                            tasks = ?reclaim.tasks,
+                            reason = %reclaim.reason,
+                            "reclaiming lent capacity"
+                        );
+                    }
+                    self.deliver(session, convert::event(sequence, &event))
+                }
                 Effect::AcquireDone { ticket, result } => {
                     if let Some(reply) = self.waiting.remove(&ticket.0) {
                         let _ = reply.send(result);
