@@ -341,14 +341,13 @@ async fn reclaim_scenario(grace: Duration, cooperate: bool) -> Duration {
     .await
     .expect("ci is warned");
     assert_eq!(notice.reclaiming_namespace, "batch");
-    assert_eq!(
-        notice.task_ids.len(),
-        2,
-        "exactly what batch needs: {notice:?}"
-    );
+    // Two cpus, less any batch's role already holds free: one or two tasks.
+    let named = notice.task_ids.len();
+    assert!((1..=2).contains(&named), "what batch needs: {notice:?}");
+    let kept = 6 - named;
     assert_eq!(
         notice.task_ids,
-        ci_tasks[4..].iter().rev().cloned().collect::<Vec<_>>(),
+        ci_tasks[kept..].iter().rev().cloned().collect::<Vec<_>>(),
         "the newest borrowed tasks"
     );
     if cooperate {
@@ -379,7 +378,7 @@ async fn reclaim_scenario(grace: Duration, cooperate: bool) -> Duration {
             .any(|t| t.task_id == id && t.state() == TaskState::Running)
     };
     let ci_now = ci.list_tasks().await.unwrap();
-    for task in &ci_tasks[..4] {
+    for task in &ci_tasks[..kept] {
         assert!(
             running(&ci_now, task),
             "{task} was not reclaimed and still runs"

@@ -2225,3 +2225,73 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whenever enough is borrowed, the owner gets its capacity back by the
+    /// reclaim deadline, given that Mesos re-offers what the kills free.
+    #[test]
+    fn the_owner_gets_its_capacity_back_within_the_grace(
+        borrowed in proptest::collection::vec(1u32..4, 1..6),
+        asked in 1u32..8,
+    ) {
+        let (mut core, owner, borrower) = lending_core(0.0);
+        // lending_core's own 4-cpu offer is lent first: make it unusable.
+        core.rescind(&OfferId("o1".into()));
+        let mut now = T0;
+        for (n, cpus) in borrowed.iter().enumerate() {
+            let cpus = f64::from(*cpus);
+            let lent = Offer {
+                role: "batch".into(),
+                ..offer(&format!("lent{n}"), n as u32 + 10, res(cpus, 1024.0))
+            };
+            core.offers(now, vec![lent]);
+            let request = AcquireRequest {
+                revocable: RevocablePolicy::Require,
+                ..acquire_in("ci", vec![slot(cpus, 64.0)], Duration::ZERO)
+            };
+            let lease = granted(core.acquire(now, Ticket(n as u64), &borrower, request)).remove(0);
+            launched(core.launch(now, Ticket(100 + n as u64), &borrower, vec![(lease.id, task(&format!("b{n}"), cpus, 64.0))]));
+            // Mesos offers the agent's leftover memory again.
+            let leftover = Offer {
+                role: "batch".into(),
+                ..offer(&format!("left{n}"), n as u32 + 10, res(0.0, 960.0))
+            };
+            core.offers(now, vec![leftover]);
+            now = now.after(Duration::from_millis(10));
+        }
+        core.drain_effects();
+        let mut slots = slot(1.0, 64.0);
+        slots.count = asked;
+        let mine = AcquireRequest {
+            gang: true,
+            ..acquire_in("batch", vec![slots], Duration::from_secs(600))
+        };
+        prop_assert_eq!(core.acquire(now, Ticket(999), &owner, mine), Ok(Outcome::Later));
+        let enough = borrowed.iter().sum::<u32>() >= asked;
+        let reclaims = core.reclaims(Some("batch"));
+        prop_assert_eq!(reclaims.len(), usize::from(enough), "a reclaim exactly when enough is lent");
+        let Some(deadline) = reclaims.first().map(|r| r.deadline) else {
+            return Ok(());
+        };
+        core.drain_effects();
+        core.tick(deadline);
+        let mut served = false;
+        for effect in core.drain_effects() {
+            if let Effect::Mesos(MesosCall::Kill { task_id, .. }) = effect {
+                let cpus = core.tasks[&task_id].resources.scalar("cpus");
+                core.status_update(update(&task_id, TaskState::Killed, None));
+                let freed = Offer {
+                    role: "batch".into(),
+                    ..offer(&format!("freed-{task_id}"), 99, res(cpus, 1024.0))
+                };
+                core.offers(deadline, vec![freed]);
+                served |= core.drain_effects().iter().any(|e| {
+                    matches!(e, Effect::AcquireDone { ticket: Ticket(999), result: Ok(_) })
+                });
+            }
+        }
+        prop_assert!(served, "the owner is served at the deadline once the kills free the capacity");
+    }
+}

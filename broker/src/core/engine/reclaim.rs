@@ -40,12 +40,7 @@ impl Core {
             .filter(|t| t.borrowed_from.as_ref() == Some(owner) && !t.state.is_terminal())
             .collect();
         borrowed.sort_by(|a, b| (b.launched_at, &b.id).cmp(&(a.launched_at, &a.id)));
-        let mut needed = Resources::default();
-        for slot in &request.slots {
-            for _ in 0..slot.count {
-                needed.add(&slot.resources);
-            }
-        }
+        let needed = self.shortfall(owner, request);
         let mut freed = Resources::default();
         let mut chosen: Vec<&TaskRecord> = Vec::new();
         for task in borrowed {
@@ -71,7 +66,7 @@ impl Core {
                 borrower,
                 frontend: frontend.clone(),
                 reason: format!(
-                    "namespace {owner} needs {needed} of the capacity it lent; \\
+                    "namespace {owner} needs {needed} of the capacity it lent; \
                      the newest borrowed tasks that free it"
                 ),
                 tasks,
@@ -90,6 +85,31 @@ impl Core {
                 self.reclaims.pop_front();
             }
         }
+    }
+
+    /// What `request` asks beyond what the owner's role has free in the
+    /// pool: what stopping borrowed tasks must free.
+    fn shortfall(&self, owner: &str, request: &AcquireRequest) -> Resources {
+        let mut asked = Resources::default();
+        for slot in &request.slots {
+            for _ in 0..slot.count {
+                asked.add(&slot.resources);
+            }
+        }
+        let role = self.role_of(owner);
+        let mut free = Resources::default();
+        for pooled in self
+            .offers
+            .iter()
+            .filter(|p| Some(p.offer.role.as_str()) == role)
+        {
+            free.add(&pooled.free);
+        }
+        let missing: Vec<(&str, f64)> = asked
+            .scalars()
+            .map(|(name, amount)| (name, (amount - free.scalar(name)).max(0.0)))
+            .collect();
+        Resources::from_scalars(missing, []).unwrap_or_default()
     }
 
     /// Kills the tasks of reclaims whose deadline passed and that their
