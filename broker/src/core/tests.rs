@@ -1607,6 +1607,15 @@ fn idle_capacity_is_lent_only_to_requests_that_allow_revocable() {
         "borrowing is not regular use"
     );
     assert_eq!(core.lent["batch"].scalar("cpus"), 1.0);
+    let report = core.usage_report(None).unwrap();
+    let of = |name: &str| report.iter().find(|u| u.namespace.name == name).unwrap();
+    assert_eq!(of("ci").borrowed.scalar("cpus"), 1.0);
+    assert_eq!(
+        of("ci").leased.scalar("cpus"),
+        1.0,
+        "borrowed leases are leases"
+    );
+    assert_eq!(of("batch").lent.scalar("cpus"), 1.0);
 }
 
 #[test]

@@ -143,6 +143,8 @@ mod tests {
             },
             leased: cpus(1.0),
             running: cpus(2.5),
+            borrowed: Resources::default(),
+            lent: Resources::default(),
             dominant_share: 0.25,
             waiting_slots: 3,
         }];

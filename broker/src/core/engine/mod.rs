@@ -164,6 +164,11 @@ pub struct NamespaceUsage {
     pub leased: Resources,
     /// Held by live tasks.
     pub running: Resources,
+    /// Revocable or borrowed from other namespaces, leased or running
+    /// (included in `leased` and `running`; not counted against quota).
+    pub borrowed: Resources,
+    /// Of its own capacity, what other namespaces borrow now.
+    pub lent: Resources,
     /// The largest share of any resource of the capacity Agora holds,
     /// divided by the namespace's weight.
     pub dominant_share: f64,

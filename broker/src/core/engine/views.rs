@@ -46,7 +46,13 @@ impl Core {
                     leased.add(&state.lease.resources);
                 }
                 let usage = self.usage(&ns.name);
+                let borrowed = self
+                    .revocable_usage
+                    .get(&ns.name)
+                    .cloned()
+                    .unwrap_or_default();
                 let mut running = usage.clone();
+                running.add(&borrowed);
                 running.subtract(&leased);
                 let waiting_slots = self
                     .waiting
@@ -59,6 +65,8 @@ impl Core {
                     namespace: ns.clone(),
                     leased,
                     running,
+                    borrowed,
+                    lent: self.lent.get(&ns.name).cloned().unwrap_or_default(),
                     dominant_share: Standing::of(ns, &usage, &capacity).weighted_share,
                     waiting_slots,
                 }
