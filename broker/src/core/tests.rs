@@ -1761,6 +1761,20 @@ fn a_borrower_that_ends_its_tasks_in_time_has_nothing_killed() {
     assert!(kills(&core.drain_effects()).is_empty());
 }
 
+#[test]
+fn a_warm_offer_past_its_time_to_live_does_not_keep_waking_the_core() {
+    let mut core = Core::new(CoreConfig::default(), "boot");
+    core.offers(
+        T0,
+        vec![offer("o1", 1, res(1.0, 1.0)), offer("o2", 2, res(1.0, 1.0))],
+    );
+    let ttl = CoreConfig::default().pool_ttl;
+    assert_eq!(core.next_deadline(), Some(T0.after(ttl)));
+    core.tick(T0.after(ttl));
+    assert_eq!(core.agents().len(), 2, "both offers are warm and stay");
+    assert_eq!(core.next_deadline(), None, "nothing left to wake for");
+}
+
 /// One random input to the core.
 #[derive(Debug, Clone)]
 enum Step {

@@ -211,6 +211,9 @@ pub struct Core {
     pub(super) lent: BTreeMap<String, Resources>,
     /// Recent decisions to take lent capacity back from running tasks.
     pub(super) reclaims: VecDeque<ReclaimState>,
+    /// When [`Core::tick`] last ran: pool offers whose time to live ended
+    /// by then were considered and kept (warm, held or wanted).
+    pub(super) last_tick: Timestamp,
     /// The quota and weights last set in Mesos, to send only changes.
     pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     pub(super) effects: Vec<Effect>,
@@ -244,6 +247,7 @@ impl Core {
             revocable_usage: BTreeMap::new(),
             lent: BTreeMap::new(),
             reclaims: VecDeque::new(),
+            last_tick: Timestamp::default(),
             pushed: (Vec::new(), Vec::new()),
             effects: Vec::new(),
         }

@@ -12,6 +12,7 @@ impl Core {
     /// ended sessions past their grace, pool offers past their time to live
     /// (declined back to Mesos) and request ids past their memory.
     pub fn tick(&mut self, now: Timestamp) {
+        self.last_tick = now;
         let notice = self.config.expiring_notice;
         let mut warnings = Vec::new();
         let mut expired = Vec::new();
@@ -228,10 +229,15 @@ impl Core {
             });
             [Some(s.lease.expires_at), s.rebind_deadline, warn]
         });
+        // Offers kept past their time to live at the last tick (warm, held
+        // or wanted) are looked at again at the next tick for any reason;
+        // waking for them now would only spin.
         let offers = self
             .offers
             .iter()
-            .map(|p| Some(p.received_at.after(self.config.pool_ttl)));
+            .map(|p| p.received_at.after(self.config.pool_ttl))
+            .filter(|due| *due > self.last_tick)
+            .map(Some);
         let accepts = self.accepts.values().map(|p| Some(p.flush_at));
         let reclaims = self
             .reclaims
