@@ -6,6 +6,7 @@
 //! CPU time of the metered processes is read over the same window.
 
 use std::{
+    collections::BTreeMap,
     future::Future,
     sync::Arc,
     time::{Duration, Instant},
@@ -27,6 +28,25 @@ use crate::{
 pub struct Window {
     pub warmup: Duration,
     pub duration: Duration,
+}
+
+impl Window {
+    /// The settings every report names: load, cluster size and window;
+    /// a scenario adds its own.
+    pub fn settings(&self, clients: usize, agents: usize) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("clients", clients.to_string()),
+            ("agents", agents.to_string()),
+            (
+                "duration",
+                humantime::format_duration(self.duration).to_string(),
+            ),
+            (
+                "warmup",
+                humantime::format_duration(self.warmup).to_string(),
+            ),
+        ])
+    }
 }
 
 /// The shared clock of one run, fixed when every worker is ready.

@@ -7,8 +7,6 @@
 //! cost into its server stack (the same for any call) and the trip through
 //! the core.
 
-use std::collections::BTreeMap;
-
 use clap::Args;
 
 use super::{WARM_POOL_TIMEOUT, WindowArgs};
@@ -74,19 +72,11 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
     let targets = targets(&empty, &cycles, clients);
     Ok(Report {
         scenario: "acquire-release",
-        settings: BTreeMap::from([
-            ("clients", clients.to_string()),
-            ("agents", args.agents.to_string()),
-            (
-                "duration",
-                humantime::format_duration(window.duration).to_string(),
-            ),
-            (
-                "warmup",
-                humantime::format_duration(window.warmup).to_string(),
-            ),
-            ("agent_resources", args.cluster.agent_resources.clone()),
-        ]),
+        settings: window
+            .settings(clients, args.agents)
+            .into_iter()
+            .chain([("agent_resources", args.cluster.agent_resources.clone())])
+            .collect(),
         loops: vec![empty, health, cycles],
         memory: vec![memory],
         targets,

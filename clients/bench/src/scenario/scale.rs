@@ -4,8 +4,6 @@
 //! their streams. Measures acquire latency with a full pool and the
 //! broker's resident memory as each part is added.
 
-use std::collections::BTreeMap;
-
 use agora_client::Frontend;
 use anyhow::ensure;
 use clap::Args;
@@ -89,22 +87,16 @@ pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report
     let targets = targets(&empty, &cycles, &memory, args);
     Ok(Report {
         scenario: "scale",
-        settings: BTreeMap::from([
-            ("agents", args.agents.to_string()),
-            ("namespaces", namespaces.len().to_string()),
-            ("frontends", args.frontends.to_string()),
-            ("clients", args.clients.to_string()),
-            (
-                "duration",
-                humantime::format_duration(window.duration).to_string(),
-            ),
-            (
-                "warmup",
-                humantime::format_duration(window.warmup).to_string(),
-            ),
-            ("agent_resources", args.cluster.agent_resources.clone()),
-            ("pool_warm_after", format!("{:.1}s", warm.as_secs_f64())),
-        ]),
+        settings: window
+            .settings(args.clients, args.agents)
+            .into_iter()
+            .chain([
+                ("namespaces", namespaces.len().to_string()),
+                ("frontends", args.frontends.to_string()),
+                ("agent_resources", args.cluster.agent_resources.clone()),
+                ("pool_warm_after", format!("{:.1}s", warm.as_secs_f64())),
+            ])
+            .collect(),
         loops: vec![empty, cycles],
         memory,
         targets,

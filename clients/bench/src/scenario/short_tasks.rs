@@ -7,10 +7,7 @@
 //! "Submit" is the moment a worker decides to run a task: before Acquire
 //! through Agora, before handing the task to the direct framework's queue.
 
-use std::{
-    collections::BTreeMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use agora_client::{Acquire, Events, Frontend, Slot, Task, api};
 use anyhow::{Context, bail};
@@ -101,22 +98,14 @@ pub async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<R
     let targets = targets(&direct, &agora);
     Ok(Report {
         scenario: "short-tasks",
-        settings: BTreeMap::from([
-            ("clients", clients.to_string()),
-            ("agents", args.agents.to_string()),
-            (
-                "duration",
-                humantime::format_duration(window.duration).to_string(),
-            ),
-            (
-                "warmup",
-                humantime::format_duration(window.warmup).to_string(),
-            ),
-            (
+        settings: window
+            .settings(clients, args.agents)
+            .into_iter()
+            .chain([(
                 "allocation_interval",
                 humantime::format_duration(args.cluster.allocation_interval).to_string(),
-            ),
-        ]),
+            )])
+            .collect(),
         loops: vec![direct, agora],
         memory: vec![memory],
         targets,
