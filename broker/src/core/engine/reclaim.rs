@@ -17,12 +17,6 @@ impl Core {
     /// own is under way and running borrowed tasks can free what it asks.
     pub(super) fn preempt_for(&mut self, now: Timestamp, request: &AcquireRequest) {
         let owner = &request.namespace;
-        let under_way = self.reclaims.iter().any(|state| {
-            let reclaim = &state.reclaim;
-            let alive =
-                |task: &TaskId| self.tasks.get(task).is_some_and(|t| !t.state.is_terminal());
-            &reclaim.owner == owner && (reclaim.deadline > now || reclaim.tasks.iter().any(alive))
-        });
         let Some(grace) = self
             .namespaces
             .get(owner)
@@ -31,6 +25,12 @@ impl Core {
         else {
             return;
         };
+        let under_way = self.reclaims.iter().any(|state| {
+            let reclaim = &state.reclaim;
+            let alive =
+                |task: &TaskId| self.tasks.get(task).is_some_and(|t| !t.state.is_terminal());
+            &reclaim.owner == owner && (reclaim.deadline > now || reclaim.tasks.iter().any(alive))
+        });
         if under_way {
             return;
         }
