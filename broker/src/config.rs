@@ -230,6 +230,9 @@ pub struct BrokerSettings {
     /// How long an Acquire's request_id is remembered for retries.
     #[serde(with = "humantime_serde")]
     pub request_memory: Duration,
+    /// Finished tasks remembered for ListTasks and Reconcile, like Mesos's
+    /// `--max_completed_tasks_per_framework`; the oldest are forgotten.
+    pub completed_tasks: usize,
     /// How often a session's stream carries a heartbeat.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -370,6 +373,7 @@ impl Default for BrokerSettings {
             launch_linger: core.launch_linger,
             backfill_window: core.backfill_window,
             request_memory: core.request_memory,
+            completed_tasks: core.completed_tasks,
             heartbeat_interval: Duration::from_secs(10),
         }
     }

@@ -137,6 +137,7 @@ fn core_config(config: &Config, namespaces: Vec<Namespace>) -> CoreConfig {
         launch_linger: broker.launch_linger,
         backfill_window: broker.backfill_window,
         request_memory: broker.request_memory,
+        completed_tasks: broker.completed_tasks,
         push_quota: config.mesos.push_quota,
     }
 }

@@ -11,6 +11,7 @@
 //! - [`model`]: ids, offers, leases, tasks, events, effects, errors.
 //! - `pool`: the offers held, indexed for placement.
 //! - `placement`: constraints and the search for room for each slot.
+//! - `tasks`: the tasks launched, live ones indexed, finished ones bounded.
 //! - [`engine`]: [`Core`], the state machine.
 
 pub mod engine;
@@ -20,6 +21,7 @@ mod namespaces;
 mod placement;
 mod pool;
 pub mod resources;
+mod tasks;
 
 pub use engine::{AgentView, Core, Launched, NamespaceUsage};
 pub use model::*;

@@ -632,6 +632,9 @@ pub struct CoreConfig {
     pub request_memory: Duration,
     /// Set each role's quota and weight in Mesos, so Mesos and Agora agree.
     pub push_quota: bool,
+    /// Finished tasks kept for frontends to look up; older ones are
+    /// forgotten (their statuses already reached their frontends).
+    pub completed_tasks: usize,
 }
 
 impl Default for CoreConfig {
@@ -649,6 +652,7 @@ impl Default for CoreConfig {
             launch_linger: Duration::from_millis(20),
             backfill_window: Duration::from_secs(5),
             request_memory: Duration::from_secs(600),
+            completed_tasks: 1000,
             push_quota: false,
         }
     }

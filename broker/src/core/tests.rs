@@ -1129,6 +1129,62 @@ fn a_launch_whose_offer_is_rescinded_before_the_accept_is_dropped() {
 }
 
 #[test]
+fn finished_tasks_are_remembered_up_to_the_bound_and_free_their_ids() {
+    let mut core = Core::new(
+        CoreConfig {
+            completed_tasks: 2,
+            ..CoreConfig::default()
+        },
+        "boot",
+    );
+    let s = session(&mut core, "a");
+    let mut ids = Vec::new();
+    for (n, offer_id) in ["o1", "o2", "o3", "o4"].into_iter().enumerate() {
+        core.offers(T0, vec![offer(offer_id, n as u32, res(2.0, 256.0))]);
+        let lease = lease_now(&mut core, &s, 1.0, 128.0);
+        let other = lease_now(&mut core, &s, 1.0, 128.0);
+        let work = vec![(lease.id, task("same-id", 1.0, 128.0))];
+        let task_id = launched(core.launch(T0, Ticket(n as u64), &s, work))
+            .remove(0)
+            .task_id;
+        let work = vec![(other.id.clone(), task("same-id", 1.0, 128.0))];
+        let duplicate = core.launch(T0, Ticket(9), &s, work);
+        assert!(matches!(duplicate, Err(CoreError::DuplicateTask { .. })));
+        core.release(T0, &s, &[other.id], Duration::ZERO).unwrap();
+        core.drain_effects();
+        core.status_update(update(&task_id, TaskState::Finished, Some(vec![n as u8])));
+        let delivered = core.drain_effects().into_iter().any(|effect| {
+            matches!(effect, Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. }
+                if record.id == task_id && record.state == TaskState::Finished)
+        });
+        assert!(
+            delivered,
+            "the final status of task {n} reached its frontend"
+        );
+        ids.push(task_id);
+    }
+    let remembered: Vec<TaskId> = core
+        .tasks_of(&s, None)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(remembered.len(), 2);
+    assert!(ids[2..].iter().all(|id| remembered.contains(id)));
+    core.status_update(update(&ids[0], TaskState::Running, Some(vec![7])));
+    assert!(matches!(
+        core.drain_effects().as_slice(),
+        [Effect::Mesos(MesosCall::Acknowledge { .. }), ..]
+    ));
+    assert!(
+        core.tasks_of(&s, None)
+            .unwrap()
+            .iter()
+            .all(|t| t.state.is_terminal())
+    );
+}
+
+#[test]
 fn usage_follows_leases_and_live_tasks_and_a_terminal_state_is_final() {
     let (mut core, s, task_id) = one_launched_task();
     assert_eq!(
@@ -2024,14 +2080,14 @@ proptest! {
                     }
                 }
                 Step::Status { pick, state, uuid } => {
-                    let ids: Vec<TaskId> = core.tasks.keys().cloned().collect();
+                    let ids: Vec<TaskId> = core.tasks.values().map(|t| t.id.clone()).collect();
                     if ids.is_empty() {
                         continue;
                     }
                     let id = ids[pick % ids.len()].clone();
                     let state = [TaskState::Starting, TaskState::Running, TaskState::Finished, TaskState::Failed][state];
                     acks_expected += usize::from(uuid);
-                    if !core.tasks[&id].state.is_terminal() {
+                    if !core.tasks.get(&id).unwrap().state.is_terminal() {
                         *updates_sent.entry(id.clone()).or_default() += 1;
                     }
                     core.status_update(StatusUpdate {
@@ -2199,7 +2255,7 @@ proptest! {
                     }
                 }
                 LendStep::Status { pick, terminal } => {
-                    let ids: Vec<TaskId> = core.tasks.keys().cloned().collect();
+                    let ids: Vec<TaskId> = core.tasks.values().map(|t| t.id.clone()).collect();
                     if let Some(id) = ids.get(pick % ids.len().max(1)) {
                         let state = if terminal { TaskState::Finished } else { TaskState::Running };
                         core.status_update(update(id, state, None));
@@ -2215,7 +2271,7 @@ proptest! {
                 match effect {
                     Effect::Deliver { event: FrontendEvent::PreemptionNotice(reclaim), .. } => {
                         for id in &reclaim.tasks {
-                            let task = &core.tasks[id];
+                            let task = &core.tasks.get(id).unwrap();
                             prop_assert_eq!(task.borrowed_from.as_deref(), Some(reclaim.owner.as_str()), "only borrowed work is reclaimed");
                             prop_assert_ne!(&task.namespace, &reclaim.owner, "never the owner's own task");
                         }
@@ -2227,7 +2283,7 @@ proptest! {
                             let lenders: BTreeSet<Option<&String>> = group
                                 .tasks
                                 .iter()
-                                .map(|t| core.tasks[&t.task_id].borrowed_from.as_ref())
+                                .map(|t| core.tasks.get(&t.task_id).unwrap().borrowed_from.as_ref())
                                 .collect();
                             prop_assert!(lenders.len() <= 1, "a group mixes borrowed and regular tasks");
                         }
@@ -2303,7 +2359,7 @@ proptest! {
         let mut served = false;
         for effect in core.drain_effects() {
             if let Effect::Mesos(MesosCall::Kill { task_id, .. }) = effect {
-                let cpus = core.tasks[&task_id].resources.scalar("cpus");
+                let cpus = core.tasks.get(&task_id).unwrap().resources.scalar("cpus");
                 core.status_update(update(&task_id, TaskState::Killed, None));
                 let freed = Offer {
                     role: "batch".into(),

@@ -53,12 +53,9 @@ impl Core {
                 if spec.client_id.trim().is_empty() {
                     return Err(invalid("task.id", "give the task an id"));
                 }
-                let live_duplicate = self.tasks.values().any(|t| {
-                    t.frontend == frontend
-                        && t.client_id == spec.client_id
-                        && !t.state.is_terminal()
-                });
-                if live_duplicate || !client_ids.insert(spec.client_id.clone()) {
+                if self.tasks.is_live(&frontend, &spec.client_id)
+                    || !client_ids.insert(spec.client_id.clone())
+                {
                     return Err(CoreError::DuplicateTask {
                         client_id: spec.client_id.clone(),
                     });
@@ -115,9 +112,9 @@ impl Core {
                         .map(|spec| self.record_task(now, frontend, &lease, spec, &mut launched))
                         .collect();
                     let executor = group_executor_resources();
-                    if let Some(first) = tasks.first().and_then(|t| self.tasks.get_mut(&t.task_id))
-                    {
-                        first.resources.add(&executor);
+                    if let Some(first) = tasks.first() {
+                        self.tasks
+                            .update_live(&first.task_id, |t| t.resources.add(&executor));
                     }
                     self.charge(&lease.namespace, &executor, Holder::of_lease(&lease));
                     let group = LaunchGroup {
@@ -204,25 +201,22 @@ impl Core {
             self.fresh_id("t")
         ));
         self.charge(&lease.namespace, &spec.resources, Holder::of_lease(lease));
-        self.tasks.insert(
-            task_id.clone(),
-            TaskRecord {
-                id: task_id.clone(),
-                client_id: spec.client_id.clone(),
-                frontend: frontend.clone(),
-                namespace: lease.namespace.clone(),
-                agent: lease.agent.id.clone(),
-                lease: lease.id.clone(),
-                resources: spec.resources.clone(),
-                revocable: lease.revocable,
-                borrowed_from: lease.borrowed_from.clone(),
-                launched_at: now,
-                state: TaskState::Staging,
-                reason: None,
-                message: None,
-                timestamp: None,
-            },
-        );
+        self.tasks.insert(TaskRecord {
+            id: task_id.clone(),
+            client_id: spec.client_id.clone(),
+            frontend: frontend.clone(),
+            namespace: lease.namespace.clone(),
+            agent: lease.agent.id.clone(),
+            lease: lease.id.clone(),
+            resources: spec.resources.clone(),
+            revocable: lease.revocable,
+            borrowed_from: lease.borrowed_from.clone(),
+            launched_at: now,
+            state: TaskState::Staging,
+            reason: None,
+            message: None,
+            timestamp: None,
+        });
         launched.push(Launched {
             task_id: task_id.clone(),
             client_id: spec.client_id.clone(),

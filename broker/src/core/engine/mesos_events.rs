@@ -147,20 +147,15 @@ impl Core {
     /// terminal state is final: a later update of the same task (a stale
     /// retry, a reconciliation answer) is acknowledged and goes no further.
     pub fn status_update(&mut self, update: StatusUpdate) {
-        let owned = self
-            .tasks
-            .get_mut(&update.task_id)
-            .filter(|record| !record.state.is_terminal())
-            .map(|record| {
-                record.state = update.state;
-                record.reason = update.reason.clone();
-                record.message = update.message.clone();
-                record.timestamp = update.timestamp;
-                if let Some(agent) = &update.agent_id {
-                    record.agent = agent.clone();
-                }
-                record.clone()
-            });
+        let owned = self.tasks.update_live(&update.task_id, |record| {
+            record.state = update.state;
+            record.reason = update.reason.clone();
+            record.message = update.message.clone();
+            record.timestamp = update.timestamp;
+            if let Some(agent) = &update.agent_id {
+                record.agent = agent.clone();
+            }
+        });
         if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
             self.credit(
                 &record.namespace,
@@ -185,15 +180,15 @@ impl Core {
     /// `Dropped` and their frontends are told why.
     pub fn accept_failed(&mut self, tasks: &[TaskId], reason: &str) {
         for task in tasks {
-            let Some(record) = self.tasks.get_mut(task) else {
-                continue;
-            };
-            if record.state != TaskState::Staging {
+            if self.tasks.get(task).map(|t| t.state) != Some(TaskState::Staging) {
                 continue;
             }
-            record.state = TaskState::Dropped;
-            record.message = Some(format!("the launch did not reach Mesos: {reason}"));
-            let record = record.clone();
+            let Some(record) = self.tasks.update_live(task, |record| {
+                record.state = TaskState::Dropped;
+                record.message = Some(format!("the launch did not reach Mesos: {reason}"));
+            }) else {
+                continue;
+            };
             self.credit(
                 &record.namespace,
                 &record.resources,

@@ -14,6 +14,7 @@ use super::model::*;
 use super::placement::Demand;
 use super::pool::Pool;
 use super::resources::Resources;
+use super::tasks::TaskBook;
 
 /// The [`Demand`] of `request` from `frontend` in `namespace`, borrowing
 /// only the fields it reads so that the pool can be borrowed mutably beside
@@ -193,7 +194,7 @@ pub struct Core {
     pub(super) next_id: u64,
     pub(super) offers: Pool,
     pub(super) leases: BTreeMap<LeaseId, LeaseState>,
-    pub(super) tasks: BTreeMap<TaskId, TaskRecord>,
+    pub(super) tasks: TaskBook,
     pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
     pub(super) sessions: BTreeMap<SessionId, SessionState>,
     pub(super) waiting: VecDeque<Waiting>,
@@ -228,6 +229,7 @@ impl Core {
             .iter()
             .map(|ns| (ns.name.clone(), ns.clone()))
             .collect();
+        let completed_tasks = config.completed_tasks;
         Core {
             config,
             namespaces,
@@ -235,7 +237,7 @@ impl Core {
             next_id: 0,
             offers: Pool::default(),
             leases: BTreeMap::new(),
-            tasks: BTreeMap::new(),
+            tasks: TaskBook::new(completed_tasks),
             frontends: BTreeMap::new(),
             sessions: BTreeMap::new(),
             waiting: VecDeque::new(),
