@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -235,6 +236,14 @@ async fn serve_prepared(
     let driver = tokio::spawn(drive(Arc::clone(&shared), allocation_interval, stop_rx));
     let closing = Arc::clone(&shared);
     let app = crate::http::router(Arc::clone(&shared));
+    // Events and call answers are small writes that must leave at once, as
+    // a Mesos master's do: without TCP_NODELAY, Nagle's algorithm holds an
+    // event back until the previous one's delayed ACK (up to 40 ms).
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -471,6 +471,22 @@ pub enum MesosCall {
     },
 }
 
+impl MesosCall {
+    /// Whether this call's effect on the master is the same whichever
+    /// calls around it arrive first, so it may be sent beside them. ACCEPT
+    /// and DECLINE each concern their own offers and ACKNOWLEDGE its own
+    /// update. The rest must keep their place: a REVIVE that overtook a
+    /// DECLINE would leave the decline's filter in force, a KILL or a
+    /// RECONCILE that overtook the ACCEPT launching its task would find the
+    /// task unknown, and role and quota changes apply to what follows them.
+    pub fn commutes(&self) -> bool {
+        matches!(
+            self,
+            MesosCall::Accept { .. } | MesosCall::Decline { .. } | MesosCall::Acknowledge { .. }
+        )
+    }
+}
+
 /// A top-level role's quota as Mesos (≥ 1.9) takes it: the limit covers
 /// the role's whole subtree; only the scalars named are limited.
 #[derive(Debug, Clone, PartialEq)]

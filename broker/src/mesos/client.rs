@@ -162,8 +162,12 @@ pub fn start(config: MesosConfig) -> (MesosHandle, mpsc::Receiver<MesosEvent>, J
     (handle, events_rx, task)
 }
 
+/// Calls are small requests answered at once: Nagle's algorithm would hold
+/// each one back for the previous one's delayed ACK.
 fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 fn basic_auth((principal, secret): &(String, String)) -> HeaderValue {

@@ -2,8 +2,8 @@
 //! frontend commands (from the gRPC handlers, over a bounded channel, each
 //! with a oneshot reply), Mesos events (from the client) and the clock (a
 //! timer set to the core's next deadline), and carries the core's effects
-//! out in order: Mesos calls to a call pump that sends them one at a time,
-//! events to sessions, deferred replies to their callers.
+//! out in order: Mesos calls to a call pump (`pump`) that keeps their order
+//! where it matters, events to sessions, deferred replies to their callers.
 
 use std::{
     collections::HashMap,
@@ -16,6 +16,7 @@ use tonic::Status;
 use tracing::{debug, info, warn};
 
 mod admin;
+mod pump;
 
 pub use admin::{AdminCommand, AdminError};
 
@@ -111,12 +112,6 @@ fn now() -> Timestamp {
     Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A launch that Mesos did not take, reported back by the call pump.
-struct FailedAccept {
-    tasks: Vec<TaskId>,
-    reason: String,
-}
-
 /// Owns the core and everything that talks to it.
 pub struct Runtime {
     core: Core,
@@ -141,7 +136,7 @@ impl Runtime {
     ) {
         let (calls, calls_rx) = mpsc::channel(4096);
         let (failures_tx, mut failures) = mpsc::channel(256);
-        tokio::spawn(call_pump(mesos, calls_rx, failures_tx));
+        tokio::spawn(pump::run(mesos, calls_rx, failures_tx));
         let mut runtime = Runtime {
             core,
             store,
@@ -396,37 +391,6 @@ fn answer<T>(
         }
         Err(error) => {
             let _ = reply.send(Err(error));
-        }
-    }
-}
-
-/// Sends Mesos calls one at a time, in order, so their effects on the
-/// master happen in the order the core decided them.
-async fn call_pump(
-    mesos: MesosHandle,
-    mut calls: mpsc::Receiver<MesosCall>,
-    failures: mpsc::Sender<FailedAccept>,
-) {
-    while let Some(call) = calls.recv().await {
-        let launched: Vec<TaskId> = match &call {
-            MesosCall::Accept { tasks, groups, .. } => tasks
-                .iter()
-                .chain(groups.iter().flat_map(|g| &g.tasks))
-                .map(|t| t.task_id.clone())
-                .collect(),
-            _ => Vec::new(),
-        };
-        if let Err(error) = mesos.send(call).await {
-            warn!(%error, "Mesos call failed");
-            if !launched.is_empty() {
-                let failed = FailedAccept {
-                    tasks: launched,
-                    reason: error.to_string(),
-                };
-                if failures.send(failed).await.is_err() {
-                    return;
-                }
-            }
         }
     }
 }
