@@ -43,11 +43,14 @@ impl PooledOffer {
 const INDEX_SCALAR: &str = "cpus";
 
 /// Offers by id, plus per (role, revocable bag) an ordered set of (free
-/// cpus, id), and the sum of what is free and regular, for fair shares.
+/// cpus, id), the offers in the order they arrived (so the next time to
+/// live that ends is found without a walk), and the sum of what is free and
+/// regular, for fair shares.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Pool {
     offers: BTreeMap<OfferId, PooledOffer>,
     by_role: BTreeMap<(String, bool), BTreeSet<(u64, OfferId)>>,
+    by_arrival: BTreeSet<(Timestamp, OfferId)>,
     total_free: Resources,
 }
 
@@ -62,12 +65,14 @@ impl Pool {
                 .insert(key(&pooled, revocable));
         }
         self.total_free.add(&pooled.free);
+        self.by_arrival.insert((pooled.received_at, id.clone()));
         self.offers.insert(id, pooled);
     }
 
     pub(super) fn remove(&mut self, id: &OfferId) -> Option<PooledOffer> {
         let pooled = self.offers.remove(id)?;
         self.total_free.subtract(&pooled.free);
+        self.by_arrival.remove(&(pooled.received_at, id.clone()));
         for revocable in [false, true] {
             let index_key = (pooled.offer.role.clone(), revocable);
             if let Some(index) = self.by_role.get_mut(&index_key) {
@@ -152,6 +157,16 @@ impl Pool {
             .map_or(0, BTreeSet::len)
     }
 
+    /// When the earliest offer that arrived after `after` (or the earliest
+    /// of all, without a bound) arrived.
+    pub(super) fn first_arrival_after(&self, after: Option<Timestamp>) -> Option<Timestamp> {
+        let from = after.map_or(0, |after| after.0.saturating_add(1));
+        self.by_arrival
+            .range((Timestamp(from), OfferId(String::new()))..)
+            .next()
+            .map(|(at, _)| *at)
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = &PooledOffer> {
         self.offers.values()
     }
@@ -159,6 +174,7 @@ impl Pool {
     /// Removes every offer; what was in the pool, by id.
     pub(super) fn clear(&mut self) -> Vec<OfferId> {
         self.by_role.clear();
+        self.by_arrival.clear();
         self.total_free = Resources::default();
         std::mem::take(&mut self.offers).into_keys().collect()
     }

@@ -1946,6 +1946,18 @@ fn check_invariants(
     acks_expected: usize,
     acks_seen: usize,
 ) -> Result<(), TestCaseError> {
+    // The pool's arrival index finds the next time to live that ends, as a
+    // walk of every offer would.
+    let ttl = core.config.pool_ttl;
+    let walked = core
+        .offers
+        .iter()
+        .map(|p| p.received_at.after(ttl))
+        .filter(|due| *due > core.last_tick)
+        .min();
+    let bound = core.last_tick.0.checked_sub(ttl.as_millis() as u64);
+    let indexed = core.offers.first_arrival_after(bound.map(Timestamp));
+    prop_assert_eq!(indexed.map(|arrived| arrived.after(ttl)), walked);
     // No resource or port is leased twice, and leases never exceed their offer.
     for view in core.agents() {
         prop_assert!(view.pooled.scalar("cpus") >= 0.0);

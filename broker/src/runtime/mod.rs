@@ -34,6 +34,10 @@ use crate::{
 /// frontend resubscribes and gets them replayed.
 pub const SESSION_BUFFER: usize = 1024;
 
+/// Commands taken from the queue before the core's effects are carried
+/// out; bounded so that Mesos events and the clock are not starved.
+const COMMAND_BATCH: usize = 64;
+
 /// The sending half of a session's event stream.
 pub type SessionSender = mpsc::Sender<Result<api::Event, Status>>;
 
@@ -147,11 +151,14 @@ impl Runtime {
             next_ticket: 0,
             calls,
         };
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
         loop {
             let sleep = match runtime.core.next_deadline() {
                 Some(deadline) => Duration::from_millis(deadline.0.saturating_sub(now().0)),
                 None => Duration::from_secs(3600),
             };
+            timer.as_mut().reset(tokio::time::Instant::now() + sleep);
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => runtime.command(command),
@@ -159,7 +166,15 @@ impl Runtime {
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
                 Some(failed) = failures.recv() => runtime.core.accept_failed(&failed.tasks, &failed.reason),
-                () = tokio::time::sleep(sleep) => runtime.core.tick(now()),
+                () = &mut timer => runtime.core.tick(now()),
+            }
+            // Under load more commands are already queued: taking them now
+            // lets one pass over the effects and one deadline serve them all.
+            for _ in 1..COMMAND_BATCH {
+                let Ok(command) = commands.try_recv() else {
+                    break;
+                };
+                runtime.command(command);
             }
             runtime.carry_out().await;
         }

@@ -232,12 +232,13 @@ impl Core {
         // Offers kept past their time to live at the last tick (warm, held
         // or wanted) are looked at again at the next tick for any reason;
         // waking for them now would only spin.
+        let ttl = self.config.pool_ttl;
+        let ttl_millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let arrived_after = self.last_tick.0.checked_sub(ttl_millis);
         let offers = self
             .offers
-            .iter()
-            .map(|p| p.received_at.after(self.config.pool_ttl))
-            .filter(|due| *due > self.last_tick)
-            .map(Some);
+            .first_arrival_after(arrived_after.map(Timestamp))
+            .map(|arrived| arrived.after(ttl));
         let accepts = self.accepts.values().map(|p| Some(p.flush_at));
         let reclaims = self
             .reclaims
@@ -250,7 +251,7 @@ impl Core {
             .values()
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
         leases
-            .chain(offers)
+            .chain([offers])
             .chain(accepts)
             .chain(reclaims)
             .chain(waits)
