@@ -68,10 +68,10 @@ fn acquire_release_reports_its_loops_and_baselines() {
 }
 
 #[test]
-fn short_tasks_run_through_agora_and_the_direct_framework() {
+fn short_tasks_run_through_agora_and_both_direct_frameworks() {
     let report = run(&["short-tasks", "--clients", "2", "--agents", "4"]);
     assert_eq!(report["scenario"], "short-tasks");
-    assert_sane(&report, 2);
+    assert_sane(&report, 3);
 }
 
 #[test]

@@ -3,12 +3,14 @@
 //! submit → TASK_RUNNING through Agora has something honest to be compared
 //! with.
 //!
-//! It is the framework a careful author would write for short tasks: it
-//! keeps every offer it gets (as Agora's pool does), packs queued tasks into
-//! one ACCEPT per offer, REVIVEs when tasks wait and no offer fits, sends
-//! calls concurrently and acknowledges every update. It reuses the broker's
-//! Mesos client (`agora_broker::mesos`) for the HTTP API and the broker's
-//! conversions for the wire types, so transport and encoding are the same.
+//! It packs queued tasks into one ACCEPT per offer, REVIVEs when tasks wait
+//! and no offer fits, sends calls concurrently and acknowledges every
+//! update. What it does with offers it cannot use at once is its
+//! [`IdleOffers`] policy: keep them all (a pool of its own, as Agora's) or
+//! decline them, as frameworks that share a cluster are asked to. It reuses
+//! the broker's Mesos client (`agora_broker::mesos`) for the HTTP API and
+//! the broker's conversions for the wire types, so transport and encoding
+//! are the same.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -37,6 +39,19 @@ use tokio::{
 const ROLE: &str = "default";
 /// How long a task may take to finish before the run counts it as failed.
 const TASK_TIMEOUT: Duration = Duration::from_secs(30);
+/// The filter of a DECLINE: Mesos's own default when a framework sets none.
+const DECLINE_REFUSE_SECONDS: f64 = 5.0;
+
+/// What the framework does with offers that no queued task uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleOffers {
+    /// Holds every offer until a task fits it: every submission finds an
+    /// offer in hand, and no other framework gets the agents meanwhile.
+    Keep,
+    /// Declines them at once, like a framework that shares its cluster;
+    /// a submission then REVIVEs and waits for the allocation it triggers.
+    Decline,
+}
 
 /// When a task reached its states, as the framework saw the updates.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +85,7 @@ pub struct Direct {
 impl Direct {
     /// Subscribes to the master at `master_url` and starts the dispatcher,
     /// which stops when the last clone is dropped.
-    pub async fn subscribe(master_url: &str) -> anyhow::Result<Direct> {
+    pub async fn subscribe(master_url: &str, idle_offers: IdleOffers) -> anyhow::Result<Direct> {
         let (mesos, mut events, _subscription) = mesos::start(config(master_url));
         let subscribed = async {
             while let Some(event) = events.recv().await {
@@ -89,7 +104,9 @@ impl Direct {
         let (submissions, submissions_rx) = mpsc::channel(1024);
         let dispatcher = Dispatcher {
             mesos: mesos.clone(),
+            in_order: ordered_sender(mesos.clone()),
             offers: Vec::new(),
+            idle_offers,
             queue: VecDeque::new(),
             watches: HashMap::new(),
             revived: false,
@@ -164,7 +181,10 @@ fn config(master_url: &str) -> MesosConfig {
 /// Owns the offers and the queue; the only place they change.
 struct Dispatcher {
     mesos: MesosHandle,
+    /// DECLINE, REVIVE and the rest that must reach the master in order.
+    in_order: mpsc::UnboundedSender<MesosCall>,
     offers: Vec<core::Offer>,
+    idle_offers: IdleOffers,
     queue: VecDeque<Submission>,
     watches: HashMap<String, Watch>,
     /// A REVIVE is out and no offer has come since.
@@ -203,6 +223,13 @@ impl Dispatcher {
                 self.offers.extend(offers.iter().map(convert::offer));
                 self.revived = false;
                 self.dispatch();
+                if self.idle_offers == IdleOffers::Decline && !self.offers.is_empty() {
+                    let offer_ids = self.offers.drain(..).map(|o| o.id).collect();
+                    self.send(MesosCall::Decline {
+                        offer_ids,
+                        refuse_seconds: DECLINE_REFUSE_SECONDS,
+                    });
+                }
             }
             Some(event::Type::Rescind) => {
                 if let Some(rescind) = event.rescind {
@@ -313,13 +340,34 @@ impl Dispatcher {
     }
 
     /// Sends a call without waiting for the master's answer, as the
-    /// dispatcher must keep serving events meanwhile.
+    /// dispatcher must keep serving events meanwhile. DECLINE and REVIVE go
+    /// out one after the other, in order: a REVIVE that overtook a DECLINE
+    /// would leave the decline's filter in force.
     fn send(&self, call: MesosCall) {
-        let mesos = self.mesos.clone();
-        tokio::spawn(async move {
-            if let Err(error) = mesos.send(call).await {
-                eprintln!("agora-bench: direct framework call failed: {error}");
-            }
-        });
+        if matches!(
+            call,
+            MesosCall::Accept { .. } | MesosCall::Acknowledge { .. }
+        ) {
+            tokio::spawn(send(self.mesos.clone(), call));
+        } else {
+            let _ = self.in_order.send(call);
+        }
     }
+}
+
+async fn send(mesos: MesosHandle, call: MesosCall) {
+    if let Err(error) = mesos.send(call).await {
+        eprintln!("agora-bench: direct framework call failed: {error}");
+    }
+}
+
+/// Sends the calls that must keep their order, one at a time.
+fn ordered_sender(mesos: MesosHandle) -> mpsc::UnboundedSender<MesosCall> {
+    let (calls, mut in_order) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(call) = in_order.recv().await {
+            send(mesos.clone(), call).await;
+        }
+    });
+    calls
 }
