@@ -15,7 +15,13 @@ const RECLAIMS_KEPT: usize = 100;
 impl Core {
     /// Starts a reclaim for `request` of the owner namespace if none of its
     /// own is under way and running borrowed tasks can free what it asks.
+    /// A request that takes revocable capacity only is never served by what
+    /// its namespace lent (that comes back as regular capacity), so it
+    /// stops nobody's tasks.
     pub(super) fn preempt_for(&mut self, now: Timestamp, request: &AcquireRequest) {
+        if request.revocable == RevocablePolicy::Require {
+            return;
+        }
         let owner = &request.namespace;
         let Some(grace) = self
             .namespaces
