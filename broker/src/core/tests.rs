@@ -317,6 +317,8 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
     let linger = CoreConfig::default().launch_linger;
     assert_eq!(core.next_deadline(), Some(T0.after(linger)));
     core.tick(T0.after(linger));
+    // b's slice waits for the agent's next offer, which Mesos would make
+    // only at its next allocation run: the role is revived to make it now.
     match mesos_calls(&core.drain_effects()).as_slice() {
         [
             MesosCall::Accept {
@@ -325,15 +327,12 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
                 refuse_seconds,
                 ..
             },
+            MesosCall::Revive { roles },
         ] => {
             assert_eq!(offer_ids, &vec![OfferId("o1".into())]);
             assert_eq!(tasks.len(), 1);
             assert_eq!(*refuse_seconds, 0.0);
-        }
-        // The role was suppressed with a full pool and no demand; b's slice
-        // waiting for the agent's next offer needs offers again.
-        [MesosCall::Accept { .. }, MesosCall::Revive { roles }] => {
-            assert_eq!(roles, &["default".to_owned()])
+            assert_eq!(roles, &["default".to_owned()]);
         }
         other => panic!("{other:?}"),
     }
@@ -369,6 +368,29 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_sibling_stranded_by_a_launch_revives_its_role_even_when_offers_flow() {
+    // The warm pool is not full, so the role was never suppressed.
+    let mut core = Core::new(CoreConfig::default(), "boot");
+    let a = session(&mut core, "a");
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let la = lease_now(&mut core, &a, 2.0, 256.0);
+    lease_now(&mut core, &b, 1.0, 128.0);
+    core.drain_effects();
+    launched(core.launch(T0, Ticket(1), &a, vec![(la.id, task("web", 1.0, 128.0))]));
+    core.tick(T0.after(CoreConfig::default().launch_linger));
+    assert!(matches!(
+        mesos_calls(&core.drain_effects()).as_slice(),
+        [MesosCall::Accept { .. }, MesosCall::Revive { roles }] if roles == &["default".to_owned()]
+    ));
+    core.tick(T0.after(Duration::from_secs(1)));
+    assert!(
+        mesos_calls(&core.drain_effects()).is_empty(),
+        "one REVIVE per stranding, not one per input"
+    );
 }
 
 #[test]

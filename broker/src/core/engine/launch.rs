@@ -157,8 +157,10 @@ impl Core {
     }
 
     /// Sends an offer's pending ACCEPT. Mesos consumes the whole offer, so
-    /// sibling leases wait for the agent's next offer (Mesos re-offers the
-    /// leftover at once because the ACCEPT refuses for zero seconds).
+    /// sibling leases wait for the agent's next offer. The ACCEPT refuses
+    /// for zero seconds, yet Mesos offers recovered resources only at its
+    /// next allocation run (MESOS-3078; a second by default): their role is
+    /// marked stranded, and revived when the effects are drained.
     pub(super) fn flush_accept(&mut self, now: Timestamp, offer: &OfferId) {
         let Some(pending) = self.accepts.remove(offer) else {
             return;
@@ -173,6 +175,7 @@ impl Core {
             if state.lease.offer.as_ref() == Some(offer) {
                 state.lease.offer = None;
                 state.rebind_deadline = Some(deadline);
+                self.stranded.insert(state.lease.role.clone());
             }
         }
         self.effects.push(Effect::Mesos(MesosCall::Accept {

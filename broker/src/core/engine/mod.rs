@@ -203,6 +203,9 @@ pub struct Core {
     pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
     /// Roles Mesos was told to stop offering.
     pub(super) suppressed: BTreeSet<String>,
+    /// Roles with leases stranded by a sibling's ACCEPT since the effects
+    /// were last drained: they are revived, so their agents come back now.
+    pub(super) stranded: BTreeSet<String>,
     /// Per namespace, what its leases and live tasks hold.
     pub(super) usage: BTreeMap<String, Resources>,
     /// Per namespace, the revocable resources its leases and tasks hold,
@@ -245,6 +248,7 @@ impl Core {
             pending_launches: Vec::new(),
             accepts: BTreeMap::new(),
             suppressed: BTreeSet::new(),
+            stranded: BTreeSet::new(),
             usage: BTreeMap::new(),
             revocable_usage: BTreeMap::new(),
             lent: BTreeMap::new(),

@@ -193,8 +193,11 @@ impl Core {
     /// Suppresses each role that needs no offers and revives each that
     /// does again. A role needs offers while demand of it waits, while a
     /// lease of it waits for its agent's next offer, or while its pool
-    /// holds fewer than `warm_pool` offers.
+    /// holds fewer than `warm_pool` offers. A role whose leases a launch
+    /// just stranded is revived even when it was not suppressed: that makes
+    /// Mesos allocate at once instead of at its next allocation run.
     pub(super) fn settle_suppression(&mut self) {
+        let stranded = std::mem::take(&mut self.stranded);
         for role in self.roles() {
             let demand = self
                 .waiting
@@ -205,7 +208,9 @@ impl Core {
                 .values()
                 .any(|s| s.lease.offer.is_none() && s.lease.role == role);
             let wants = demand || rebinding || self.offers.count(&role) < self.config.warm_pool;
-            if wants && self.suppressed.remove(&role) {
+            let suppressed = self.suppressed.contains(&role);
+            if wants && (suppressed || rebinding && stranded.contains(&role)) {
+                self.suppressed.remove(&role);
                 self.effects
                     .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
             } else if !wants && self.suppressed.insert(role.clone()) {
