@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use agora_client::{Acquire, Events, Frontend, Slot};
+use agora_client::{Acquire, Client, Events, Frontend, Slot};
 use anyhow::Context;
 
 use crate::{load::Clock, stats::Recorder};
@@ -24,9 +24,23 @@ pub const ACQUIRE: &str = "acquire";
 pub const RELEASE: &str = "release";
 pub const CYCLE: &str = "acquire+release";
 
-/// Subscribes `name` in `namespace` and drains its events in the background.
-pub async fn subscribe_drained(url: &str, name: &str, namespace: &str) -> anyhow::Result<Frontend> {
-    let (frontend, events) = subscribe(url, name, namespace).await?;
+/// A connection to the broker at `url`.
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
+    agora_client::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))
+}
+
+/// Subscribes `name` in `namespace` over `client` and drains its events in
+/// the background.
+pub async fn subscribe_drained(
+    client: Client,
+    name: &str,
+    namespace: &str,
+) -> anyhow::Result<Frontend> {
+    let (frontend, events) = Frontend::subscribe_with(client, name, &[namespace], 0)
+        .await
+        .with_context(|| format!("frontend {name} cannot subscribe"))?;
     tokio::spawn(drain(events));
     Ok(frontend)
 }

@@ -13,7 +13,8 @@
 //! - [`scenario`]: acquire-release, short-tasks, scale.
 //! - [`baseline`]: the empty tonic RPC and the direct Mesos framework.
 //! - [`cluster`]: starting the devcluster and the broker.
-//! - [`frontends`]: subscribed frontends and the acquire → release cycle.
+//! - [`frontends`]: subscribed frontends and the acquire → release cycle;
+//!   [`connections`]: how many of them share a connection.
 //! - [`load`]: the closed-loop driver and its measured window.
 //! - [`stats`]: HdrHistogram latencies; [`report`]: table and JSON.
 //! - [`process`]: child processes and their memory; [`cpu`]: their CPU
@@ -22,6 +23,7 @@
 mod baseline;
 mod binaries;
 mod cluster;
+mod connections;
 mod cpu;
 mod frontends;
 mod load;

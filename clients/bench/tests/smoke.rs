@@ -62,9 +62,18 @@ fn assert_sane(report: &Value, loops: usize) {
 
 #[test]
 fn acquire_release_reports_its_loops_and_baselines() {
-    let report = run(&["acquire-release", "--clients", "4", "--agents", "2"]);
+    let report = run(&[
+        "acquire-release",
+        "--clients",
+        "4",
+        "--agents",
+        "2",
+        "--frontends-per-connection",
+        "2",
+    ]);
     assert_eq!(report["scenario"], "acquire-release");
     assert_sane(&report, 3);
+    assert_eq!(report["settings"]["frontends_per_connection"], "2");
 }
 
 #[test]

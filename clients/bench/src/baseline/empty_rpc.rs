@@ -13,6 +13,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     binaries::Binaries,
+    connections::Connections,
     cpu::Metered,
     load::{self, Run, Window},
     process::Process,
@@ -46,12 +47,14 @@ pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
 pub async fn baseline(
     binaries: &Binaries,
     clients: usize,
+    per_connection: usize,
     window: Window,
 ) -> anyhow::Result<Measured> {
     let server = start(binaries).await?;
     let run = measure(
         server.url(),
         clients,
+        per_connection,
         window,
         server.metered("empty-server")?,
     )
@@ -75,23 +78,24 @@ async fn start(binaries: &Binaries) -> anyhow::Result<Process> {
     Process::start(&binaries.bench, &args, &[], &binaries.log_dir).await
 }
 
-/// Runs `clients` closed loops of Check against `url`, each on its own
-/// connection as each frontend has its own, metering `server`.
+/// Runs `clients` closed loops of Check against `url`, `per_connection`
+/// of them on each connection as frontends would be, metering `server`.
 pub async fn measure(
     url: &str,
     clients: usize,
+    per_connection: usize,
     window: Window,
     server: Metered,
 ) -> anyhow::Result<Run> {
-    let url = url.to_owned();
+    let connections = Connections::open(clients, per_connection, || connect(url)).await?;
     load::run(
         clients,
         window,
         &[server, Metered::this()],
-        move |_, gate| {
-            let url = url.clone();
+        move |index, gate| {
+            let channel = connections.get(index);
             async move {
-                let mut client = HealthClient::new(connect(&url).await?);
+                let mut client = HealthClient::new(channel);
                 let clock = gate.ready().await;
                 let mut recorder = Recorder::new();
                 while clock.running() {

@@ -14,6 +14,7 @@ use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
     cluster::{self, ClusterArgs},
+    connections::Connections,
     cpu::Metered,
     frontends,
     load::{self, Window},
@@ -29,6 +30,10 @@ pub struct AcquireReleaseArgs {
     /// Simulated agents backing the pool.
     #[arg(long, default_value_t = 4)]
     pub agents: usize,
+    /// Frontends sharing each HTTP/2 connection (and Check loops, in the
+    /// baselines); 1 gives every frontend its own.
+    #[arg(long, default_value_t = 1)]
+    pub frontends_per_connection: usize,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
@@ -42,7 +47,8 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
     let window = args.window.window();
     let clients = args.clients;
 
-    let empty = empty_rpc::baseline(binaries, clients, window).await?;
+    let per_connection = args.frontends_per_connection;
+    let empty = empty_rpc::baseline(binaries, clients, per_connection, window).await?;
 
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
     let namespaces = cluster::namespace_names(1);
@@ -54,7 +60,8 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
         devcluster.metered("devcluster")?,
         Metered::this(),
     ];
-    let health = empty_rpc::measure(broker.url(), clients, window, metered[0]).await?;
+    let health =
+        empty_rpc::measure(broker.url(), clients, per_connection, window, metered[0]).await?;
     let health = Measured::new(
         "Health/Check on the broker",
         clients,
@@ -62,7 +69,7 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
         &health,
         &[empty_rpc::STEP],
     );
-    let cycles = measure(broker.url(), clients, window, &metered).await?;
+    let cycles = measure(broker.url(), clients, per_connection, window, &metered).await?;
     let memory = MemorySample {
         process: "broker",
         when: "after the loops".into(),
@@ -75,7 +82,10 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
         settings: window
             .settings(clients, args.agents)
             .into_iter()
-            .chain([("agent_resources", args.cluster.agent_resources.clone())])
+            .chain([
+                ("agent_resources", args.cluster.agent_resources.clone()),
+                ("frontends_per_connection", per_connection.to_string()),
+            ])
             .collect(),
         loops: vec![empty, health, cycles],
         memory: vec![memory],
@@ -83,19 +93,22 @@ pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Resu
     })
 }
 
-/// `clients` frontends cycling acquire → release in `default`.
+/// `clients` frontends cycling acquire → release in `default`,
+/// `per_connection` of them on each connection.
 async fn measure(
     url: &str,
     clients: usize,
+    per_connection: usize,
     window: Window,
     metered: &[Metered],
 ) -> anyhow::Result<Measured> {
-    let shared_url = url.to_owned();
+    let connections =
+        Connections::open(clients, per_connection, || frontends::connect(url)).await?;
     let run = load::run(clients, window, metered, move |index, gate| {
-        let url = shared_url.clone();
+        let client = connections.get(index);
         async move {
             let name = format!("bench-ar-{index}");
-            let mut frontend = frontends::subscribe_drained(&url, &name, "default").await?;
+            let mut frontend = frontends::subscribe_drained(client, &name, "default").await?;
             let clock = gate.ready().await;
             Ok(frontends::acquire_release(&mut frontend, "default", clock).await)
         }

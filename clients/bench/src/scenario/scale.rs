@@ -56,7 +56,7 @@ pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report
     );
     let window = args.window.window();
 
-    let empty = empty_rpc::baseline(binaries, args.clients, window).await?;
+    let empty = empty_rpc::baseline(binaries, args.clients, 1, window).await?;
 
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
     let namespaces = cluster::namespace_names(args.namespaces);
@@ -133,7 +133,9 @@ async fn subscribe_idle(
             let url = url.to_owned();
             let namespace = namespace_of(namespaces, index).to_owned();
             subscribing.spawn(async move {
-                frontends::subscribe_drained(&url, &format!("bench-idle-{index}"), &namespace).await
+                let client = frontends::connect(&url).await?;
+                frontends::subscribe_drained(client, &format!("bench-idle-{index}"), &namespace)
+                    .await
             });
         }
         while let Some(frontend) = subscribing.join_next().await {
@@ -158,7 +160,8 @@ async fn measure(
         let namespace = namespace_of(&namespaces, index).to_owned();
         async move {
             let name = format!("bench-scale-{index}");
-            let mut frontend = frontends::subscribe_drained(&url, &name, &namespace).await?;
+            let client = frontends::connect(&url).await?;
+            let mut frontend = frontends::subscribe_drained(client, &name, &namespace).await?;
             let clock = gate.ready().await;
             Ok(frontends::acquire_release(&mut frontend, &namespace, clock).await)
         }
