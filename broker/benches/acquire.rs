@@ -5,21 +5,21 @@
 //! iteration and nothing the runtime pays per command is left out. Run with
 //! `cargo bench -p agora-broker --bench acquire`; the cost per acquire
 //! should grow no worse than logarithmically with the pool (10,000 agents
-//! within 2x of 100).
+//! within 2x of 100), nor with the leases other frontends hold.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use agora_broker::core::{
     AcquireRequest, Agent, AgentId, Core, CoreConfig, FrontendName, Offer, OfferId, Outcome,
-    Resources, RevocablePolicy, Slot, Ticket, Timestamp,
+    Resources, RevocablePolicy, SessionId, Slot, Ticket, Timestamp,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const NOW: Timestamp = Timestamp(1_000_000);
 
 /// A core whose pool holds one 32-cpu offer per agent, with a session.
-fn pool_of(agents: u32) -> (Core, agora_broker::core::SessionId) {
+fn pool_of(agents: u32) -> (Core, SessionId) {
     let mut core = Core::new(CoreConfig::default(), "bench");
     let session = core
         .subscribe(FrontendName("bench".into()), vec!["default".into()], 0)
@@ -65,26 +65,47 @@ fn one_slot() -> AcquireRequest {
     }
 }
 
+/// One acquire and its release, with what the runtime does after each.
+fn cycle(core: &mut Core, session: &SessionId, request: &AcquireRequest) {
+    let outcome = core.acquire(NOW, Ticket(1), session, black_box(request.clone()));
+    let Ok(Outcome::Now(leases)) = outcome else {
+        panic!("the pool has room: {outcome:?}");
+    };
+    black_box((core.drain_effects(), core.next_deadline()));
+    core.release(NOW, session, &[leases[0].id.clone()], Duration::ZERO)
+        .expect("the lease is ours");
+    black_box((core.drain_effects(), core.next_deadline()));
+}
+
 fn acquire_release(c: &mut Criterion) {
     let mut group = c.benchmark_group("acquire_release");
     for agents in [100, 1_000, 10_000] {
         let (mut core, session) = pool_of(agents);
         let request = one_slot();
         group.bench_with_input(BenchmarkId::from_parameter(agents), &agents, |b, _| {
-            b.iter(|| {
-                let outcome = core.acquire(NOW, Ticket(1), &session, black_box(request.clone()));
-                let Ok(Outcome::Now(leases)) = outcome else {
-                    panic!("the pool has room: {outcome:?}");
-                };
-                black_box((core.drain_effects(), core.next_deadline()));
-                core.release(NOW, &session, &[leases[0].id.clone()], Duration::ZERO)
-                    .expect("the lease is ours");
-                black_box((core.drain_effects(), core.next_deadline()));
-            });
+            b.iter(|| cycle(&mut core, &session, &request));
         });
     }
     group.finish();
 }
 
-criterion_group!(benches, acquire_release);
+/// The same cycle on 1,000 agents while other leases are held.
+fn beside_held_leases(c: &mut Criterion) {
+    let mut group = c.benchmark_group("acquire_release_beside_held_leases");
+    for held in [0, 1_000, 5_000] {
+        let (mut core, session) = pool_of(1_000);
+        let request = one_slot();
+        for _ in 0..held {
+            let outcome = core.acquire(NOW, Ticket(1), &session, request.clone());
+            assert!(matches!(outcome, Ok(Outcome::Now(_))), "{outcome:?}");
+        }
+        core.drain_effects();
+        group.bench_with_input(BenchmarkId::from_parameter(held), &held, |b, _| {
+            b.iter(|| cycle(&mut core, &session, &request));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, acquire_release, beside_held_leases);
 criterion_main!(benches);

@@ -11,11 +11,13 @@
 //! - [`model`]: ids, offers, leases, tasks, events, effects, errors.
 //! - `pool`: the offers held, indexed for placement.
 //! - `placement`: constraints and the search for room for each slot.
+//! - `leases`: the leases held, indexed by deadline, offer, agent and role.
 //! - `tasks`: the tasks launched, live ones indexed, finished ones bounded.
 //! - [`engine`]: [`Core`], the state machine.
 
 pub mod engine;
 mod fair;
+mod leases;
 pub mod model;
 mod namespaces;
 mod placement;

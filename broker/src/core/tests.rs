@@ -1868,6 +1868,8 @@ enum Step {
     AgentLost {
         agent: u32,
     },
+    /// The subscription to Mesos ends: every offer is void.
+    Disconnect,
     Acquire {
         frontend: usize,
         cpus: u32,
@@ -1910,6 +1912,7 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         any::<usize>().prop_map(|pick| Step::Rescind { pick }),
         (0u32..4).prop_map(|agent| Step::AgentLost { agent }),
+        Just(Step::Disconnect),
         (
             (0usize..2, 1u32..4, 1u32..4, 0u32..3),
             (any::<bool>(), any::<bool>(), any::<bool>())
@@ -1968,6 +1971,10 @@ fn check_invariants(
     acks_expected: usize,
     acks_seen: usize,
 ) -> Result<(), TestCaseError> {
+    prop_assert!(
+        core.leases.indexes_agree(),
+        "lease indexes match the leases"
+    );
     // The pool's arrival index finds the next time to live that ends, as a
     // walk of every offer would.
     let ttl = core.config.pool_ttl;
@@ -2075,6 +2082,7 @@ proptest! {
                     core.offers(now, vec![offer_on(&format!("o{next_offer}"), on, resources)]);
                 }
                 Step::AgentLost { agent: n } => core.agent_lost(&agent(n).id),
+                Step::Disconnect => core.mesos_disconnected(now),
                 Step::Rescind { pick } => {
                     let ids: Vec<OfferId> = core.offers.iter().map(|p| p.offer.id.clone()).collect();
                     if !ids.is_empty() {
@@ -2300,6 +2308,7 @@ proptest! {
                     core.tick(now);
                 }
             }
+            prop_assert!(core.leases.indexes_agree(), "lease indexes match the leases");
             let unlaunched_loans = core.leases.values().any(|s| s.lease.borrowed_from.is_some() && s.lease.offer.is_some());
             for effect in core.drain_effects() {
                 match effect {

@@ -178,14 +178,11 @@ impl Core {
                 offer: Some(grant.offer),
             };
             self.charge(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
-            self.leases.insert(
-                lease.id.clone(),
-                LeaseState {
-                    lease: lease.clone(),
-                    expiring_sent: false,
-                    rebind_deadline: None,
-                },
-            );
+            self.leases.insert(LeaseState {
+                lease: lease.clone(),
+                expiring_sent: false,
+                rebind_deadline: None,
+            });
             leases.push(lease);
         }
         Some(leases)
@@ -312,11 +309,12 @@ impl Core {
                 .get(id)
                 .and_then(|s| self.namespaces.get(&s.lease.namespace))
                 .map_or(self.config.max_hold, |ns| self.max_hold(ns));
-            if let Some(state) = self.leases.get_mut(id) {
+            let held_lease = self.leases.update(id, |state| {
                 state.lease.expires_at = now.after(hold_for.min(max_hold));
                 state.expiring_sent = false;
-                held.push(state.lease.clone());
-            }
+                state.lease.clone()
+            });
+            held.extend(held_lease);
         }
         Ok(held)
     }

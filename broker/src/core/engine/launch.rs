@@ -134,11 +134,7 @@ impl Core {
             offers.insert(offer);
         }
         for offer in offers {
-            if !self
-                .leases
-                .values()
-                .any(|s| s.lease.offer.as_ref() == Some(&offer))
-            {
+            if !self.leases.any_bound_to(&offer) {
                 self.flush_accept(now, &offer);
             }
         }
@@ -171,12 +167,13 @@ impl Core {
             .map(|pooled| pooled.offer.reserved)
             .unwrap_or_default();
         let deadline = now.after(self.config.rebind_timeout);
-        for state in self.leases.values_mut() {
-            if state.lease.offer.as_ref() == Some(offer) {
+        for id in self.leases.bound_to(offer) {
+            let role = self.leases.update(&id, |state| {
                 state.lease.offer = None;
                 state.rebind_deadline = Some(deadline);
-                self.stranded.insert(state.lease.role.clone());
-            }
+                state.lease.role.clone()
+            });
+            self.stranded.extend(role);
         }
         self.effects.push(Effect::Mesos(MesosCall::Accept {
             offer_ids: vec![offer.clone()],

@@ -37,10 +37,11 @@ impl Core {
             self.drop_pending_accept(&offer, "the connection to Mesos was lost");
         }
         let deadline = now.after(self.config.rebind_timeout);
-        for state in self.leases.values_mut() {
-            if state.lease.offer.take().is_some() {
+        for id in self.leases.bound() {
+            self.leases.update(&id, |state| {
+                state.lease.offer = None;
                 state.rebind_deadline = Some(deadline);
-            }
+            });
         }
     }
 
@@ -50,8 +51,10 @@ impl Core {
     /// constraints on what the agent was.
     pub fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
         for offer in offers {
+            let on_agent = self.leases.on_agent(&offer.agent.id);
             self.lose_leases_where(
-                |lease| lease.agent.id == offer.agent.id && lease.agent != offer.agent,
+                on_agent,
+                |lease| lease.agent != offer.agent,
                 LeaseLostReason::AgentChanged,
                 &format!(
                     "agent {} changed its hostname or attributes",
@@ -59,16 +62,16 @@ impl Core {
                 ),
             );
             let mut free = [offer.resources.clone(), offer.revocable.clone()];
-            for state in self.leases.values_mut() {
-                let lease = &mut state.lease;
-                let waiting_here = lease.offer.is_none()
-                    && lease.agent.id == offer.agent.id
-                    && lease.role == offer.role;
-                let bag = &mut free[usize::from(lease.revocable)];
-                if waiting_here && bag.subtract(&lease.resources) {
-                    lease.offer = Some(offer.id.clone());
-                    state.rebind_deadline = None;
-                }
+            for id in self.leases.on_agent(&offer.agent.id) {
+                self.leases.update(&id, |state| {
+                    let lease = &mut state.lease;
+                    let waiting_here = lease.offer.is_none() && lease.role == offer.role;
+                    let bag = &mut free[usize::from(lease.revocable)];
+                    if waiting_here && bag.subtract(&lease.resources) {
+                        lease.offer = Some(offer.id.clone());
+                        state.rebind_deadline = None;
+                    }
+                });
             }
             let [free, free_revocable] = free;
             self.offers.insert(PooledOffer {
@@ -88,8 +91,10 @@ impl Core {
     pub fn rescind(&mut self, offer: &OfferId) {
         if self.offers.remove(offer).is_some() {
             self.drop_pending_accept(offer, &format!("Mesos rescinded offer {offer}"));
+            let bound = self.leases.bound_to(offer);
             self.lose_leases_where(
-                |lease| lease.offer.as_ref() == Some(offer),
+                bound,
+                |_| true,
                 LeaseLostReason::OfferRescinded,
                 &format!("Mesos rescinded offer {offer}"),
             );
@@ -108,8 +113,10 @@ impl Core {
             self.offers.remove(offer);
             self.drop_pending_accept(offer, &format!("agent {agent} is gone"));
         }
+        let on_agent = self.leases.on_agent(agent);
         self.lose_leases_where(
-            |lease| &lease.agent.id == agent,
+            on_agent,
+            |_| true,
             LeaseLostReason::AgentGone,
             &format!("agent {agent} is gone"),
         );
@@ -123,19 +130,19 @@ impl Core {
         }
     }
 
-    /// Ends every lease matching `which`, returning what is still backed by
-    /// an offer to the pool and telling each holder why.
+    /// Ends every lease among `candidates` that matches `which`, returning
+    /// what is still backed by an offer to the pool and telling each holder
+    /// why.
     pub(super) fn lose_leases_where(
         &mut self,
+        candidates: Vec<LeaseId>,
         which: impl Fn(&Lease) -> bool,
         reason: LeaseLostReason,
         message: &str,
     ) {
-        let lost: Vec<LeaseId> = self
-            .leases
-            .iter()
-            .filter(|(_, s)| which(&s.lease))
-            .map(|(id, _)| id.clone())
+        let lost: Vec<LeaseId> = candidates
+            .into_iter()
+            .filter(|id| self.leases.get(id).is_some_and(|s| which(&s.lease)))
             .collect();
         for id in lost {
             self.lose_lease(&id, reason, message.to_owned());

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::leases::{LeaseBook, LeaseState};
 use super::model::*;
 use super::placement::Demand;
 use super::pool::Pool;
@@ -40,14 +41,6 @@ mod reclaim;
 mod tenancy;
 mod upkeep;
 mod views;
-
-#[derive(Debug, Clone)]
-pub(super) struct LeaseState {
-    pub(super) lease: Lease,
-    pub(super) expiring_sent: bool,
-    /// Set while the lease waits for its agent's next offer.
-    pub(super) rebind_deadline: Option<Timestamp>,
-}
 
 #[derive(Debug, Default)]
 pub(super) struct FrontendState {
@@ -193,7 +186,7 @@ pub struct Core {
     pub(super) id_prefix: String,
     pub(super) next_id: u64,
     pub(super) offers: Pool,
-    pub(super) leases: BTreeMap<LeaseId, LeaseState>,
+    pub(super) leases: LeaseBook,
     pub(super) tasks: TaskBook,
     pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
     pub(super) sessions: BTreeMap<SessionId, SessionState>,
@@ -233,13 +226,14 @@ impl Core {
             .map(|ns| (ns.name.clone(), ns.clone()))
             .collect();
         let completed_tasks = config.completed_tasks;
+        let expiring_notice = config.expiring_notice;
         Core {
             config,
             namespaces,
             id_prefix: id_prefix.to_owned(),
             next_id: 0,
             offers: Pool::default(),
-            leases: BTreeMap::new(),
+            leases: LeaseBook::new(expiring_notice),
             tasks: TaskBook::new(completed_tasks),
             frontends: BTreeMap::new(),
             sessions: BTreeMap::new(),

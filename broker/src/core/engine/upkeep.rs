@@ -17,14 +17,20 @@ impl Core {
         let mut warnings = Vec::new();
         let mut expired = Vec::new();
         let mut rebind_timeouts = Vec::new();
-        for (id, state) in &mut self.leases {
+        for id in self.leases.due(now) {
+            let Some(state) = self.leases.get(&id) else {
+                continue;
+            };
             if state.lease.expires_at <= now {
-                expired.push(id.clone());
+                expired.push(id);
             } else if state.rebind_deadline.is_some_and(|d| d <= now) {
-                rebind_timeouts.push(id.clone());
+                rebind_timeouts.push(id);
             } else if !state.expiring_sent && state.lease.expires_at <= now.after(notice) {
-                state.expiring_sent = true;
-                warnings.push(state.lease.clone());
+                let warned = self.leases.update(&id, |state| {
+                    state.expiring_sent = true;
+                    state.lease.clone()
+                });
+                warnings.extend(warned);
             }
         }
         for lease in warnings {
@@ -90,7 +96,9 @@ impl Core {
             if frontend_live {
                 continue;
             }
+            let all = self.leases.iter().map(|(id, _)| id.clone()).collect();
             self.lose_leases_where(
+                all,
                 |lease| lease.frontend == state.frontend,
                 LeaseLostReason::SessionEnded,
                 "the frontend had no live session for the session grace",
@@ -170,9 +178,9 @@ impl Core {
     /// Offers that leases or pending launches hold.
     pub(super) fn held_offers(&self) -> BTreeSet<OfferId> {
         self.leases
-            .values()
-            .filter_map(|s| s.lease.offer.clone())
-            .chain(self.accepts.keys().cloned())
+            .held_offers()
+            .chain(self.accepts.keys())
+            .cloned()
             .collect()
     }
 
@@ -203,10 +211,7 @@ impl Core {
                 .waiting
                 .iter()
                 .any(|w| self.role_of(&w.request.namespace) == Some(role.as_str()));
-            let rebinding = self
-                .leases
-                .values()
-                .any(|s| s.lease.offer.is_none() && s.lease.role == role);
+            let rebinding = self.leases.any_unbound(&role);
             let wants = demand || rebinding || self.offers.count(&role) < self.config.warm_pool;
             let suppressed = self.suppressed.contains(&role);
             if wants && (suppressed || rebinding && stranded.contains(&role)) {
@@ -222,18 +227,7 @@ impl Core {
 
     /// When [`Core::tick`] next has something to do.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        let notice = self.config.expiring_notice;
-        let leases = self.leases.values().flat_map(|s| {
-            let warn = (!s.expiring_sent).then(|| {
-                Timestamp(
-                    s.lease
-                        .expires_at
-                        .0
-                        .saturating_sub(notice.as_millis() as u64),
-                )
-            });
-            [Some(s.lease.expires_at), s.rebind_deadline, warn]
-        });
+        let leases = self.leases.next_deadline();
         // Offers kept past their time to live at the last tick (warm, held
         // or wanted) are looked at again at the next tick for any reason;
         // waking for them now would only spin.
@@ -255,8 +249,8 @@ impl Core {
             .sessions
             .values()
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
-        leases
-            .chain([offers])
+        [leases, offers]
+            .into_iter()
             .chain(accepts)
             .chain(reclaims)
             .chain(waits)
