@@ -16,8 +16,6 @@ pub const SLOT_MEM_MB: f64 = 32.0;
 /// How long an acquire may wait when the pool is momentarily empty; a warm
 /// pool answers at once, so this only bounds a broken run.
 const ACQUIRE_WAIT: Duration = Duration::from_secs(10);
-/// Pause after a failed cycle, so a broken broker is not hammered.
-const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Step names of the cycle.
 pub const ACQUIRE: &str = "acquire";
@@ -66,21 +64,11 @@ pub async fn acquire_release(frontend: &mut Frontend, namespace: &str, clock: Cl
     while clock.running() {
         let started = Instant::now();
         let result = cycle(frontend, namespace).await;
-        let counted = clock.counts(started);
-        match result {
-            Ok((acquire, release)) if counted => {
-                recorder.record(ACQUIRE, acquire);
-                recorder.record(RELEASE, release);
-                recorder.record(CYCLE, started.elapsed());
-                recorder.ops += 1;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                if counted {
-                    recorder.error(&error);
-                }
-                tokio::time::sleep(ERROR_PAUSE).await;
-            }
+        let cycle_time = started.elapsed();
+        if let Some((acquire, release)) = clock.settle(&mut recorder, started, result).await {
+            recorder.record(ACQUIRE, acquire);
+            recorder.record(RELEASE, release);
+            recorder.record(CYCLE, cycle_time);
         }
     }
     recorder

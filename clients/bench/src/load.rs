@@ -49,6 +49,9 @@ impl Window {
     }
 }
 
+/// Pause after a failed operation, so a broken system is not hammered.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
 /// The shared clock of one run, fixed when every worker is ready.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -66,6 +69,33 @@ impl Clock {
     /// falls inside the measured window.
     pub fn counts(&self, started: Instant) -> bool {
         started >= self.measure_from && Instant::now() <= self.end
+    }
+
+    /// Accounts for one operation of a loop that started at `started` and
+    /// just ended: a success inside the window is counted and returned for
+    /// its latencies to be recorded; a failure inside it is counted as an
+    /// error; every failure is followed by a short pause.
+    pub async fn settle<T>(
+        &self,
+        recorder: &mut Recorder,
+        started: Instant,
+        result: anyhow::Result<T>,
+    ) -> Option<T> {
+        let counted = self.counts(started);
+        match result {
+            Ok(value) if counted => {
+                recorder.ops += 1;
+                Some(value)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                if counted {
+                    recorder.error(&error);
+                }
+                tokio::time::sleep(ERROR_PAUSE).await;
+                None
+            }
+        }
     }
 }
 

@@ -30,8 +30,6 @@ use crate::{
 const COMMAND: &str = "true";
 /// How long one task may take from submit to TASK_FINISHED.
 const TASK_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause after a failed cycle, so a broken system is not hammered.
-const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 const ACQUIRE: &str = "acquire";
 const LAUNCH: &str = "launch";
@@ -134,20 +132,9 @@ async fn measure_direct(
             while clock.running() {
                 let submitted = Instant::now();
                 let result = direct.run_task(SLOT_CPUS, SLOT_MEM_MB, COMMAND).await;
-                let counted = clock.counts(submitted);
-                match result {
-                    Ok(times) if counted => {
-                        recorder.record(TO_RUNNING, times.running - submitted);
-                        recorder.record(TO_FINISHED, times.finished - submitted);
-                        recorder.ops += 1;
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        if counted {
-                            recorder.error(&error);
-                        }
-                        tokio::time::sleep(ERROR_PAUSE).await;
-                    }
+                if let Some(times) = clock.settle(&mut recorder, submitted, result).await {
+                    recorder.record(TO_RUNNING, times.running - submitted);
+                    recorder.record(TO_FINISHED, times.finished - submitted);
                 }
             }
             Ok(recorder)
@@ -177,19 +164,8 @@ async fn measure_agora(
                 task += 1;
                 let submitted = Instant::now();
                 let result = timeout_cycle(&mut frontend, &mut events, task).await;
-                let counted = clock.counts(submitted);
-                match result {
-                    Ok(steps) if counted => {
-                        steps.record(&mut recorder, submitted);
-                        recorder.ops += 1;
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        if counted {
-                            recorder.error(&error);
-                        }
-                        tokio::time::sleep(ERROR_PAUSE).await;
-                    }
+                if let Some(steps) = clock.settle(&mut recorder, submitted, result).await {
+                    steps.record(&mut recorder, submitted);
                 }
             }
             Ok(recorder)
