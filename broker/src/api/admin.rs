@@ -51,8 +51,8 @@ impl Admin for AdminService {
             .into_inner()
             .namespace
             .ok_or_else(|| super::status::invalid_field("namespace", "give the namespace"))?;
-        tracing::Span::current().record("namespace", asked.name.as_str());
         let namespace = Box::new(from_api(&asked, &self.role_prefix)?);
+        tracing::Span::current().record("namespace", asked.name.as_str());
         let put = self
             .ask(|reply| AdminCommand::PutNamespace { namespace, reply })
             .await?;
@@ -65,6 +65,7 @@ impl Admin for AdminService {
         request: Request<api::GetNamespaceRequest>,
     ) -> Result<Response<api::Namespace>, Status> {
         let name = request.into_inner().name;
+        super::limits::name("name", &name)?;
         tracing::Span::current().record("namespace", name.as_str());
         let namespace = self
             .ask(|reply| AdminCommand::GetNamespace { name, reply })
@@ -91,6 +92,7 @@ impl Admin for AdminService {
         request: Request<api::DeleteNamespaceRequest>,
     ) -> Result<Response<api::DeleteNamespaceResponse>, Status> {
         let name = request.into_inner().name;
+        super::limits::name("name", &name)?;
         tracing::Span::current().record("namespace", name.as_str());
         self.ask(|reply| AdminCommand::DeleteNamespace { name, reply })
             .await?;
@@ -102,9 +104,8 @@ impl Admin for AdminService {
         &self,
         request: Request<api::GetUsageRequest>,
     ) -> Result<Response<api::GetUsageResponse>, Status> {
-        let name = request.into_inner().namespace;
-        tracing::Span::current().record("namespace", name.as_str());
-        let namespace = Some(name).filter(|n| !n.is_empty());
+        let namespace = super::convert::namespace_filter(&request.into_inner().namespace)?;
+        tracing::Span::current().record("namespace", namespace.as_deref().unwrap_or_default());
         let report = self
             .ask(|reply| AdminCommand::GetUsage { namespace, reply })
             .await?;
@@ -138,9 +139,8 @@ impl Admin for AdminService {
         &self,
         request: Request<api::ListReclaimsRequest>,
     ) -> Result<Response<api::ListReclaimsResponse>, Status> {
-        let name = request.into_inner().namespace;
-        tracing::Span::current().record("namespace", name.as_str());
-        let owner = Some(name).filter(|n| !n.is_empty());
+        let owner = super::convert::namespace_filter(&request.into_inner().namespace)?;
+        tracing::Span::current().record("namespace", owner.as_deref().unwrap_or_default());
         let reclaims = self
             .ask(|reply| AdminCommand::ListReclaims { owner, reply })
             .await?;

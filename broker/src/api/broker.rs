@@ -16,7 +16,7 @@ use tracing::instrument;
 
 use super::{
     auth::{Principal, caller},
-    convert,
+    convert, limits,
     ownership::Ownership,
     session_stream::SessionStream,
     status::{invalid_field, with_reason},
@@ -79,14 +79,11 @@ impl BrokerService {
                 "pass the session id from the Subscribed event of your Subscribe stream",
             ));
         }
+        limits::text("session_id", id, limits::MAX_ID_BYTES)?;
         let session = SessionId(id.to_owned());
         self.ownership.check_session(&session, &principal.name)?;
         Ok(session)
     }
-}
-
-fn namespace_filter(namespace: &str) -> Option<String> {
-    (!namespace.is_empty()).then(|| namespace.to_owned())
 }
 
 #[tonic::async_trait]
@@ -100,11 +97,10 @@ impl Broker for BrokerService {
     ) -> Result<Response<SessionStream>, Status> {
         let principal = caller(&request)?;
         let request = request.into_inner();
+        convert::subscribe(&request)?;
         principal.check_namespaces(&request.namespaces)?;
-        if !request.frontend.trim().is_empty() {
-            self.ownership
-                .claim_frontend(&request.frontend, &principal.name)?;
-        }
+        self.ownership
+            .claim_frontend(&request.frontend, &principal.name)?;
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
         let session = self
             .ask(|reply| Command::Subscribe {
@@ -161,7 +157,12 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
+        let leases = convert::ids(
+            "lease_ids",
+            &request.lease_ids,
+            limits::MAX_ID_BYTES,
+            LeaseId,
+        )?;
         let hold_for = convert::duration("hold_for", request.hold_for.as_ref())?
             .ok_or_else(|| invalid_field("hold_for", "say how long to hold"))?;
         let leases = self
@@ -185,7 +186,12 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let leases = convert::ids("lease_ids", &request.lease_ids, LeaseId)?;
+        let leases = convert::ids(
+            "lease_ids",
+            &request.lease_ids,
+            limits::MAX_ID_BYTES,
+            LeaseId,
+        )?;
         let refuse_for =
             convert::duration("refuse_for", request.refuse_for.as_ref())?.unwrap_or_default();
         self.ask(|reply| Command::Release {
@@ -236,7 +242,12 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
+        let tasks = convert::ids(
+            "task_ids",
+            &request.task_ids,
+            limits::MAX_MESOS_ID_BYTES,
+            TaskId,
+        )?;
         let grace = convert::duration("grace", request.grace.as_ref())?;
         self.require_mesos()?;
         self.ask(|reply| Command::Kill {
@@ -274,7 +285,12 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let tasks = convert::ids("task_ids", &request.task_ids, TaskId)?;
+        let tasks = convert::ids(
+            "task_ids",
+            &request.task_ids,
+            limits::MAX_MESOS_ID_BYTES,
+            TaskId,
+        )?;
         let records = self
             .ask(|reply| Command::Reconcile {
                 session,
@@ -310,10 +326,11 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
+        let namespace = convert::namespace_filter(&request.namespace)?;
         let leases = self
             .ask(|reply| Command::ListLeases {
                 session,
-                namespace: namespace_filter(&request.namespace),
+                namespace,
                 reply,
             })
             .await?;
@@ -330,10 +347,11 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
+        let namespace = convert::namespace_filter(&request.namespace)?;
         let tasks = self
             .ask(|reply| Command::ListTasks {
                 session,
-                namespace: namespace_filter(&request.namespace),
+                namespace,
                 reply,
             })
             .await?;

@@ -1,14 +1,13 @@
 //! Protobuf requests into domain values, refusing bad input as
 //! `INVALID_ARGUMENT` naming the field; domain values back into protobuf.
-//! Features the API defines but this broker does not serve yet are refused
-//! as `UNIMPLEMENTED`, never silently ignored.
+//! Every count, list and string is bounded first (see [`limits`]).
 
 use std::time::{Duration, UNIX_EPOCH};
 
 use agora_proto::agora::v1::{self as api};
 use tonic::Status;
 
-use super::status::invalid_field;
+use super::{limits, status::invalid_field};
 use crate::core::{self, Resources, Timestamp};
 
 /// The Mesos name of each named scalar field of `agora.v1.Resources`.
@@ -24,6 +23,16 @@ pub fn resources(path: &str, resources: Option<&api::Resources>) -> Result<Resou
     let Some(resources) = resources else {
         return Ok(Resources::default());
     };
+    limits::count(
+        &format!("{path}.scalars"),
+        resources.scalars.len(),
+        limits::MAX_SCALARS,
+    )?;
+    limits::list(
+        &format!("{path}.ports"),
+        &resources.ports,
+        limits::MAX_PORT_RANGES,
+    )?;
     let named = [
         resources.cpus,
         resources.mem_mb,
@@ -36,6 +45,11 @@ pub fn resources(path: &str, resources: Option<&api::Resources>) -> Result<Resou
         .map(|(&(field, mesos), value)| (format!("{path}.{field}"), mesos, value))
         .collect();
     for (name, &value) in &resources.scalars {
+        limits::text(
+            &format!("{path}.scalars[{:?}] (name)", limits::truncated(name)),
+            name,
+            limits::MAX_RESOURCE_NAME_BYTES,
+        )?;
         if NAMED_SCALARS.iter().any(|(_, mesos)| mesos == name) || name == "ports" {
             return Err(invalid_field(
                 &format!("{path}.scalars[{name:?}]"),
@@ -86,45 +100,105 @@ pub fn acquire(request: &api::AcquireRequest) -> Result<core::AcquireRequest, St
             ));
         }
     };
-    if request.namespace.is_empty() {
-        return Err(invalid_field(
-            "namespace",
-            "name the namespace to acquire in",
-        ));
-    }
+    limits::name("namespace", &request.namespace)?;
+    limits::text("request_id", &request.request_id, limits::MAX_ID_BYTES)?;
+    limits::list("slots", &request.slots, limits::MAX_SLOT_REQUESTS)?;
+    limits::list("constraints", &request.constraints, limits::MAX_CONSTRAINTS)?;
     let slots = request
         .slots
         .iter()
         .enumerate()
-        .map(|(i, slot)| {
-            Ok(core::Slot {
-                resources: resources(&format!("slots[{i}].resources"), slot.resources.as_ref())?,
-                port_count: slot.port_count,
-                count: slot.count.max(1),
-            })
-        })
+        .map(|(i, slot)| self::slot(&format!("slots[{i}]"), slot))
         .collect::<Result<Vec<_>, Status>>()?;
+    let total: u64 = slots.iter().map(|slot| u64::from(slot.count)).sum();
+    if total > u64::from(limits::MAX_SLOTS) {
+        return Err(invalid_field(
+            "slots",
+            format!(
+                "at most {} slots in one call, counting every count; {total} asked: acquire the rest in further calls",
+                limits::MAX_SLOTS
+            ),
+        ));
+    }
     let constraints = request
         .constraints
         .iter()
         .enumerate()
         .map(|(i, c)| constraint(&format!("constraints[{i}]"), c))
         .collect::<Result<Vec<_>, Status>>()?;
+    let wait_for = duration("wait_for", request.wait_for.as_ref())?.unwrap_or_default();
+    if wait_for > Duration::from_secs(limits::MAX_WAIT_SECS) {
+        return Err(invalid_field(
+            "wait_for",
+            format!(
+                "at most {} s; acquire again to wait longer",
+                limits::MAX_WAIT_SECS
+            ),
+        ));
+    }
     Ok(core::AcquireRequest {
         namespace: request.namespace.clone(),
         slots,
         constraints,
         gang: request.gang,
         hold_for: duration("hold_for", request.hold_for.as_ref())?,
-        wait_for: duration("wait_for", request.wait_for.as_ref())?.unwrap_or_default(),
+        wait_for,
         request_id: Some(request.request_id.clone()).filter(|id| !id.is_empty()),
         revocable,
+    })
+}
+
+/// The domain form of one slot request; `path` names it in errors. A
+/// count of zero means one.
+fn slot(path: &str, slot: &api::SlotRequest) -> Result<core::Slot, Status> {
+    let resources = resources(&format!("{path}.resources"), slot.resources.as_ref())?;
+    limits::count(
+        &format!("{path}.count"),
+        slot.count as usize,
+        limits::MAX_SLOTS as usize,
+    )?;
+    let specific: u64 = resources
+        .port_ranges()
+        .iter()
+        .map(|(begin, end)| end - begin + 1)
+        .sum();
+    let ports = specific + u64::from(slot.port_count);
+    if ports > limits::MAX_PORTS_PER_SLOT {
+        return Err(invalid_field(
+            &format!("{path}.port_count"),
+            format!(
+                "at most {} ports per slot, counting the specific ones; {ports} asked",
+                limits::MAX_PORTS_PER_SLOT
+            ),
+        ));
+    }
+    Ok(core::Slot {
+        resources,
+        port_count: slot.port_count,
+        count: slot.count.max(1),
     })
 }
 
 /// The domain form of a constraint; `path` names it in errors.
 fn constraint(path: &str, c: &api::Constraint) -> Result<core::Constraint, Status> {
     use api::constraint::Operator;
+    limits::text(
+        &format!("{path}.field"),
+        &c.field,
+        limits::MAX_ATTRIBUTE_BYTES,
+    )?;
+    limits::list(
+        &format!("{path}.values"),
+        &c.values,
+        limits::MAX_CONSTRAINT_VALUES,
+    )?;
+    for (i, value) in c.values.iter().enumerate() {
+        limits::text(
+            &format!("{path}.values[{i}]"),
+            value,
+            limits::MAX_ATTRIBUTE_BYTES,
+        )?;
+    }
     let first_value = || {
         c.values
             .first()
@@ -156,28 +230,41 @@ pub fn launches(request: &api::LaunchRequest) -> Result<Vec<(core::LeaseId, core
     if request.launches.is_empty() {
         return Err(invalid_field("launches", "launch at least one task"));
     }
+    let tasks: usize = request
+        .launches
+        .iter()
+        .map(|launch| match &launch.work {
+            Some(api::launch::Work::TaskGroup(group)) => group.tasks.len(),
+            _ => 1,
+        })
+        .sum();
+    limits::count("launches", tasks, limits::MAX_LAUNCH_TASKS)?;
     request
         .launches
         .iter()
         .enumerate()
         .map(|(i, launch)| {
             let path = format!("launches[{i}]");
+            limits::mesos_id(
+                &format!("{path}.lease_id"),
+                &launch.lease_id,
+                limits::MAX_ID_BYTES,
+            )?;
             let work = match &launch.work {
                 Some(api::launch::Work::Task(task)) => {
                     core::Work::Task(task_spec(&format!("{path}.task"), task)?)
                 }
                 Some(api::launch::Work::TaskGroup(group)) => {
+                    let field = format!("{path}.task_group.tasks");
                     if group.tasks.is_empty() {
-                        return Err(invalid_field(
-                            &format!("{path}.task_group.tasks"),
-                            "a task group needs tasks",
-                        ));
+                        return Err(invalid_field(&field, "a task group needs tasks"));
                     }
+                    limits::list(&field, &group.tasks, limits::MAX_GROUP_TASKS)?;
                     let tasks = group
                         .tasks
                         .iter()
                         .enumerate()
-                        .map(|(t, task)| task_spec(&format!("{path}.task_group.tasks[{t}]"), task))
+                        .map(|(t, task)| task_spec(&format!("{field}[{t}]"), task))
                         .collect::<Result<Vec<_>, Status>>()?;
                     core::Work::Group(tasks)
                 }
@@ -188,24 +275,69 @@ pub fn launches(request: &api::LaunchRequest) -> Result<Vec<(core::LeaseId, core
         .collect()
 }
 
+/// One task as Mesos would take it: an id Mesos accepts, some resources,
+/// exactly one of shell and argv, every string and map bounded.
 fn task_spec(path: &str, task: &api::TaskSpec) -> Result<core::TaskSpec, Status> {
+    let field = |name: &str| format!("{path}.{name}");
     if task.id.trim().is_empty() {
-        return Err(invalid_field(&format!("{path}.id"), "give the task an id"));
+        return Err(invalid_field(&field("id"), "give the task an id"));
     }
+    limits::mesos_id(&field("id"), &task.id, limits::MAX_CLIENT_TASK_ID_BYTES)?;
+    limits::text(&field("name"), &task.name, limits::MAX_TASK_NAME_BYTES)?;
+    limits::map(
+        &field("labels"),
+        task.labels.iter(),
+        limits::MAX_LABELS,
+        limits::MAX_LABEL_KEY_BYTES,
+        limits::MAX_LABEL_VALUE_BYTES,
+    )?;
     let command = task
         .command
         .as_ref()
-        .ok_or_else(|| invalid_field(&format!("{path}.command"), "say what to run"))?;
+        .ok_or_else(|| invalid_field(&field("command"), "say what to run"))?;
+    let command_field = |name: &str| format!("{path}.command.{name}");
+    limits::text(
+        &command_field("shell"),
+        &command.shell,
+        limits::MAX_COMMAND_BYTES,
+    )?;
+    limits::list(&command_field("argv"), &command.argv, limits::MAX_ARGV)?;
+    for (i, arg) in command.argv.iter().enumerate() {
+        limits::text(
+            &command_field(&format!("argv[{i}]")),
+            arg,
+            limits::MAX_COMMAND_BYTES,
+        )?;
+    }
+    limits::map(
+        &command_field("environment"),
+        command.environment.iter(),
+        limits::MAX_ENVIRONMENT,
+        limits::MAX_ENV_NAME_BYTES,
+        limits::MAX_ENV_VALUE_BYTES,
+    )?;
+    limits::text(
+        &command_field("user"),
+        &command.user,
+        limits::MAX_USER_BYTES,
+    )?;
     let run = match (command.shell.is_empty(), command.argv.is_empty()) {
         (false, true) => core::Command::Shell(command.shell.clone()),
         (true, false) => core::Command::Exec(command.argv.clone()),
         _ => {
             return Err(invalid_field(
-                &format!("{path}.command"),
+                &field("command"),
                 "set exactly one of shell and argv",
             ));
         }
     };
+    let resources = resources(&field("resources"), task.resources.as_ref())?;
+    if resources.is_empty() {
+        return Err(invalid_field(
+            &field("resources"),
+            "a task needs some resources (cpus, mem_mb, ...); Mesos refuses tasks that use none",
+        ));
+    }
     let mut environment: Vec<(String, String)> = command
         .environment
         .iter()
@@ -225,7 +357,7 @@ fn task_spec(path: &str, task: &api::TaskSpec) -> Result<core::TaskSpec, Status>
         } else {
             task.name.clone()
         },
-        resources: resources(&format!("{path}.resources"), task.resources.as_ref())?,
+        resources,
         command: run,
         environment,
         user: (!command.user.is_empty()).then(|| command.user.clone()),
@@ -233,18 +365,50 @@ fn task_spec(path: &str, task: &api::TaskSpec) -> Result<core::TaskSpec, Status>
     })
 }
 
-/// Ids from a request, each non-empty.
-pub fn ids<T>(field: &str, ids: &[String], wrap: fn(String) -> T) -> Result<Vec<T>, Status> {
+/// Ids from a request: at most [`limits::MAX_IDS`], each an id Mesos
+/// accepts of at most `max_bytes`.
+pub fn ids<T>(
+    field: &str,
+    ids: &[String],
+    max_bytes: usize,
+    wrap: fn(String) -> T,
+) -> Result<Vec<T>, Status> {
+    limits::list(field, ids, limits::MAX_IDS)?;
     ids.iter()
         .enumerate()
         .map(|(i, id)| {
-            if id.is_empty() {
-                Err(invalid_field(&format!("{field}[{i}]"), "must not be empty"))
-            } else {
-                Ok(wrap(id.clone()))
-            }
+            limits::mesos_id(&format!("{field}[{i}]"), id, max_bytes)?;
+            Ok(wrap(id.clone()))
         })
         .collect()
+}
+
+/// The names a Subscribe carries, checked: a frontend name, at most
+/// [`limits::MAX_SESSION_NAMESPACES`] namespace names, a few capabilities.
+pub fn subscribe(request: &api::SubscribeRequest) -> Result<(), Status> {
+    limits::name("frontend", &request.frontend)?;
+    limits::list(
+        "namespaces",
+        &request.namespaces,
+        limits::MAX_SESSION_NAMESPACES,
+    )?;
+    for (i, namespace) in request.namespaces.iter().enumerate() {
+        limits::name(&format!("namespaces[{i}]"), namespace)?;
+    }
+    limits::list(
+        "capabilities",
+        &request.capabilities,
+        limits::MAX_CAPABILITIES,
+    )
+}
+
+/// An optional namespace filter of a List call: empty means every one.
+pub fn namespace_filter(namespace: &str) -> Result<Option<String>, Status> {
+    if namespace.is_empty() {
+        return Ok(None);
+    }
+    limits::name("namespace", namespace)?;
+    Ok(Some(namespace.to_owned()))
 }
 
 // ----- domain to protobuf ----------------------------------------------------
@@ -510,6 +674,10 @@ mod tests {
                 work: Some(api::launch::Work::Task(api::TaskSpec {
                     id: "t".into(),
                     command: Some(command),
+                    resources: Some(api::Resources {
+                        cpus: 0.1,
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 })),
             }],
@@ -530,6 +698,197 @@ mod tests {
         assert_eq!(
             launches(&argv).unwrap()[0].1.tasks()[0].command,
             core::Command::Exec(vec!["/bin/echo".into(), "hi".into()])
+        );
+    }
+
+    /// The message of the error `result` carries, failing on success or on
+    /// another code than INVALID_ARGUMENT.
+    fn refusal<T: std::fmt::Debug>(result: Result<T, Status>) -> String {
+        let status = result.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+        status.message().to_owned()
+    }
+
+    #[test]
+    fn counts_are_bounded_per_slot_and_per_call() {
+        let mut request = acquire_with(1.0);
+        request.slots[0].count = u32::MAX;
+        assert_eq!(
+            refusal(acquire(&request)),
+            "slots[0].count: at most 1000 allowed, 4294967295 given"
+        );
+        request.slots[0].count = 600;
+        request.slots.push(request.slots[0].clone());
+        assert!(refusal(acquire(&request)).starts_with("slots: at most 1000 slots in one call"));
+        request.slots = vec![request.slots[0].clone(); 65];
+        for slot in &mut request.slots {
+            slot.count = 1;
+        }
+        assert_eq!(
+            refusal(acquire(&request)),
+            "slots: at most 64 allowed, 65 given"
+        );
+    }
+
+    #[test]
+    fn ports_constraints_and_waits_are_bounded() {
+        let mut request = acquire_with(1.0);
+        request.slots[0].port_count = 1000;
+        request.slots[0].resources.as_mut().unwrap().ports =
+            vec![api::PortRange { begin: 1, end: 100 }];
+        assert!(refusal(acquire(&request)).starts_with("slots[0].port_count: at most 1024 ports"));
+
+        let mut request = acquire_with(1.0);
+        request.constraints = vec![api::Constraint {
+            field: "rack".into(),
+            operator: api::constraint::Operator::In as i32,
+            values: vec!["r".into(); 257],
+            max_per: 0,
+        }];
+        assert_eq!(
+            refusal(acquire(&request)),
+            "constraints[0].values: at most 256 allowed, 257 given"
+        );
+        request.constraints[0].values = vec!["r".repeat(300)];
+        assert!(
+            refusal(acquire(&request)).starts_with("constraints[0].values[0]: at most 256 bytes")
+        );
+
+        let mut request = acquire_with(1.0);
+        request.wait_for = Some(prost_types::Duration {
+            seconds: 3601,
+            nanos: 0,
+        });
+        assert!(refusal(acquire(&request)).starts_with("wait_for: at most 3600 s"));
+        request.wait_for = None;
+        request.namespace = "../etc".into();
+        assert!(refusal(acquire(&request)).starts_with("namespace: "));
+    }
+
+    fn launch_of(task: api::TaskSpec) -> api::LaunchRequest {
+        api::LaunchRequest {
+            session_id: "s".into(),
+            launches: vec![api::Launch {
+                lease_id: "l".into(),
+                work: Some(api::launch::Work::Task(task)),
+            }],
+        }
+    }
+
+    fn good_task() -> api::TaskSpec {
+        api::TaskSpec {
+            id: "t".into(),
+            resources: Some(api::Resources {
+                cpus: 0.1,
+                ..Default::default()
+            }),
+            command: Some(api::Command {
+                shell: "true".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn task_ids_are_checked_as_mesos_checks_them() {
+        assert!(launches(&launch_of(good_task())).is_ok());
+        for bad in ["a/b", "new\nline", ".", "..", &"t".repeat(65)] {
+            let task = api::TaskSpec {
+                id: bad.to_owned(),
+                ..good_task()
+            };
+            assert!(
+                refusal(launches(&launch_of(task))).starts_with("launches[0].task.id: "),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_without_resources_is_refused_up_front() {
+        let task = api::TaskSpec {
+            resources: Some(api::Resources::default()),
+            ..good_task()
+        };
+        assert!(
+            refusal(launches(&launch_of(task)))
+                .starts_with("launches[0].task.resources: a task needs some resources")
+        );
+    }
+
+    #[test]
+    fn task_maps_lists_and_groups_are_bounded() {
+        let mut task = good_task();
+        task.labels = (0..65).map(|i| (i.to_string(), String::new())).collect();
+        assert_eq!(
+            refusal(launches(&launch_of(task))),
+            "launches[0].task.labels: at most 64 allowed, 65 given"
+        );
+        let mut task = good_task();
+        task.command.as_mut().unwrap().environment =
+            [("BIG".to_owned(), "x".repeat(40_000))].into();
+        assert!(
+            refusal(launches(&launch_of(task)))
+                .starts_with("launches[0].task.command.environment[\"BIG\"]: at most 32768 bytes")
+        );
+        let group = api::LaunchRequest {
+            session_id: "s".into(),
+            launches: vec![api::Launch {
+                lease_id: "l".into(),
+                work: Some(api::launch::Work::TaskGroup(api::TaskGroupSpec {
+                    tasks: vec![good_task(); 65],
+                })),
+            }],
+        };
+        assert_eq!(
+            refusal(launches(&group)),
+            "launches[0].task_group.tasks: at most 64 allowed, 65 given"
+        );
+        let many = api::LaunchRequest {
+            session_id: "s".into(),
+            launches: vec![launch_of(good_task()).launches[0].clone(); 1001],
+        };
+        assert_eq!(
+            refusal(launches(&many)),
+            "launches: at most 1000 allowed, 1001 given"
+        );
+    }
+
+    #[test]
+    fn subscribe_names_are_checked() {
+        let subscribe = |frontend: &str, namespaces: Vec<String>| api::SubscribeRequest {
+            frontend: frontend.into(),
+            namespaces,
+            ..Default::default()
+        };
+        assert!(super::subscribe(&subscribe("ci-runner.1", vec!["default".into()])).is_ok());
+        assert!(refusal(super::subscribe(&subscribe("*", vec![]))).starts_with("frontend: "));
+        assert!(
+            refusal(super::subscribe(&subscribe(&"f".repeat(1 << 20), vec![])))
+                .starts_with("frontend: at most 64 bytes")
+        );
+        assert!(
+            refusal(super::subscribe(&subscribe("f", vec!["a/b".into()])))
+                .starts_with("namespaces[0]: ")
+        );
+        assert!(
+            refusal(super::subscribe(&subscribe("f", vec!["n".into(); 65])))
+                .starts_with("namespaces: at most 64")
+        );
+    }
+
+    #[test]
+    fn id_lists_are_bounded() {
+        let ids = vec!["l".to_owned(); 1001];
+        assert!(
+            refusal(super::ids("lease_ids", &ids, 128, core::LeaseId))
+                .starts_with("lease_ids: at most 1000")
+        );
+        let ids = vec!["ok".to_owned(), "x".repeat(129)];
+        assert!(
+            refusal(super::ids("lease_ids", &ids, 128, core::LeaseId))
+                .starts_with("lease_ids[1]: at most 128 bytes")
         );
     }
 

@@ -8,6 +8,7 @@ use tonic::Status;
 
 use super::{
     convert::{api_resources, duration, resources},
+    limits,
     status::invalid_field,
 };
 use crate::core::{self, Lending};
@@ -15,9 +16,8 @@ use crate::core::{self, Lending};
 /// The core's namespace for `namespace`; an empty role becomes
 /// `role_prefix` + name, an unset weight 1. The core checks the rest.
 pub fn from_api(namespace: &api::Namespace, role_prefix: &str) -> Result<core::Namespace, Status> {
-    if namespace.name.is_empty() {
-        return Err(invalid_field("namespace.name", "name the namespace"));
-    }
+    limits::name("namespace.name", &namespace.name)?;
+    limits::text("namespace.role", &namespace.role, limits::MAX_ROLE_BYTES)?;
     let lending = namespace.lending.clone().unwrap_or_default();
     let lend_idle = match api::lending_policy::Lend::try_from(lending.lend) {
         Ok(api::lending_policy::Lend::None) => false,

@@ -19,6 +19,7 @@ pub mod engine;
 mod fair;
 mod leases;
 pub mod model;
+mod names;
 mod namespaces;
 mod placement;
 mod pool;
@@ -27,6 +28,7 @@ mod tasks;
 
 pub use engine::{AgentView, Core, Launched, NamespaceUsage};
 pub use model::*;
+pub use names::{MAX_NAME_BYTES, check_name};
 pub use resources::{InvalidResource, Resources};
 
 #[cfg(test)]

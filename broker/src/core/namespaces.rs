@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::model::{CoreError, Namespace, RoleQuota};
+use super::names::check_name;
 use super::resources::Resources;
 
 impl Namespace {
@@ -14,9 +15,7 @@ impl Namespace {
             namespace: self.name.clone(),
             reason,
         };
-        if self.name.trim().is_empty() || self.name.chars().any(char::is_whitespace) {
-            return Err(invalid("a name needs characters and no whitespace".into()));
-        }
+        check_name(&self.name).map_err(invalid)?;
         validate_role(&self.role)
             .map_err(|reason| invalid(format!("role {:?}: {reason}", self.role)))?;
         if !self.weight.is_finite() || self.weight <= 0.0 {

@@ -483,6 +483,28 @@ fn a_task_bigger_than_its_lease_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn two_launches_on_one_lease_are_refused_whole_and_change_nothing() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let lease = lease_now(&mut core, &s, 2.0, 256.0);
+    core.drain_effects();
+    let twice = vec![
+        (lease.id.clone(), task("first", 1.0, 128.0)),
+        (lease.id.clone(), task("second", 1.0, 128.0)),
+    ];
+    let error = core.launch(T0, Ticket(99), &s, twice).unwrap_err();
+    let CoreError::InvalidRequest { field, reason } = error else {
+        panic!("expected INVALID_ARGUMENT, got {error:?}");
+    };
+    assert_eq!(field, "launches[1].lease_id");
+    assert!(reason.contains("already used by launches[0]"), "{reason}");
+    assert!(core.drain_effects().is_empty());
+    assert!(core.tasks_of(&s, None).unwrap().is_empty());
+    assert_eq!(core.leases_of(&s, None).unwrap(), vec![lease]);
+}
+
+#[test]
 fn another_frontends_lease_and_task_look_like_unknown_ones() {
     let mut core = core();
     let a = session(&mut core, "a");

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::*;
-use crate::core::resources::Resources;
 
 impl Core {
     /// Starts tasks on leases. All launches are checked before anything
@@ -40,10 +39,19 @@ impl Core {
     ) -> Result<(FrontendName, bool), CoreError> {
         let lease_ids: Vec<LeaseId> = launches.iter().map(|(lease, _)| lease.clone()).collect();
         let frontend = self.owned_leases(session, &lease_ids)?;
-        let mut asked: BTreeMap<&LeaseId, Resources> = BTreeMap::new();
+        let mut first_use: BTreeMap<&LeaseId, usize> = BTreeMap::new();
         let mut client_ids = BTreeSet::new();
         let mut bound = true;
-        for (lease_id, work) in launches {
+        for (index, (lease_id, work)) in launches.iter().enumerate() {
+            if let Some(first) = first_use.insert(lease_id, index) {
+                return Err(invalid(
+                    &format!("launches[{index}].lease_id"),
+                    &format!(
+                        "lease {lease_id} is already used by launches[{first}]: a lease takes one \
+                         task or one task group; acquire a lease per task"
+                    ),
+                ));
+            }
             let state = &self.leases[lease_id];
             bound &= state.lease.offer.is_some();
             if work.tasks().is_empty() {
@@ -61,9 +69,7 @@ impl Core {
                     });
                 }
             }
-            let total = asked.entry(lease_id).or_default();
-            total.add(&work.resources());
-            if let Some(short) = state.lease.resources.shortfall(total) {
+            if let Some(short) = state.lease.resources.shortfall(&work.resources()) {
                 return Err(CoreError::TaskExceedsLease {
                     lease: lease_id.clone(),
                     resource: short.resource,
