@@ -82,6 +82,17 @@ impl Process {
         &self.log
     }
 
+    /// Waits until the child's log holds `text`, failing the test after
+    /// `within`.
+    pub async fn wait_for_log(&self, text: &str, within: Duration) {
+        let what = format!("{:?} in {}", text, self.log.display());
+        eventually(within, &what, || async {
+            let log = std::fs::read_to_string(&self.log).ok()?;
+            log.contains(text).then_some(())
+        })
+        .await;
+    }
+
     /// The child's OS process id.
     pub fn pid(&self) -> u32 {
         self.child
@@ -100,9 +111,21 @@ pub async fn devcluster(agents: u32, extra: &[&str]) -> Process {
 
 /// A broker on port 0 connected to the master at `master_url`, with
 /// configuration overrides as `AGORA_*` variables (e.g.
-/// `("AGORA_BROKER__POOL_TTL", "60s")`). Authentication is off
-/// (`--insecure`); `tests/security.rs` starts brokers with principals.
+/// `("AGORA_BROKER__POOL_TTL", "60s")`), once it is subscribed to Mesos
+/// (before that, calls that need Mesos answer UNAVAILABLE). Authentication
+/// is off (`--insecure`); `tests/security.rs` starts brokers with
+/// principals.
 pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
+    let broker = unsubscribed_broker(master_url, env).await;
+    broker.wait_for_log(SUBSCRIBED_LOG, SETTLE).await;
+    broker
+}
+
+/// What the broker logs once subscribed to Mesos.
+const SUBSCRIBED_LOG: &str = "subscribed to Mesos";
+
+/// Like [`broker`], without waiting for the subscription.
+pub async fn unsubscribed_broker(master_url: &str, env: &[(&str, &str)]) -> Process {
     let args = [
         "serve",
         "--master",
@@ -127,7 +150,9 @@ pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &
         "--config",
         config,
     ];
-    Process::start_with_env("agora", &args, env).await
+    let broker = Process::start_with_env("agora", &args, env).await;
+    broker.wait_for_log(SUBSCRIBED_LOG, SETTLE).await;
+    broker
 }
 
 /// How long end-to-end tests wait for the cluster to do something.

@@ -137,6 +137,7 @@ impl Broker for BrokerService {
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
         let domain = convert::acquire(&request)?;
+        self.require_mesos()?;
         let leases = self
             .ask(|reply| Command::Acquire {
                 session,

@@ -126,6 +126,8 @@ pub struct Runtime {
     waiting_launches: HashMap<u64, Reply<Vec<core::Launched>>>,
     next_ticket: u64,
     calls: mpsc::Sender<MesosCall>,
+    /// The last connection change, as frontends are told of it.
+    mesos_connection: api::MesosConnection,
 }
 
 impl Runtime {
@@ -150,6 +152,11 @@ impl Runtime {
             waiting_launches: HashMap::new(),
             next_ticket: 0,
             calls,
+            mesos_connection: api::MesosConnection {
+                connected: false,
+                since: Some(convert::timestamp(now())),
+                reason: "not subscribed yet".into(),
+            },
         };
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
@@ -204,7 +211,12 @@ impl Runtime {
                                 .ok(),
                         })),
                     };
-                    if events.try_send(Ok(subscribed)).is_ok() {
+                    let lost = (!self.mesos_connection.connected)
+                        .then(|| connection_event(&self.mesos_connection));
+                    let delivered = std::iter::once(subscribed)
+                        .chain(lost)
+                        .all(|event| events.try_send(Ok(event)).is_ok());
+                    if delivered {
                         self.sessions.insert(session.clone(), events);
                     }
                 }
@@ -300,8 +312,14 @@ impl Runtime {
                 resubscribed,
                 roles,
                 ..
-            } => self.core.mesos_subscribed(resubscribed, &roles),
-            MesosEvent::Disconnected { .. } => self.core.mesos_disconnected(now),
+            } => {
+                self.connection_changed(now, true, String::new());
+                self.core.mesos_subscribed(resubscribed, &roles);
+            }
+            MesosEvent::Disconnected { reason } => {
+                self.connection_changed(now, false, reason);
+                self.core.mesos_disconnected(now);
+            }
             MesosEvent::Event(event) => {
                 match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
                     Some(event::Type::Offers) => {
@@ -333,6 +351,23 @@ impl Runtime {
                     other => debug!(event = ?other, "ignoring Mesos event"),
                 }
             }
+        }
+    }
+
+    /// Tells every live session that the connection to Mesos was lost or
+    /// regained; repeated failures while it stays lost say nothing new.
+    fn connection_changed(&mut self, now: Timestamp, connected: bool, reason: String) {
+        if self.mesos_connection.connected == connected {
+            return;
+        }
+        self.mesos_connection = api::MesosConnection {
+            connected,
+            since: Some(convert::timestamp(now)),
+            reason,
+        };
+        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
+        for session in sessions {
+            self.deliver(session, connection_event(&self.mesos_connection));
         }
     }
 
@@ -387,6 +422,14 @@ impl Runtime {
             self.sessions.remove(&session);
             self.core.end_session(now(), &session);
         }
+    }
+}
+
+/// The unsequenced event that reports `connection`.
+fn connection_event(connection: &api::MesosConnection) -> api::Event {
+    api::Event {
+        sequence: 0,
+        kind: Some(api::event::Kind::MesosConnection(connection.clone())),
     }
 }
 

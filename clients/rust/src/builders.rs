@@ -189,3 +189,10 @@ impl Task {
         self.0
     }
 }
+
+/// The wire form, for requests built by hand with [`crate::Frontend::raw`].
+impl From<Task> for api::TaskSpec {
+    fn from(task: Task) -> api::TaskSpec {
+        task.0
+    }
+}
