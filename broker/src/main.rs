@@ -30,7 +30,7 @@ use agora_broker::{
     telemetry,
 };
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
 use figment::{Figment, providers::Serialized};
 use tokio::net::TcpListener;
 
@@ -57,7 +57,10 @@ enum Mode {
         masters: Vec<String>,
         /// Let every caller in without authentication (all namespaces,
         /// admin). Only for trusted networks and tests.
-        #[arg(long, env = "AGORA_INSECURE")]
+        // Boolish so that `AGORA_INSECURE=1` (or `yes`, `on`) works as unit
+        // files write it; clap's default for a flag's variable takes only
+        // `true` and `false`.
+        #[arg(long, env = "AGORA_INSECURE", value_parser = BoolishValueParser::new())]
         insecure: bool,
         #[command(flatten)]
         common: CommonArgs,
@@ -452,6 +455,39 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Unit files and container specs spell booleans in many ways; a value
+    /// that is none of them is refused, not read as `false`.
+    #[test]
+    fn insecure_takes_the_usual_spellings_of_a_boolean() {
+        for (value, insecure) in [
+            ("true", Some(true)),
+            ("1", Some(true)),
+            ("yes", Some(true)),
+            ("on", Some(true)),
+            ("false", Some(false)),
+            ("0", Some(false)),
+            ("no", Some(false)),
+            ("off", Some(false)),
+            ("maybe", None),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("AGORA_INSECURE", value);
+                let parsed = Cli::try_parse_from(["agora", "serve"]).map(|cli| cli.command);
+                match (parsed, insecure) {
+                    (Ok(Mode::Serve { insecure: got, .. }), Some(want)) => {
+                        assert_eq!(got, want, "AGORA_INSECURE={value}");
+                    }
+                    (Err(_), None) => {}
+                    (Ok(_), _) | (Err(_), Some(_)) => panic!("AGORA_INSECURE={value}"),
+                }
+                Ok(())
+            });
+        }
+        let cli = Cli::try_parse_from(["agora", "serve", "--insecure"]).unwrap();
+        assert!(matches!(cli.command, Mode::Serve { insecure: true, .. }));
     }
 
     #[test]
