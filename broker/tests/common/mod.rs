@@ -2,6 +2,11 @@
 //! builds it for the package's integration tests and names it in
 //! `CARGO_BIN_EXE_agora`.
 
+#![allow(
+    dead_code,
+    reason = "each test file compiles this module and uses a part of it"
+)]
+
 use std::{
     process::Stdio,
     sync::{Arc, Mutex},
