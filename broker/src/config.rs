@@ -1,8 +1,29 @@
 //! The broker's configuration: built-in defaults, then a TOML file, then
-//! `AGORA_*` environment variables, then command-line flags — each layer
-//! overriding the one before. Everything is validated into typed values
-//! before any port is bound, so a bad setting fails at start, not at the
-//! first request.
+//! `AGORA_<SECTION>__<KEY>` environment variables, then command-line flags —
+//! each layer overriding the one before. Everything is validated into typed
+//! values before any port is bound, so a bad setting fails at start, not at
+//! the first request.
+//!
+//! # Environment variables
+//!
+//! Two kinds of `AGORA_*` variables share the prefix, told apart by their
+//! shape:
+//!
+//! - `AGORA_<SECTION>__<KEY>` (a double underscore) sets a key of the file,
+//!   e.g. `AGORA_MESOS__FRAMEWORK_NAME` for `framework_name` under
+//!   `[mesos]`. This loader reads these and only these; one that names no
+//!   key (`AGORA_MESOS__FRAMWORK_NAME`) is refused, naming the variable, as
+//!   a typo in the file is: it was clearly meant for the configuration.
+//! - A flat `AGORA_<NAME>` belongs to a flag of `agora` (`AGORA_MASTER` is
+//!   `--master`; clap reads it, and `main` passes it in as an override) or
+//!   to another program entirely (`AGORA_VERSION` set by a container
+//!   image, `AGORA_TOKEN` for a client). This loader never reads them, so
+//!   a flag's variable cannot collide with a key, and a variable the
+//!   broker knows nothing about cannot stop it.
+//!
+//! Top-level keys have no section and so no variable: `listen` is the
+//! `--listen` flag's (`AGORA_LISTEN`), and namespaces come from the file or
+//! from the Admin service.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -13,8 +34,9 @@ use std::{
 };
 
 use figment::{
-    Figment,
+    Figment, Metadata, Profile, Provider,
     providers::{Env, Format, Serialized, Toml},
+    value::{Dict, Map},
 };
 use serde::{Deserialize, Serialize};
 
@@ -398,17 +420,57 @@ pub enum ConfigError {
     Invalid { field: String, reason: String },
 }
 
+/// The prefix of Agora's own environment variables, flags' and keys' alike.
+pub const ENV_PREFIX: &str = "AGORA_";
+
+/// What joins a section and its key in a configuration variable's name.
+/// Flags' variables never contain it, which is what keeps the two apart.
+pub const ENV_NESTING: &str = "__";
+
+/// The configuration keys given in the environment, as
+/// `AGORA_<SECTION>__<KEY>` (see the module documentation for why flat
+/// `AGORA_<NAME>` variables are not among them).
+///
+/// A provider of its own rather than a bare [`Env`] so that an error names
+/// the variable to fix (`AGORA_MESOS__FRAMWORK_NAME`) instead of a dotted
+/// key path.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigEnv;
+
+impl ConfigEnv {
+    fn variables() -> Env {
+        Env::prefixed(ENV_PREFIX)
+            .filter(|name| name.as_str().contains(ENV_NESTING))
+            .split(ENV_NESTING)
+    }
+}
+
+impl Provider for ConfigEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("the environment").interpolater(|_: &Profile, keys: &[&str]| {
+            format!(
+                "{ENV_PREFIX}{}",
+                keys.join(ENV_NESTING).to_ascii_uppercase()
+            )
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Self::variables().data()
+    }
+}
+
 impl Config {
-    /// Layers the defaults, the TOML file at `file` (if any), `AGORA_*`
-    /// variables (nested keys joined with `__`, e.g.
-    /// `AGORA_MESOS__FRAMEWORK_NAME`), then `overrides`, and validates.
+    /// Layers the defaults, the TOML file at `file` (if any),
+    /// `AGORA_<SECTION>__<KEY>` variables ([`ConfigEnv`]), then `overrides`
+    /// (the flags), and validates.
     pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
         let config: Config = figment
-            .merge(Env::prefixed("AGORA_").split("__"))
+            .merge(ConfigEnv)
             .merge(overrides)
             .extract()
             .map_err(Box::new)?;
@@ -676,6 +738,120 @@ mod tests {
         ] {
             let error = load_in_jail(&toml, Figment::new()).unwrap_err();
             assert!(error.contains(field), "{toml:?} gave {error}");
+        }
+    }
+
+    /// Flat `AGORA_*` names: the variables of `agora`'s flags (clap reads
+    /// them), and names other programs put in the environment. Neither is a
+    /// configuration key.
+    const FLAT_VARIABLES: [(&str, &str); 11] = [
+        ("AGORA_CONFIG", "agora.toml"),
+        ("AGORA_MASTER", "http://m1:5050,http://m2:5050"),
+        ("AGORA_INSECURE", "true"),
+        ("AGORA_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+        ("AGORA_LOG_FORMAT", "json"),
+        ("AGORA_MESOS_ENCODING", "json"),
+        ("AGORA_FRAMEWORK_ID", "framework-1"),
+        ("AGORA_LISTEN", "127.0.0.1:7001"),
+        ("AGORA_VERSION", "1.2"),
+        ("AGORA_UNRELATED", "x"),
+        ("AGORA_TOKEN", "secret"),
+    ];
+
+    #[test]
+    fn flat_variables_are_left_to_flags_and_other_programs() {
+        for (variable, value) in FLAT_VARIABLES {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(variable, value);
+                let config = Config::load(None, Figment::new())
+                    .unwrap_or_else(|error| panic!("{variable}={value}: {error}"));
+                assert_eq!(config, Config::default(), "{variable}={value}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn all_flat_variables_at_once_leave_the_file_in_charge() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("agora.toml", "listen = \"127.0.0.1:7000\"")?;
+            for (variable, value) in FLAT_VARIABLES {
+                jail.set_env(variable, value);
+            }
+            let config = Config::load(Some(Path::new("agora.toml")), Figment::new()).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:7000".parse().unwrap());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nested_variables_set_the_keys_they_name() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "AGORA_MESOS__MASTERS",
+                "[\"http://m1:5050\", \"http://m2:5050\"]",
+            );
+            jail.set_env("AGORA_MESOS__ENCODING", "json");
+            jail.set_env("AGORA_MESOS__FRAMEWORK_ID", "framework-1");
+            jail.set_env("AGORA_BROKER__WARM_POOL", "7");
+            jail.set_env("AGORA_TELEMETRY__LOG_FORMAT", "json");
+            jail.set_env("AGORA_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4317");
+            jail.set_env("AGORA_STORE__PATH", "/var/lib/agora/agora.redb");
+            let config = Config::load(None, Figment::new()).unwrap();
+            assert_eq!(config.mesos.masters, ["http://m1:5050", "http://m2:5050"]);
+            assert_eq!(config.mesos.encoding, WireEncoding::Json);
+            assert_eq!(config.mesos.framework_id.as_deref(), Some("framework-1"));
+            assert_eq!(config.broker.warm_pool, 7);
+            assert_eq!(config.telemetry.log_format, LogFormat::Json);
+            assert_eq!(
+                config.telemetry.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4317")
+            );
+            assert_eq!(
+                config.store.path,
+                Some(PathBuf::from("/var/lib/agora/agora.redb"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nested_variables_that_do_not_fit_are_refused_naming_the_variable() {
+        // A typo in the section is named up to the section.
+        for (variable, value, found, named) in [
+            (
+                "AGORA_MESOS__FRAMWORK_NAME",
+                "x",
+                "framwork_name",
+                "AGORA_MESOS__FRAMWORK_NAME",
+            ),
+            ("AGORA_MESSOS__USER", "x", "messos", "AGORA_MESSOS"),
+            (
+                "AGORA_BROKER__POOL__TTL",
+                "1s",
+                "pool",
+                "AGORA_BROKER__POOL",
+            ),
+            (
+                "AGORA_BROKER__WARM_POOL",
+                "many",
+                "many",
+                "AGORA_BROKER__WARM_POOL",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(variable, value);
+                let error = Config::load(None, Figment::new())
+                    .expect_err(variable)
+                    .to_string();
+                assert!(error.contains(found), "{variable} gave {error}");
+                assert!(error.contains(named), "{variable} gave {error}");
+                Ok(())
+            });
         }
     }
 

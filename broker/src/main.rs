@@ -12,16 +12,25 @@
 //! start them on port 0. A bad configuration — including `agora serve`
 //! without principals or `--insecure` — exits with code 64 before any port
 //! is bound.
+//!
+//! Each flag's variable (`AGORA_MASTER` for `--master`) is clap's to read
+//! and reaches the configuration as that flag; the loader in
+//! `agora_broker::config` reads only `AGORA_<SECTION>__<KEY>` variables.
+//! Flags' variables are therefore flat, never containing `__` (a test
+//! holds every flag to it), so the two kinds cannot name the same thing.
 
 use std::{io::Read, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use agora_broker::{
-    api::{auth::TokenHash, server::Security},
-    config::Config,
+    api::{
+        auth::TokenHash,
+        server::{Security, SecurityError},
+    },
+    config::{Config, ConfigError},
     telemetry,
 };
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::BoolishValueParser};
 use figment::{Figment, providers::Serialized};
 use tokio::net::TcpListener;
 
@@ -48,7 +57,10 @@ enum Mode {
         masters: Vec<String>,
         /// Let every caller in without authentication (all namespaces,
         /// admin). Only for trusted networks and tests.
-        #[arg(long, env = "AGORA_INSECURE")]
+        // Boolish so that `AGORA_INSECURE=1` (or `yes`, `on`) works as unit
+        // files write it; clap's default for a flag's variable takes only
+        // `true` and `false`.
+        #[arg(long, env = "AGORA_INSECURE", value_parser = BoolishValueParser::new())]
         insecure: bool,
         #[command(flatten)]
         common: CommonArgs,
@@ -119,42 +131,59 @@ impl CommonArgs {
     }
 }
 
+impl Mode {
+    /// The configuration this mode runs with: defaults, the file, the
+    /// environment, then this mode's flags. `None` for `hash-token`, which
+    /// reads none.
+    fn load_config(&self) -> Option<Result<Config, ConfigError>> {
+        let (common, masters, framework_id) = match self {
+            Mode::Serve {
+                common, masters, ..
+            } => (common, masters.as_slice(), None),
+            Mode::Teardown {
+                common,
+                masters,
+                framework_id,
+            } => (common, masters.as_slice(), framework_id.as_ref()),
+            Mode::Dev { common, .. } => (common, [].as_slice(), None),
+            Mode::HashToken => return None,
+        };
+        let mut overrides = common.overrides();
+        if let Some(id) = framework_id {
+            overrides = overrides.merge(Serialized::default("mesos.framework_id", id));
+        }
+        if !masters.is_empty() {
+            overrides = overrides.merge(Serialized::default("mesos.masters", masters));
+        }
+        Some(Config::load(common.config.as_deref(), overrides))
+    }
+
+    /// Who may call the server modes; `None` for the modes that serve
+    /// nothing. `agora dev` is always open; `agora serve` only with
+    /// `--insecure`.
+    fn security(&self, config: &Config) -> Option<Result<Security, SecurityError>> {
+        let open = match self {
+            Mode::Serve { insecure, .. } => *insecure,
+            Mode::Dev { .. } => true,
+            Mode::Teardown { .. } | Mode::HashToken => return None,
+        };
+        Some(Security::from_config(config, open))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (common, masters) = match &cli.command {
-        Mode::Serve {
-            common, masters, ..
-        }
-        | Mode::Teardown {
-            common, masters, ..
-        } => (common, Some(masters.clone())),
-        Mode::Dev { common, .. } => (common, None),
-        Mode::HashToken => return hash_token(),
+    let Some(loaded) = cli.command.load_config() else {
+        return hash_token();
     };
-    let mut overrides = common.overrides();
-    if let Mode::Teardown {
-        framework_id: Some(id),
-        ..
-    } = &cli.command
-    {
-        overrides = overrides.merge(Serialized::default("mesos.framework_id", id));
-    }
-    if let Some(masters) = masters.filter(|m| !m.is_empty()) {
-        overrides = overrides.merge(Serialized::default("mesos.masters", masters));
-    }
-    let config = match Config::load(common.config.as_deref(), overrides) {
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             eprintln!("agora: {error}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let open = match &cli.command {
-        Mode::Serve { insecure, .. } => Some(*insecure),
-        Mode::Dev { .. } => Some(true),
-        Mode::Teardown { .. } | Mode::HashToken => None,
-    };
-    let security = match open.map(|open| Security::from_config(&config, open)) {
+    let security = match cli.command.security(&config) {
         Some(Ok(security)) => Some(security),
         Some(Err(error)) => {
             eprintln!("agora: {error}");
@@ -289,12 +318,206 @@ async fn shutdown_signal() {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures return figment::Error, which is large"
+)]
 mod tests {
     use super::*;
+    use agora_broker::config::{ENV_NESTING, ENV_PREFIX, LogFormat, WireEncoding};
     use clap::CommandFactory;
+    use figment::Jail;
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// What a variable's value must have changed once `agora` has parsed
+    /// its flags and loaded its configuration.
+    type Effect = fn(&Mode, &Config) -> bool;
+
+    /// A value for every variable `agora <mode> --help` advertises, and its
+    /// effect. `AGORA_CONFIG` names the file [`CONFIG_FILE`] that the jail
+    /// holds.
+    const ADVERTISED: [(&str, &str, Effect); 8] = [
+        ("AGORA_CONFIG", "agora.toml", |_, config| {
+            config.mesos.framework_name == "from-agora-config"
+        }),
+        (
+            "AGORA_MASTER",
+            "http://m1:5050,http://m2:5050",
+            |_, config| config.mesos.masters == ["http://m1:5050", "http://m2:5050"],
+        ),
+        (
+            "AGORA_INSECURE",
+            "true",
+            |mode, config| matches!(mode.security(config), Some(Ok(security)) if security.authenticator.is_open()),
+        ),
+        (
+            "AGORA_OTLP_ENDPOINT",
+            "http://collector:4317",
+            |_, config| config.telemetry.otlp_endpoint.as_deref() == Some("http://collector:4317"),
+        ),
+        ("AGORA_LOG_FORMAT", "json", |_, config| {
+            config.telemetry.log_format == LogFormat::Json
+        }),
+        ("AGORA_MESOS_ENCODING", "json", |_, config| {
+            config.mesos.encoding == WireEncoding::Json
+        }),
+        ("AGORA_FRAMEWORK_ID", "framework-1", |_, config| {
+            config.mesos.framework_id.as_deref() == Some("framework-1")
+        }),
+        ("AGORA_LISTEN", "127.0.0.1:7001", |_, config| {
+            config.listen == SocketAddr::from(([127, 0, 0, 1], 7001))
+        }),
+    ];
+
+    const CONFIG_FILE: &str = "[mesos]\nframework_name = \"from-agora-config\"\n";
+
+    /// Each mode and the variables its flags advertise in `--help`.
+    fn advertised() -> Vec<(String, String)> {
+        Cli::command()
+            .get_subcommands()
+            .flat_map(|mode| {
+                mode.get_arguments()
+                    .filter_map(|arg| arg.get_env())
+                    .map(|variable| {
+                        let variable = variable.to_str().expect("variable names are ASCII");
+                        (mode.get_name().to_owned(), variable.to_owned())
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Parses `agora <mode>` and loads its configuration in a jail whose
+    /// environment holds only `variables` (and a file for `AGORA_CONFIG`).
+    fn load_with(mode: &str, variables: &[(&str, &str)]) -> (Mode, Result<Config, String>) {
+        let mut loaded = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("agora.toml", CONFIG_FILE)?;
+            for (variable, value) in variables {
+                jail.set_env(variable, value);
+            }
+            let cli = Cli::try_parse_from(["agora", mode])
+                .unwrap_or_else(|error| panic!("agora {mode} with {variables:?}: {error}"));
+            let config = cli
+                .command
+                .load_config()
+                .expect("a mode with a configuration")
+                .map_err(|error| error.to_string());
+            loaded = Some((cli.command, config));
+            Ok(())
+        });
+        loaded.expect("the jail ran")
+    }
+
+    #[test]
+    fn every_advertised_variable_has_a_case_below() {
+        let advertised = advertised();
+        assert!(!advertised.is_empty());
+        for (mode, variable) in advertised {
+            assert!(
+                ADVERTISED.iter().any(|(known, ..)| *known == variable),
+                "`agora {mode}` advertises {variable}: add it to ADVERTISED"
+            );
+        }
+    }
+
+    #[test]
+    fn advertised_variables_are_flat_so_they_never_name_a_configuration_key() {
+        for (mode, variable) in advertised() {
+            assert!(
+                variable.starts_with(ENV_PREFIX) && !variable.contains(ENV_NESTING),
+                "`agora {mode}` advertises {variable}"
+            );
+        }
+    }
+
+    /// One case per mode and variable; every failing case is reported, not
+    /// only the first.
+    #[test]
+    fn every_advertised_variable_takes_effect_in_each_mode_that_advertises_it() {
+        let mut failures = Vec::new();
+        for (mode, variable) in advertised() {
+            let (_, value, effect) = ADVERTISED
+                .iter()
+                .find(|(known, ..)| *known == variable)
+                .expect("every_advertised_variable_has_a_case_below");
+            match load_with(&mode, &[(&variable, value)]) {
+                (_, Err(error)) => failures.push(format!("agora {mode} with {variable}: {error}")),
+                (parsed, Ok(config)) if !effect(&parsed, &config) => {
+                    failures.push(format!("agora {mode} ignored {variable}={value}"));
+                }
+                _ => {}
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    /// Unit files and container specs spell booleans in many ways; a value
+    /// that is none of them is refused, not read as `false`.
+    #[test]
+    fn insecure_takes_the_usual_spellings_of_a_boolean() {
+        for (value, insecure) in [
+            ("true", Some(true)),
+            ("1", Some(true)),
+            ("yes", Some(true)),
+            ("on", Some(true)),
+            ("false", Some(false)),
+            ("0", Some(false)),
+            ("no", Some(false)),
+            ("off", Some(false)),
+            ("maybe", None),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env("AGORA_INSECURE", value);
+                let parsed = Cli::try_parse_from(["agora", "serve"]).map(|cli| cli.command);
+                match (parsed, insecure) {
+                    (Ok(Mode::Serve { insecure: got, .. }), Some(want)) => {
+                        assert_eq!(got, want, "AGORA_INSECURE={value}");
+                    }
+                    (Err(_), None) => {}
+                    (Ok(_), _) | (Err(_), Some(_)) => panic!("AGORA_INSECURE={value}"),
+                }
+                Ok(())
+            });
+        }
+        let cli = Cli::try_parse_from(["agora", "serve", "--insecure"]).unwrap();
+        assert!(matches!(cli.command, Mode::Serve { insecure: true, .. }));
+    }
+
+    #[test]
+    fn a_flags_variable_wins_over_the_key_it_sets() {
+        let (_, config) = load_with(
+            "serve",
+            &[
+                ("AGORA_MESOS_ENCODING", "json"),
+                ("AGORA_MESOS__ENCODING", "protobuf"),
+            ],
+        );
+        assert_eq!(config.unwrap().mesos.encoding, WireEncoding::Json);
+    }
+
+    #[test]
+    fn all_advertised_variables_and_unrelated_ones_together() {
+        let mut variables: Vec<(&str, &str)> = ADVERTISED
+            .iter()
+            .map(|(variable, value, _)| (*variable, *value))
+            .collect();
+        variables.extend([("AGORA_UNRELATED", "x"), ("AGORA_VERSION", "1.2")]);
+        for mode in ["serve", "dev", "teardown"] {
+            let (parsed, config) = load_with(mode, &variables);
+            let config = config.unwrap_or_else(|error| panic!("agora {mode}: {error}"));
+            for (variable, _, effect) in ADVERTISED {
+                let advertised = advertised().contains(&(mode.to_owned(), variable.to_owned()));
+                if advertised {
+                    assert!(effect(&parsed, &config), "agora {mode}: {variable}");
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Logs and traces.
 //!
 //! Logs go to stderr through `tracing-subscriber`, filtered by `RUST_LOG`
-//! (default `info`), as text or JSON. When an OTLP endpoint is configured,
+//! (default `info`), as text or JSON. Text is coloured only for a person
+//! at a terminal ([`colour_logs`]). When an OTLP endpoint is configured,
 //! spans are also exported over OTLP/gRPC (to Jaeger, for instance); without
 //! one nothing is exported. A caller's W3C `traceparent` becomes the parent
 //! of the broker's span for its request ([`grpc_request_span`]), so a request
@@ -9,6 +10,8 @@
 //! [`metrics`] serves Prometheus metrics on a port of their own.
 
 pub mod metrics;
+
+use std::{ffi::OsStr, io::IsTerminal};
 
 use opentelemetry::{global, propagation::Extractor, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
@@ -53,12 +56,19 @@ impl Telemetry {
 pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colour = colour_logs(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let logs = match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
             .with_writer(std::io::stderr)
             .boxed(),
+        // JSON is for machines, wherever it goes.
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
+            .with_ansi(false)
             .with_writer(std::io::stderr)
             .boxed(),
     };
@@ -76,6 +86,17 @@ pub fn init(settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
         .with(traces)
         .try_init()?;
     Ok(Telemetry { provider })
+}
+
+/// Whether text logs on stderr are coloured. Only when stderr is a
+/// terminal: in a file, a pipe or a log collector the escapes are noise
+/// that breaks `grep` and shows up as `[2m` in log viewers.
+/// `tracing-subscriber` colours regardless of where its output goes, so
+/// this decides for it. A `NO_COLOR` of any non-empty value turns colour
+/// off even on a terminal, as <https://no-color.org> asks; an empty one
+/// counts as unset.
+pub fn colour_logs(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 fn otlp_provider(endpoint: &str) -> Result<SdkTracerProvider, TelemetryError> {
@@ -118,5 +139,31 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_without_no_color() {
+        for (terminal, no_color, colour) in [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            // Any non-empty value, even one that reads as "no".
+            (true, Some("0"), false),
+            (true, Some("false"), false),
+            (false, None, false),
+            (false, Some(""), false),
+            (false, Some("1"), false),
+        ] {
+            assert_eq!(
+                colour_logs(terminal, no_color.map(OsStr::new)),
+                colour,
+                "terminal: {terminal}, NO_COLOR: {no_color:?}"
+            );
+        }
     }
 }
