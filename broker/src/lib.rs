@@ -70,11 +70,14 @@ pub async fn run(
     let subscribed = mesos.subscribed();
     let admin = AdminService::new(commands.clone(), config.broker.role_prefix.clone());
     let broker = BrokerService::new(
-        commands,
+        commands.clone(),
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
-    Ok(api::server::serve(broker, admin, security, listener, subscribed, shutdown).await?)
+    Ok(api::server::serve(
+        broker, admin, security, listener, subscribed, commands, shutdown,
+    )
+    .await?)
 }
 
 /// Why the broker could not start or stopped with an error.

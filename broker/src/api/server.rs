@@ -1,6 +1,6 @@
 //! Assembles the gRPC server: the Broker and Admin services, standard
 //! health (`grpc.health.v1`, SERVING only while Agora is subscribed to
-//! Mesos) and server reflection, with a span per request that continues the
+//! Mesos and its core answers) and server reflection, with a span per request that continues the
 //! caller's trace.
 //!
 //! Authentication wraps the Broker service (any known principal) and the
@@ -17,13 +17,19 @@ use agora_proto::{
         broker_server::{self, Broker, BrokerServer},
     },
 };
-use tokio::{net::TcpListener, sync::watch};
+use std::time::Duration;
+
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use super::{admin::AdminService, auth::Authenticator};
 use crate::{
     config::{Config, TlsSettings},
+    runtime::{Command, core_answers},
     telemetry::grpc_request_span,
 };
 
@@ -112,13 +118,15 @@ pub enum ServeError {
 }
 
 /// Serves `broker` on `listener` with `security` until `shutdown`
-/// resolves, then finishes in-flight calls. Health follows `subscribed`.
+/// resolves, then finishes in-flight calls. Health follows `subscribed`
+/// and whether the runtime behind `commands` answers.
 pub async fn serve<B: Broker>(
     broker: B,
     admin: AdminService,
     security: Security,
     listener: TcpListener,
     subscribed: watch::Receiver<bool>,
+    commands: mpsc::Sender<Command>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -126,7 +134,7 @@ pub async fn serve<B: Broker>(
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let health_task = tokio::spawn(follow_subscription(reporter, subscribed));
+    let health_task = tokio::spawn(follow_health(reporter, subscribed, commands));
     let mut server = Server::builder();
     if let Some(tls) = security.tls {
         server = server.tls_config(tls)?;
@@ -147,21 +155,98 @@ pub async fn serve<B: Broker>(
     Ok(result?)
 }
 
-/// Keeps health in step with the Mesos subscription: a broker that cannot
-/// reach Mesos cannot serve acquires or launches.
-async fn follow_subscription(reporter: HealthReporter, mut subscribed: watch::Receiver<bool>) {
+/// How often health asks the core whether it answers.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// A core that takes longer than this to answer is stuck: every call waits
+/// on it, so the broker is not serving.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Keeps health in step with what serving needs: the Mesos subscription
+/// (a broker that cannot reach Mesos cannot serve acquires or launches) and
+/// a core that answered its last probe (a stuck runtime loop serves
+/// nobody, whatever the subscription says).
+async fn follow_health(
+    reporter: HealthReporter,
+    mut subscribed: watch::Receiver<bool>,
+    commands: mpsc::Sender<Command>,
+) {
+    let mut last = None;
+    let mut probes = tokio::time::interval(PROBE_INTERVAL);
+    probes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let status = if *subscribed.borrow_and_update() {
-            ServingStatus::Serving
-        } else {
-            ServingStatus::NotServing
-        };
-        reporter.set_service_status("", status).await;
-        reporter
-            .set_service_status(broker_server::SERVICE_NAME, status)
-            .await;
-        if subscribed.changed().await.is_err() {
-            return;
+        let serving =
+            *subscribed.borrow_and_update() && core_answers(&commands, PROBE_TIMEOUT).await;
+        if last != Some(serving) {
+            if !serving {
+                tracing::warn!(
+                    subscribed = *subscribed.borrow(),
+                    "health: NOT_SERVING (not subscribed to Mesos, or the core does not answer)"
+                );
+            }
+            let status = if serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            reporter.set_service_status("", status).await;
+            reporter
+                .set_service_status(broker_server::SERVICE_NAME, status)
+                .await;
+            last = Some(serving);
         }
+        tokio::select! {
+            changed = subscribed.changed() => if changed.is_err() { return },
+            _ = probes.tick() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus as Wire, health_server::Health,
+    };
+
+    async fn status_of(health: &impl Health) -> Wire {
+        let request = tonic::Request::new(HealthCheckRequest {
+            service: broker_server::SERVICE_NAME.into(),
+        });
+        match health.check(request).await {
+            Ok(response) => response.into_inner().status(),
+            Err(_) => Wire::Unknown,
+        }
+    }
+
+    /// Runs `follow_health` against a runtime that answers probes while
+    /// `answering` is set, subscribed to Mesos throughout.
+    #[tokio::test(start_paused = true)]
+    async fn health_says_not_serving_while_the_core_does_not_answer() {
+        let reporter = HealthReporter::new();
+        let health = tonic_health::server::HealthService::from_health_reporter(reporter.clone());
+        let (_subscribed_tx, subscribed) = watch::channel(true);
+        let (commands, mut runtime) = mpsc::channel(8);
+        let (answering_tx, answering) = watch::channel(true);
+        tokio::spawn(follow_health(reporter, subscribed, commands));
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(command) = runtime.recv().await {
+                if let Command::Probe(reply) = command {
+                    if *answering.borrow() {
+                        let _ = reply.send(());
+                    } else {
+                        held.push(reply);
+                    }
+                }
+            }
+        });
+        tokio::time::sleep(PROBE_INTERVAL).await;
+        assert_eq!(status_of(&health).await, Wire::Serving);
+        answering_tx.send_replace(false);
+        tokio::time::sleep(PROBE_INTERVAL * 2 + PROBE_TIMEOUT).await;
+        assert_eq!(status_of(&health).await, Wire::NotServing);
+        answering_tx.send_replace(true);
+        tokio::time::sleep(PROBE_INTERVAL * 2 + PROBE_TIMEOUT).await;
+        assert_eq!(status_of(&health).await, Wire::Serving);
     }
 }

@@ -106,6 +106,19 @@ pub enum Command {
         reply: Reply<Vec<core::TaskRecord>>,
     },
     Admin(AdminCommand),
+    /// Answered as soon as the loop takes it: health asks, to tell a live
+    /// core from a stuck one.
+    Probe(oneshot::Sender<()>),
+}
+
+/// Whether the runtime loop takes and answers a command within `within`:
+/// a loop stuck in one long step, or behind a full queue, does not.
+pub async fn core_answers(commands: &mpsc::Sender<Command>, within: Duration) -> bool {
+    let probe = async {
+        let (reply, answer) = oneshot::channel();
+        commands.send(Command::Probe(reply)).await.is_ok() && answer.await.is_ok()
+    };
+    tokio::time::timeout(within, probe).await.unwrap_or(false)
 }
 
 /// The wall clock as the core counts time.
@@ -302,6 +315,9 @@ impl Runtime {
                 let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
             }
             Command::Admin(command) => admin::handle(core, &self.store, command),
+            Command::Probe(reply) => {
+                let _ = reply.send(());
+            }
         }
     }
 
