@@ -10,9 +10,12 @@
 //! - [`mesos::v1`], [`mesos::v1::scheduler`], [`mesos::v1::master`],
 //!   [`mesos::v1::quota`]: Mesos messages, same package, names and field
 //!   numbers as upstream, so the bytes match a real master.
+//! - [`codec`]: the servers' codec (undecodable requests are
+//!   INVALID_ARGUMENT).
 //! - [`mesos_json`]: Mesos's own JSON dialect for those messages.
 //! - [`FILE_DESCRIPTOR_SET`]: descriptors for reflection and JSON.
 
+pub mod codec;
 pub mod mesos_json;
 
 /// Agora's public API.
@@ -20,6 +23,7 @@ pub mod agora {
     /// `agora.v1`: Broker and Admin services.
     pub mod v1 {
         tonic::include_proto!("agora.v1");
+        include!(concat!(env!("OUT_DIR"), "/servers/agora.v1.rs"));
     }
 }
 

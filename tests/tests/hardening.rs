@@ -141,3 +141,38 @@ async fn connection_event(events: &mut agora_tests::client::Events) -> api::Meso
         }
     }
 }
+
+/// A message that Acquire cannot decode: field 3 (`slots`, a message) sent
+/// as a number.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAnAcquire {
+    #[prost(uint64, tag = "3")]
+    slots: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_request_is_the_callers_error() {
+    let master = devcluster(1, &[]).await;
+    let broker = broker(master.url(), &[]).await;
+    let channel = tonic::transport::Endpoint::from_shared(broker.url().to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<NotAnAcquire, api::AcquireResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/agora.v1.Broker/Acquire");
+    let status = grpc
+        .unary(tonic::Request::new(NotAnAcquire { slots: 7 }), path, codec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(
+        status
+            .message()
+            .starts_with("the request is not a valid AcquireRequest"),
+        "{}",
+        status.message()
+    );
+}
