@@ -86,7 +86,11 @@ async fn unique_per_host_spreads_slots_over_three_agents() {
         .constraint(Constraint::unique("hostname"))
         .gang();
     let error = frontend.acquire(four).await.unwrap_err();
-    assert_eq!(status_code(error), Code::DeadlineExceeded);
+    assert_eq!(
+        status_code(error),
+        Code::FailedPrecondition,
+        "four unique hosts cannot fit three: CANNOT_FIT, not a timeout"
+    );
     assert_eq!(
         frontend.list_leases().await.unwrap().len(),
         3,

@@ -128,6 +128,22 @@ impl From<CoreError> for Status {
                 message,
                 &[("namespace", namespace)],
             ),
+            CoreError::CannotFit {
+                field,
+                resource,
+                asked,
+                available,
+            } => with_reason(
+                Code::FailedPrecondition,
+                ErrorReason::CannotFit,
+                message,
+                &[
+                    ("field", field),
+                    ("resource", resource),
+                    ("asked", asked.to_string()),
+                    ("available", available.to_string()),
+                ],
+            ),
             CoreError::NoCapacity { waited } => with_reason(
                 Code::DeadlineExceeded,
                 ErrorReason::NoCapacity,
@@ -204,6 +220,16 @@ mod tests {
                 },
                 Code::DeadlineExceeded,
                 "NO_CAPACITY",
+            ),
+            (
+                CoreError::CannotFit {
+                    field: "slots[0]".into(),
+                    resource: "cpus".into(),
+                    asked: 100.0,
+                    available: 4.0,
+                },
+                Code::FailedPrecondition,
+                "CANNOT_FIT",
             ),
             (
                 CoreError::InvalidRequest {

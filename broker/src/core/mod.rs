@@ -15,6 +15,7 @@
 //! - `tasks`: the tasks launched, live ones indexed, finished ones bounded.
 //! - [`engine`]: [`Core`], the state machine.
 
+mod capacity;
 pub mod engine;
 mod fair;
 mod leases;

@@ -571,6 +571,16 @@ pub enum CoreError {
     NamespaceInUse { namespace: String, what: String },
     #[error("no capacity for the request within {waited:?}")]
     NoCapacity { waited: Duration },
+    #[error(
+        "the request cannot fit the cluster as Agora has seen it: {field} needs {asked} {resource}, \
+         and the most seen is {available}; ask for less or add agents"
+    )]
+    CannotFit {
+        field: String,
+        resource: String,
+        asked: f64,
+        available: f64,
+    },
     #[error("request_id {request_id:?} was already used for a different request; use a new id")]
     RequestIdReused { request_id: String },
 }

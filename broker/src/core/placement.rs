@@ -104,7 +104,7 @@ impl Demand<'_> {
 
 impl Constraint {
     /// The per-agent part of the constraint.
-    fn admits(&self, agent: &Agent) -> bool {
+    pub(super) fn admits(&self, agent: &Agent) -> bool {
         let value = field(agent, &self.field);
         match &self.rule {
             Rule::Equals(wanted) => value == Some(wanted.as_str()),
@@ -134,7 +134,7 @@ impl Constraint {
 }
 
 /// The value of `field` on `agent`: its hostname or an attribute.
-fn field<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
     if field == HOSTNAME {
         return Some(&agent.hostname);
     }

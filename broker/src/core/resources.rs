@@ -141,6 +141,18 @@ impl Resources {
         }
     }
 
+    /// Grows these resources to hold `other` too: the larger amount of each
+    /// scalar, the union of the ports.
+    pub fn widen(&mut self, other: &Resources) {
+        for (name, &milli) in &other.scalars {
+            let amount = self.scalars.entry(name.clone()).or_default();
+            *amount = (*amount).max(milli);
+        }
+        for &(begin, end) in &other.ports.0 {
+            self.ports.insert(begin, end);
+        }
+    }
+
     /// Removes `other`, which must be contained; returns `false` and changes
     /// nothing when it is not.
     pub fn subtract(&mut self, other: &Resources) -> bool {

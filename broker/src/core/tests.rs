@@ -254,6 +254,96 @@ fn without_wait_no_capacity_is_refused_at_once() {
 }
 
 #[test]
+fn a_request_larger_than_every_agent_seen_cannot_fit_a_busy_cluster_has_no_capacity() {
+    let mut core = core();
+    let s = session(&mut core, "a");
+    assert_eq!(
+        core.acquire(
+            T0,
+            Ticket(1),
+            &s,
+            acquire(vec![slot(100.0, 64.0)], Duration::ZERO)
+        ),
+        Err(CoreError::NoCapacity {
+            waited: Duration::ZERO
+        }),
+        "with no agent seen yet there is no verdict"
+    );
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    core.offers(T0, vec![offer("o2", 2, res(2.0, 4096.0))]);
+    assert_eq!(
+        core.acquire(
+            T0,
+            Ticket(2),
+            &s,
+            acquire(vec![slot(100.0, 64.0)], Duration::ZERO)
+        ),
+        Err(CoreError::CannotFit {
+            field: "slots[0]".into(),
+            resource: "cpus".into(),
+            asked: 100.0,
+            available: 4.0,
+        })
+    );
+    assert!(matches!(
+        core.acquire(T0, Ticket(3), &s, acquire(vec![slot(3.0, 2048.0)], Duration::ZERO)),
+        Err(CoreError::CannotFit { ref resource, .. }) if resource == "agents holding all of it at once"
+    ));
+    lease_now(&mut core, &s, 4.0, 1024.0);
+    assert_eq!(
+        core.acquire(
+            T0,
+            Ticket(4),
+            &s,
+            acquire(vec![slot(4.0, 64.0)], Duration::ZERO)
+        ),
+        Err(CoreError::NoCapacity {
+            waited: Duration::ZERO
+        }),
+        "fits an agent that is busy now"
+    );
+    let waits = acquire(vec![slot(100.0, 64.0)], Duration::from_secs(1));
+    assert!(matches!(
+        core.acquire(T0, Ticket(5), &s, waits),
+        Ok(Outcome::Later)
+    ));
+    core.drain_effects();
+    core.tick(T0.after(Duration::from_secs(2)));
+    let answers = answers(core.drain_effects());
+    assert!(
+        matches!(answers[..], [(Ticket(5), Err(CoreError::CannotFit { .. }))]),
+        "a wait that runs out says why: {answers:?}"
+    );
+    core.agent_lost(&agent(1).id);
+    assert!(matches!(
+        core.acquire(T0, Ticket(6), &s, acquire(vec![slot(3.0, 64.0)], Duration::ZERO)),
+        Err(CoreError::CannotFit { available, .. }) if available == 2.0
+    ));
+}
+
+#[test]
+fn unique_over_more_slots_than_hosts_seen_cannot_fit() {
+    let (mut core, s) = racked_core();
+    let hosts = core.agents().len();
+    let request = constrained(hosts as u32 + 1, vec![on(HOSTNAME, Rule::MaxPer(1))], true);
+    assert_eq!(
+        core.acquire(T0, Ticket(1), &s, request),
+        Err(CoreError::CannotFit {
+            field: "constraints[0]".into(),
+            resource: "distinct values of \"hostname\"".into(),
+            asked: (hosts + 1) as f64,
+            available: hosts as f64,
+        })
+    );
+    let spread = constrained(hosts as u32 + 1, vec![on(HOSTNAME, Rule::MaxPer(1))], false);
+    assert_eq!(
+        granted(core.acquire(T0, Ticket(2), &s, spread)).len(),
+        hosts,
+        "without gang, what fits is granted"
+    );
+}
+
+#[test]
 fn a_gang_is_granted_whole_or_not_at_all_other_requests_take_what_fits() {
     let mut core = core();
     let s = session(&mut core, "a");

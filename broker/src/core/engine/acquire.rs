@@ -41,9 +41,7 @@ impl Core {
             return Ok(Outcome::Now(leases));
         }
         if request.wait_for.is_zero() {
-            return Err(CoreError::NoCapacity {
-                waited: Duration::ZERO,
-            });
+            return Err(self.no_capacity(&request, Duration::ZERO));
         }
         self.remember(now, &frontend, &request, None);
         self.preempt_for(now, &request);
@@ -61,6 +59,14 @@ impl Core {
             .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
         self.yield_idle_offers(now);
         Ok(Outcome::Later)
+    }
+
+    /// The refusal of `request` after `waited` without capacity: that it
+    /// cannot fit the cluster as seen, with the numbers, when that is why.
+    pub(super) fn no_capacity(&self, request: &AcquireRequest, waited: Duration) -> CoreError {
+        self.capacity
+            .why_not(request)
+            .unwrap_or(CoreError::NoCapacity { waited })
     }
 
     /// The session's frontend, when `namespace` is one of the session's.

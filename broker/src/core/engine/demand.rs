@@ -114,8 +114,8 @@ impl Core {
             .partition(|w| w.deadline <= now);
         self.waiting = kept;
         for waiting in expired {
-            let waited = waiting.request.wait_for;
-            self.answer_waiting(waiting, Err(CoreError::NoCapacity { waited }));
+            let refusal = self.no_capacity(&waiting.request, waiting.request.wait_for);
+            self.answer_waiting(waiting, Err(refusal));
         }
     }
 

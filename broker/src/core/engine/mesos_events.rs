@@ -51,6 +51,7 @@ impl Core {
     /// constraints on what the agent was.
     pub fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
         for offer in offers {
+            self.capacity.saw(&offer);
             let on_agent = self.leases.on_agent(&offer.agent.id);
             self.lose_leases_where(
                 on_agent,
@@ -103,6 +104,7 @@ impl Core {
 
     /// An agent left the cluster: its offers and leases are gone.
     pub fn agent_lost(&mut self, agent: &AgentId) {
+        self.capacity.forget(agent);
         let offers: Vec<OfferId> = self
             .offers
             .iter()

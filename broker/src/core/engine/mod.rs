@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::capacity::SeenCapacity;
 use super::leases::{LeaseBook, LeaseState};
 use super::model::*;
 use super::placement::Demand;
@@ -213,6 +214,9 @@ pub struct Core {
     pub(super) last_tick: Timestamp,
     /// The quota and weights last set in Mesos, to send only changes.
     pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
+    /// The most each agent has offered: what tells a request that cannot
+    /// fit from one that waits for a busy cluster.
+    pub(super) capacity: SeenCapacity,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -249,6 +253,7 @@ impl Core {
             reclaims: VecDeque::new(),
             last_tick: Timestamp::default(),
             pushed: (Vec::new(), Vec::new()),
+            capacity: SeenCapacity::default(),
             effects: Vec::new(),
         }
     }
