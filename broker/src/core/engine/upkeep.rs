@@ -96,10 +96,10 @@ impl Core {
             if frontend_live {
                 continue;
             }
-            let all = self.leases.iter().map(|(id, _)| id.clone()).collect();
+            let held = self.leases.of_frontend(&state.frontend);
             self.lose_leases_where(
-                all,
-                |lease| lease.frontend == state.frontend,
+                held,
+                |_| true,
                 LeaseLostReason::SessionEnded,
                 "the frontend had no live session for the session grace",
             );
