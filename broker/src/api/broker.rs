@@ -101,14 +101,11 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         principal.check_namespaces(&request.namespaces)?;
-        if !request.frontend.trim().is_empty() {
-            self.ownership
-                .claim_frontend(&request.frontend, &principal.name)?;
-        }
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
         let session = self
             .ask(|reply| Command::Subscribe {
                 frontend: request.frontend,
+                principal: principal.name.clone(),
                 namespaces: request.namespaces,
                 resume_after: request.resume_after,
                 events,

@@ -41,7 +41,6 @@ impl From<OwnershipError> for Status {
             OwnershipError::SessionNotFound(session) => {
                 Status::from(CoreError::SessionNotFound(session))
             }
-            OwnershipError::FrontendTaken { .. } => Status::permission_denied(error.to_string()),
         }
     }
 }
@@ -134,6 +133,7 @@ impl From<CoreError> for Status {
                 format!("{message}; wait longer (wait_for) or ask for less"),
                 &[("waited", format!("{waited:?}"))],
             ),
+            CoreError::FrontendTaken { .. } => Status::permission_denied(message),
         }
     }
 }
@@ -154,7 +154,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::core::{LeaseId, SessionId, TaskId};
+    use crate::core::{FrontendName, LeaseId, SessionId, TaskId};
     use tonic_types::StatusExt;
 
     #[test]
@@ -285,10 +285,11 @@ mod tests {
         assert_eq!(foreign.code(), missing.code());
         assert_eq!(foreign.message(), missing.message());
         assert_eq!(foreign.details(), missing.details());
-        let taken = Status::from(OwnershipError::FrontendTaken {
-            frontend: "spark".into(),
+        let taken = Status::from(CoreError::FrontendTaken {
+            frontend: FrontendName("spark".into()),
         });
         assert_eq!(taken.code(), Code::PermissionDenied);
+        assert!(taken.message().contains("\"spark\""), "{}", taken.message());
     }
 
     #[test]

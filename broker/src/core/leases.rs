@@ -124,6 +124,11 @@ impl LeaseBook {
         ids(self.by_frontend.get(frontend))
     }
 
+    /// How many leases `frontend` holds.
+    pub(crate) fn count_of(&self, frontend: &FrontendName) -> usize {
+        self.by_frontend.get(frontend).map_or(0, BTreeSet::len)
+    }
+
     /// The offers that leases are bound to.
     pub(crate) fn held_offers(&self) -> impl Iterator<Item = &OfferId> {
         self.by_offer.keys()

@@ -573,6 +573,11 @@ pub enum CoreError {
     NoCapacity { waited: Duration },
     #[error("request_id {request_id:?} was already used for a different request; use a new id")]
     RequestIdReused { request_id: String },
+    #[error(
+        "frontend {:?} belongs to another principal: subscribe under a frontend name of your own",
+        .frontend.0
+    )]
+    FrontendTaken { frontend: FrontendName },
 }
 
 /// A tenant: one Mesos role with the quota, weight and policies Agora
@@ -651,6 +656,13 @@ pub struct CoreConfig {
     /// Finished tasks kept for frontends to look up; older ones are
     /// forgotten (their statuses already reached their frontends).
     pub completed_tasks: usize,
+    /// How long a frontend is remembered after its last session ended,
+    /// when it holds nothing: no leases, live tasks, unacknowledged events
+    /// or waiting requests. Then its name, its request ids and refused
+    /// agents are forgotten, and the name is free for any principal: names
+    /// are chosen by callers, and keeping each for the broker's lifetime
+    /// would let them grow its memory forever.
+    pub frontend_retention: Duration,
 }
 
 impl Default for CoreConfig {
@@ -669,6 +681,7 @@ impl Default for CoreConfig {
             backfill_window: Duration::from_secs(5),
             request_memory: Duration::from_secs(600),
             completed_tasks: 1000,
+            frontend_retention: Duration::from_secs(3600),
             push_quota: false,
         }
     }
