@@ -234,9 +234,9 @@ pub struct BrokerSettings {
     /// `--max_completed_tasks_per_framework`; the oldest are forgotten.
     pub completed_tasks: usize,
     /// How long a frontend that holds nothing (no session, lease, live
-    /// task, unacknowledged event or waiting request) is remembered after
-    /// its last session ended; then its name is forgotten and free for any
-    /// principal.
+    /// task, unacknowledged event or waiting request) and is not drained is
+    /// remembered after its last session ended; then its name is
+    /// forgotten and free for any principal.
     #[serde(with = "humantime_serde")]
     pub frontend_retention: Duration,
     /// How often a session's stream carries a heartbeat.

@@ -1,7 +1,5 @@
 //! Protobuf requests into domain values, refusing bad input as
 //! `INVALID_ARGUMENT` naming the field; domain values back into protobuf.
-//! Features the API defines but this broker does not serve yet are refused
-//! as `UNIMPLEMENTED`, never silently ignored.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -381,6 +379,7 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::SessionEnded => A::SessionEnded,
         C::AgentChanged => A::AgentChanged,
         C::Reclaimed => A::Reclaimed,
+        C::Drained => A::Drained,
     }
 }
 

@@ -133,7 +133,19 @@ impl From<CoreError> for Status {
                 format!("{message}; wait longer (wait_for) or ask for less"),
                 &[("waited", format!("{waited:?}"))],
             ),
+            CoreError::FrontendNotFound(frontend) => with_reason(
+                Code::NotFound,
+                ErrorReason::FrontendNotFound,
+                message,
+                &[("frontend", frontend.0)],
+            ),
             CoreError::FrontendTaken { .. } => Status::permission_denied(message),
+            CoreError::FrontendDraining { frontend } => with_reason(
+                Code::FailedPrecondition,
+                ErrorReason::FrontendDraining,
+                message,
+                &[("frontend", frontend.0)],
+            ),
         }
     }
 }
@@ -220,6 +232,18 @@ mod tests {
                 Code::InvalidArgument,
                 "INVALID_FIELD",
             ),
+            (
+                CoreError::FrontendNotFound(FrontendName("spark".into())),
+                Code::NotFound,
+                "FRONTEND_NOT_FOUND",
+            ),
+            (
+                CoreError::FrontendDraining {
+                    frontend: FrontendName("spark".into()),
+                },
+                Code::FailedPrecondition,
+                "FRONTEND_DRAINING",
+            ),
         ];
         for (error, code, reason) in table {
             let status = Status::from(error.clone());
@@ -290,6 +314,17 @@ mod tests {
         });
         assert_eq!(taken.code(), Code::PermissionDenied);
         assert!(taken.message().contains("\"spark\""), "{}", taken.message());
+    }
+
+    #[test]
+    fn a_drained_frontend_is_told_which_frontend_and_how_to_get_out() {
+        let status = Status::from(CoreError::FrontendDraining {
+            frontend: FrontendName("spark".into()),
+        });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("until the drain is undone"));
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.metadata["frontend"], "spark");
     }
 
     #[test]

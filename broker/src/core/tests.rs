@@ -2424,7 +2424,7 @@ proptest! {
     }
 }
 
-// ----- frontends: ownership and forgetting ------------------------------------
+// ----- frontends: ownership, views, drains, forgetting ------------------------
 
 const RETENTION: Duration = Duration::from_secs(3600);
 
@@ -2531,6 +2531,195 @@ fn a_frontend_that_subscribes_again_within_the_retention_is_kept() {
     assert!(known(&core).is_empty());
 }
 
+#[test]
+fn frontends_show_their_namespaces_sessions_leases_tasks_and_last_seen() {
+    let mut core = with_namespaces(vec![
+        Namespace::new("default", "default"),
+        Namespace::new("batch", "batch"),
+    ]);
+    let web = in_namespace(&mut core, "a", "default");
+    let batch = in_namespace(&mut core, "a", "batch");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let first = lease_now(&mut core, &web, 1.0, 128.0);
+    lease_now(&mut core, &web, 1.0, 128.0);
+    launched(core.launch(T0, Ticket(9), &web, vec![(first.id, task("t", 1.0, 128.0))]));
+    let waiting = acquire_in("batch", vec![slot(8.0, 128.0)], Duration::from_secs(60));
+    assert_eq!(
+        core.acquire(T0, Ticket(10), &batch, waiting),
+        Ok(Outcome::Later)
+    );
+    let now = T0.after(Duration::from_secs(5));
+    let view = core.frontend(now, &name("a")).unwrap();
+    assert_eq!(
+        view,
+        FrontendView {
+            name: name("a"),
+            namespaces: vec!["batch".into(), "default".into()],
+            sessions: 2,
+            leases: 1,
+            live_tasks: 1,
+            unacknowledged_events: 0,
+            waiting_requests: 1,
+            last_seen: now,
+            draining_since: None,
+            forget_at: None,
+        }
+    );
+    assert_eq!(core.frontends(now), vec![view]);
+    core.end_session(now, &web);
+    core.end_session(now.after(Duration::from_secs(1)), &batch);
+    let view = core
+        .frontend(now.after(Duration::from_secs(9)), &name("a"))
+        .unwrap();
+    assert_eq!(view.namespaces, ["batch"], "those it last subscribed with");
+    assert_eq!(view.last_seen, now.after(Duration::from_secs(1)));
+    assert_eq!((view.sessions, view.waiting_requests), (0, 0));
+}
+
+#[test]
+fn a_drain_takes_the_leases_refuses_waiting_and_new_acquires_and_leaves_tasks_alone() {
+    let (mut core, a, task_id) = one_launched_task();
+    let b = session(&mut core, "b");
+    core.offers(T0, vec![offer("o2", 2, res(4.0, 1024.0))]);
+    let lease = lease_now(&mut core, &a, 1.0, 128.0);
+    let too_big = acquire(vec![slot(64.0, 128.0)], Duration::from_secs(60));
+    assert_eq!(core.acquire(T0, Ticket(5), &a, too_big), Ok(Outcome::Later));
+    core.drain_effects();
+
+    let now = T0.after(Duration::from_secs(1));
+    let report = core.drain_frontend(now, &name("a"), false).unwrap();
+    assert_eq!(
+        (
+            report.leases_released,
+            report.requests_refused,
+            report.tasks_killed
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(report.frontend.draining_since, Some(now));
+    assert_eq!(report.frontend.live_tasks, 1);
+    assert!(!report.frontend.drained(), "its task still runs");
+    let draining = CoreError::FrontendDraining {
+        frontend: name("a"),
+    };
+    let effects = core.drain_effects();
+    assert!(effects.contains(&Effect::AcquireDone {
+        ticket: Ticket(5),
+        result: Err(draining.clone()),
+    }));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Deliver {
+            event: FrontendEvent::LeaseLost {
+                lease: lost,
+                reason: LeaseLostReason::Drained,
+                ..
+            },
+            ..
+        } if *lost == lease.id
+    )));
+    assert!(
+        !mesos_calls(&effects)
+            .iter()
+            .any(|c| matches!(c, MesosCall::Kill { .. })),
+        "tasks are killed only when asked"
+    );
+    let again = acquire(vec![slot(1.0, 128.0)], Duration::ZERO);
+    assert_eq!(
+        core.acquire(now, Ticket(6), &a, again.clone()),
+        Err(draining)
+    );
+    granted(core.acquire(now, Ticket(7), &b, again));
+
+    // The frontend still owns its task and hears of it.
+    core.status_update(update(&task_id, TaskState::Finished, None));
+    assert!(core.frontend(now, &name("a")).unwrap().drained());
+}
+
+#[test]
+fn a_drain_with_kill_tasks_kills_every_live_task_after_its_launch_went_out() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    let running = lease_now(&mut core, &a, 1.0, 128.0);
+    let ran = launched(core.launch(
+        T0,
+        Ticket(1),
+        &a,
+        vec![(running.id, task("ran", 1.0, 128.0))],
+    ));
+    core.offers(T0, vec![offer("o2", 2, res(4.0, 1024.0))]);
+    // Two slices of one offer: the launch of one lingers for the other.
+    let request = Slot {
+        count: 2,
+        ..slot(1.0, 128.0)
+    };
+    let pair = granted(core.acquire(T0, Ticket(2), &a, acquire(vec![request], Duration::ZERO)));
+    assert_eq!(pair[0].offer, pair[1].offer);
+    let lingering = launched(core.launch(
+        T0,
+        Ticket(3),
+        &a,
+        vec![(pair[0].id.clone(), task("lingers", 1.0, 128.0))],
+    ));
+    core.drain_effects();
+    assert_eq!(core.accepts.len(), 1, "the launch lingers");
+
+    let report = core.drain_frontend(T0, &name("a"), true).unwrap();
+    assert_eq!((report.leases_released, report.tasks_killed), (1, 2));
+    let calls: Vec<MesosCall> = mesos_calls(&core.drain_effects())
+        .into_iter()
+        .cloned()
+        .collect();
+    let position = |wanted: &dyn Fn(&MesosCall) -> bool| calls.iter().position(wanted);
+    let accept = position(&|c| {
+        matches!(c, MesosCall::Accept { tasks, .. } if tasks[0].task_id == lingering[0].task_id)
+    })
+    .expect("the lingering launch goes out");
+    for task in [&ran[0].task_id, &lingering[0].task_id] {
+        let kill = position(&|c| matches!(c, MesosCall::Kill { task_id, .. } if task_id == task))
+            .unwrap_or_else(|| panic!("{task} is killed: {calls:?}"));
+        assert!(accept < kill, "the ACCEPT precedes every KILL: {calls:?}");
+    }
+}
+
+#[test]
+fn an_undone_drain_lets_the_frontend_acquire_again_and_unknown_names_are_not_found() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
+    core.drain_frontend(T0, &name("a"), false).unwrap();
+    let ask = || acquire(vec![slot(1.0, 128.0)], Duration::ZERO);
+    assert!(core.acquire(T0, Ticket(1), &a, ask()).is_err());
+    let view = core.undrain_frontend(T0, &name("a")).unwrap();
+    assert_eq!(view.draining_since, None);
+    granted(core.acquire(T0, Ticket(2), &a, ask()));
+    let unknown = Err(CoreError::FrontendNotFound(name("nobody")));
+    assert_eq!(core.drain_frontend(T0, &name("nobody"), true), unknown);
+    assert_eq!(
+        core.undrain_frontend(T0, &name("nobody")).map(|_| ()),
+        unknown.map(|_: DrainReport| ())
+    );
+}
+
+#[test]
+fn a_drained_frontend_is_remembered_until_the_drain_is_undone() {
+    let mut core = core();
+    let a = session(&mut core, "a");
+    core.end_session(T0, &a);
+    core.tick(T0.after(CoreConfig::default().session_grace));
+    assert_eq!(core.next_deadline(), Some(T0.after(RETENTION)));
+    core.drain_frontend(T0, &name("a"), false).unwrap();
+    assert_eq!(core.next_deadline(), None, "nothing to wake up for");
+    let later = T0.after(RETENTION * 2);
+    core.tick(later);
+    assert_eq!(known(&core), ["a"], "an operator's drain is not lost");
+    core.undrain_frontend(later, &name("a")).unwrap();
+    assert_eq!(core.next_deadline(), Some(later.after(RETENTION)));
+    core.tick(later.after(RETENTION));
+    assert!(known(&core).is_empty());
+}
+
 /// What must hold of the frontends' books: the forgettable index agrees
 /// with the frontends, holds exactly those that hold nothing and have no
 /// live session, and nothing refers to a frontend that was forgotten.
@@ -2548,6 +2737,7 @@ fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
     for (name, state) in &core.frontends {
         let holds_nothing = state.sessions.is_empty()
             && state.outbox.is_empty()
+            && state.draining.is_none()
             && core.leases.values().all(|s| &s.lease.frontend != name)
             && core
                 .tasks
@@ -2561,6 +2751,10 @@ fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
             name
         );
         prop_assert!(state.owner.is_some(), "frontend {} has an owner", name);
+        if state.draining.is_some() {
+            prop_assert!(core.leases.values().all(|s| &s.lease.frontend != name));
+            prop_assert!(core.waiting.iter().all(|w| &w.frontend != name));
+        }
     }
     for state in core.leases.values() {
         prop_assert!(core.frontends.contains_key(&state.lease.frontend));
@@ -2590,6 +2784,8 @@ enum FrontendStep {
     Launch { frontend: usize },
     Status { pick: usize, terminal: bool },
     Acknowledge { frontend: usize },
+    Drain { frontend: usize, kill: bool },
+    Undrain { frontend: usize },
     Advance { millis: u64 },
 }
 
@@ -2616,6 +2812,9 @@ fn frontend_step() -> impl Strategy<Value = FrontendStep> {
         frontend
             .clone()
             .prop_map(|frontend| FrontendStep::Acknowledge { frontend }),
+        (frontend.clone(), any::<bool>())
+            .prop_map(|(frontend, kill)| FrontendStep::Drain { frontend, kill }),
+        frontend.prop_map(|frontend| FrontendStep::Undrain { frontend }),
         (0u64..40_000).prop_map(|millis| FrontendStep::Advance { millis }),
     ]
 }
@@ -2623,7 +2822,7 @@ fn frontend_step() -> impl Strategy<Value = FrontendStep> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Frontends subscribe, acquire, launch and leave at random; the
+    /// Frontends subscribe, acquire, launch, drain and leave at random; the
     /// books stay true, only a frontend that holds nothing is ever
     /// forgotten, and one that holds nothing is forgotten by its time.
     #[test]
@@ -2693,6 +2892,14 @@ proptest! {
                     if let Some(session) = &sessions[frontend] {
                         core.acknowledge(session, u64::MAX).unwrap();
                     }
+                }
+                FrontendStep::Drain { frontend, kill } => {
+                    let known = core.frontends.contains_key(&name(STEP_FRONTENDS[frontend]));
+                    let report = core.drain_frontend(now, &name(STEP_FRONTENDS[frontend]), kill);
+                    prop_assert_eq!(report.is_ok(), known);
+                }
+                FrontendStep::Undrain { frontend } => {
+                    let _ = core.undrain_frontend(now, &name(STEP_FRONTENDS[frontend]));
                 }
                 FrontendStep::Advance { millis } => {
                     let before: Vec<(FrontendName, Option<Timestamp>)> = core

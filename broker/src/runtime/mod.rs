@@ -292,7 +292,7 @@ impl Runtime {
             } => {
                 let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
             }
-            Command::Admin(command) => admin::handle(core, &self.store, command),
+            Command::Admin(command) => admin::handle(core, &self.store, now, command),
         }
     }
 

@@ -6,8 +6,8 @@
 //! The state and sessions live here; each other concern of the one `impl
 //! Core` has a file of its own: `acquire` (leases), `demand` (waiting
 //! requests and fair share), `launch` (tasks), `mesos_events`, `upkeep`
-//! (time and the pool), `tenancy` (namespaces), `frontends` (forgetting
-//! them) and `views`.
+//! (time and the pool), `tenancy` (namespaces), `frontends` (drains and
+//! forgetting) and `views`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -44,6 +44,8 @@ mod tenancy;
 mod upkeep;
 mod views;
 
+pub use frontends::{DrainReport, FrontendView};
+
 /// What the core keeps of one frontend name, from its first Subscribe until
 /// it is forgotten (see `frontends`).
 #[derive(Debug, Default)]
@@ -59,6 +61,14 @@ pub(super) struct FrontendState {
     /// theirs for as long as the core remembers it: its tasks and events
     /// belong to the name, so whoever took it over would take them too.
     pub(super) owner: Option<String>,
+    /// The namespaces of its latest Subscribe, shown while no session is
+    /// live.
+    pub(super) namespaces: BTreeSet<String>,
+    /// When its last live session ended.
+    pub(super) last_seen: Timestamp,
+    /// Since when an operator has drained it: its acquires are refused
+    /// until the drain is undone.
+    pub(super) draining: Option<Timestamp>,
     /// When it is forgotten if it still holds nothing then; its key in
     /// [`Core::forgettable`].
     pub(super) forget_at: Option<Timestamp>,
@@ -369,16 +379,18 @@ impl Core {
         }
         self.unschedule_forget(&frontend);
         let session = SessionId(self.fresh_id("session"));
+        let namespaces: BTreeSet<String> = namespaces.into_iter().collect();
         self.sessions.insert(
             session.clone(),
             SessionState {
                 frontend: frontend.clone(),
-                namespaces: namespaces.into_iter().collect(),
+                namespaces: namespaces.clone(),
                 ended_at: None,
             },
         );
         let state = self.frontends.entry(frontend).or_default();
         state.owner.get_or_insert_with(|| principal.to_owned());
+        state.namespaces = namespaces;
         state.sessions.insert(session.clone());
         let replay: Vec<Effect> = state
             .outbox
@@ -406,6 +418,7 @@ impl Core {
             state.ended_at = Some(now);
             if let Some(frontend) = self.frontends.get_mut(&state.frontend) {
                 frontend.sessions.remove(session);
+                frontend.last_seen = now;
             }
             ended = Some(state.frontend.clone());
         }
