@@ -22,7 +22,12 @@ const NOW: Timestamp = Timestamp(1_000_000);
 fn pool_of(agents: u32) -> (Core, SessionId) {
     let mut core = Core::new(CoreConfig::default(), "bench");
     let session = core
-        .subscribe(FrontendName("bench".into()), vec!["default".into()], 0)
+        .subscribe(
+            FrontendName("bench".into()),
+            "bench",
+            vec!["default".into()],
+            0,
+        )
         .expect("the default namespace exists");
     let offers = (0..agents)
         .map(|n| Offer {

@@ -255,6 +255,12 @@ pub struct BrokerSettings {
     /// Finished tasks remembered for ListTasks and Reconcile, like Mesos's
     /// `--max_completed_tasks_per_framework`; the oldest are forgotten.
     pub completed_tasks: usize,
+    /// How long a frontend that holds nothing (no session, lease, live
+    /// task, unacknowledged event or waiting request) and is not drained is
+    /// remembered after its last session ended; then its name is
+    /// forgotten and free for any principal.
+    #[serde(with = "humantime_serde")]
+    pub frontend_retention: Duration,
     /// How often a session's stream carries a heartbeat.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -396,6 +402,7 @@ impl Default for BrokerSettings {
             backfill_window: core.backfill_window,
             request_memory: core.request_memory,
             completed_tasks: core.completed_tasks,
+            frontend_retention: core.frontend_retention,
             heartbeat_interval: Duration::from_secs(10),
         }
     }

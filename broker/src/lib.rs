@@ -141,6 +141,7 @@ fn core_config(config: &Config, namespaces: Vec<Namespace>) -> CoreConfig {
         backfill_window: broker.backfill_window,
         request_memory: broker.request_memory,
         completed_tasks: broker.completed_tasks,
+        frontend_retention: broker.frontend_retention,
         push_quota: config.mesos.push_quota,
     }
 }

@@ -40,7 +40,12 @@ async fn an_absurd_count_is_refused_at_once_and_others_are_served() {
 
     let larger_than_any_agent = Acquire::new("default").slot(Slot::new(100.0, 64.0));
     let status = as_status(victim.acquire(larger_than_any_agent).await.unwrap_err());
-    assert_eq!(status.code(), Code::FailedPrecondition, "{}", status.message());
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "{}",
+        status.message()
+    );
     assert!(
         status.message().contains("slots[0] needs 100 cpus"),
         "{}",

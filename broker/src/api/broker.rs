@@ -99,12 +99,11 @@ impl Broker for BrokerService {
         let request = request.into_inner();
         convert::subscribe(&request)?;
         principal.check_namespaces(&request.namespaces)?;
-        self.ownership
-            .claim_frontend(&request.frontend, &principal.name)?;
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
         let session = self
             .ask(|reply| Command::Subscribe {
                 frontend: request.frontend,
+                principal: principal.name.clone(),
                 namespaces: request.namespaces,
                 resume_after: request.resume_after,
                 events,

@@ -545,6 +545,7 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::SessionEnded => A::SessionEnded,
         C::AgentChanged => A::AgentChanged,
         C::Reclaimed => A::Reclaimed,
+        C::Drained => A::Drained,
     }
 }
 

@@ -41,7 +41,6 @@ impl From<OwnershipError> for Status {
             OwnershipError::SessionNotFound(session) => {
                 Status::from(CoreError::SessionNotFound(session))
             }
-            OwnershipError::FrontendTaken { .. } => Status::permission_denied(error.to_string()),
         }
     }
 }
@@ -150,6 +149,19 @@ impl From<CoreError> for Status {
                 format!("{message}; wait longer (wait_for) or ask for less"),
                 &[("waited", format!("{waited:?}"))],
             ),
+            CoreError::FrontendNotFound(frontend) => with_reason(
+                Code::NotFound,
+                ErrorReason::FrontendNotFound,
+                message,
+                &[("frontend", frontend.0)],
+            ),
+            CoreError::FrontendTaken { .. } => Status::permission_denied(message),
+            CoreError::FrontendDraining { frontend } => with_reason(
+                Code::FailedPrecondition,
+                ErrorReason::FrontendDraining,
+                message,
+                &[("frontend", frontend.0)],
+            ),
         }
     }
 }
@@ -170,7 +182,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::core::{LeaseId, SessionId, TaskId};
+    use crate::core::{FrontendName, LeaseId, SessionId, TaskId};
     use tonic_types::StatusExt;
 
     #[test]
@@ -246,6 +258,18 @@ mod tests {
                 Code::InvalidArgument,
                 "INVALID_FIELD",
             ),
+            (
+                CoreError::FrontendNotFound(FrontendName("spark".into())),
+                Code::NotFound,
+                "FRONTEND_NOT_FOUND",
+            ),
+            (
+                CoreError::FrontendDraining {
+                    frontend: FrontendName("spark".into()),
+                },
+                Code::FailedPrecondition,
+                "FRONTEND_DRAINING",
+            ),
         ];
         for (error, code, reason) in table {
             let status = Status::from(error.clone());
@@ -311,10 +335,22 @@ mod tests {
         assert_eq!(foreign.code(), missing.code());
         assert_eq!(foreign.message(), missing.message());
         assert_eq!(foreign.details(), missing.details());
-        let taken = Status::from(OwnershipError::FrontendTaken {
-            frontend: "spark".into(),
+        let taken = Status::from(CoreError::FrontendTaken {
+            frontend: FrontendName("spark".into()),
         });
         assert_eq!(taken.code(), Code::PermissionDenied);
+        assert!(taken.message().contains("\"spark\""), "{}", taken.message());
+    }
+
+    #[test]
+    fn a_drained_frontend_is_told_which_frontend_and_how_to_get_out() {
+        let status = Status::from(CoreError::FrontendDraining {
+            frontend: FrontendName("spark".into()),
+        });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("until the drain is undone"));
+        let info = status.get_error_details().error_info().cloned().unwrap();
+        assert_eq!(info.metadata["frontend"], "spark");
     }
 
     #[test]

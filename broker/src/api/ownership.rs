@@ -1,13 +1,13 @@
-//! Which principal owns what the core knows only by name: each live session
-//! belongs to the principal that opened it, and each frontend name to the
-//! first principal that subscribed with it (tasks belong to the frontend
-//! name, so taking the name over would take the tasks).
+//! Which principal owns each live session: the one that opened it.
 //!
-//! The core checks leases and tasks per frontend; this module makes sure a
-//! caller can only speak as its own frontends, through its own sessions.
-//! Session ids are predictable, so a session id is not a secret: a call
-//! naming a session of another principal is answered exactly as one naming
-//! no session at all.
+//! The core checks leases and tasks per frontend, and that a frontend name
+//! belongs to the first principal that subscribed with it (the core keeps
+//! that beside the rest of the frontend, so the two are forgotten together
+//! and no Subscribe can slip between a claim and its session). This module
+//! makes sure a caller can only speak through its own sessions. Session ids
+//! are predictable, so a session id is not a secret: a call naming a
+//! session of another principal is answered exactly as one naming no
+//! session at all.
 //!
 //! A std mutex guards the books: it is held for a map lookup or insert and
 //! never across an `.await`.
@@ -19,14 +19,9 @@ use std::{
 
 use crate::core::SessionId;
 
-/// Why a caller may not use a session or a frontend name.
+/// Why a caller may not use a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OwnershipError {
-    /// Another principal subscribed with this frontend name first.
-    #[error(
-        "frontend {frontend:?} belongs to another principal: subscribe under a frontend name of your own"
-    )]
-    FrontendTaken { frontend: String },
     /// No live session with this id was opened by this principal; told
     /// apart from "no such session" by nobody.
     #[error("session {0} is unknown or has ended; subscribe again")]
@@ -37,11 +32,9 @@ pub enum OwnershipError {
 struct Books {
     /// Live session → principal name.
     sessions: HashMap<SessionId, String>,
-    /// Frontend name → principal name; kept for the broker's lifetime.
-    frontends: HashMap<String, String>,
 }
 
-/// The session and frontend-name bookkeeping of one broker.
+/// The session bookkeeping of one broker.
 #[derive(Debug, Default)]
 pub struct Ownership {
     books: Mutex<Books>,
@@ -52,22 +45,6 @@ impl Ownership {
         // A panic elsewhere while holding the lock cannot leave the maps
         // half-updated (each update is a single insert or remove).
         self.books.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Binds `frontend` to `principal` unless another principal has it.
-    /// Claiming a name one already owns is fine (a reconnect).
-    pub fn claim_frontend(&self, frontend: &str, principal: &str) -> Result<(), OwnershipError> {
-        let mut books = self.books();
-        let owner = books
-            .frontends
-            .entry(frontend.to_owned())
-            .or_insert_with(|| principal.to_owned());
-        if owner != principal {
-            return Err(OwnershipError::FrontendTaken {
-                frontend: frontend.to_owned(),
-            });
-        }
-        Ok(())
     }
 
     /// Records that `principal` opened `session`.
@@ -106,20 +83,6 @@ mod tests {
     }
 
     #[test]
-    fn a_frontend_name_stays_with_its_first_principal() {
-        let books = Ownership::default();
-        assert_eq!(books.claim_frontend("spark", "ci"), Ok(()));
-        assert_eq!(books.claim_frontend("spark", "ci"), Ok(()));
-        assert_eq!(
-            books.claim_frontend("spark", "mallory"),
-            Err(OwnershipError::FrontendTaken {
-                frontend: "spark".into()
-            })
-        );
-        assert_eq!(books.claim_frontend("other", "mallory"), Ok(()));
-    }
-
-    #[test]
     fn a_session_answers_only_to_its_principal() {
         let books = Ownership::default();
         books.open_session(&session("s-1"), "ci");
@@ -144,12 +107,10 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_session_is_refused_but_its_frontend_stays_owned() {
+    fn a_closed_session_is_refused() {
         let books = Ownership::default();
-        books.claim_frontend("spark", "ci").unwrap();
         books.open_session(&session("s-1"), "ci");
         books.close_session(&session("s-1"));
         assert!(books.check_session(&session("s-1"), "ci").is_err());
-        assert!(books.claim_frontend("spark", "mallory").is_err());
     }
 }

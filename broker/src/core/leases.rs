@@ -2,8 +2,10 @@
 //! every command would otherwise pay for with a walk of all of them: their
 //! deadlines in time order (for the runtime's next wake-up and for
 //! [`Core::tick`](super::Core::tick)), the leases bound to each offer and
-//! on each agent (for launches, rescinds and new offers), and how many of
-//! each role wait for their agent's next offer (for suppression).
+//! on each agent (for launches, rescinds and new offers), the leases of
+//! each frontend (for ended sessions, drains and the frontends view), and
+//! how many of each role wait for their agent's next offer (for
+//! suppression).
 //!
 //! A frontend may hold thousands of leases; without these indexes each
 //! acquire and release cost a walk of all of them twice.
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Index;
 use std::time::Duration;
 
-use super::model::{AgentId, Lease, LeaseId, OfferId, Timestamp};
+use super::model::{AgentId, FrontendName, Lease, LeaseId, OfferId, Timestamp};
 
 /// A lease and where it stands.
 #[derive(Debug, Clone)]
@@ -43,6 +45,7 @@ pub(crate) struct LeaseBook {
     deadlines: BTreeSet<(Timestamp, LeaseId)>,
     by_offer: BTreeMap<OfferId, BTreeSet<LeaseId>>,
     by_agent: BTreeMap<AgentId, BTreeSet<LeaseId>>,
+    by_frontend: BTreeMap<FrontendName, BTreeSet<LeaseId>>,
     /// Per role, the leases that wait for their agent's next offer.
     unbound: BTreeMap<String, usize>,
     /// How long before its expiry a lease's holder is warned.
@@ -56,6 +59,7 @@ impl LeaseBook {
             deadlines: BTreeSet::new(),
             by_offer: BTreeMap::new(),
             by_agent: BTreeMap::new(),
+            by_frontend: BTreeMap::new(),
             unbound: BTreeMap::new(),
             notice,
         }
@@ -115,6 +119,16 @@ impl LeaseBook {
         ids(self.by_agent.get(agent))
     }
 
+    /// The leases of `frontend`, by id.
+    pub(crate) fn of_frontend(&self, frontend: &FrontendName) -> Vec<LeaseId> {
+        ids(self.by_frontend.get(frontend))
+    }
+
+    /// How many leases `frontend` holds.
+    pub(crate) fn count_of(&self, frontend: &FrontendName) -> usize {
+        self.by_frontend.get(frontend).map_or(0, BTreeSet::len)
+    }
+
     /// The offers that leases are bound to.
     pub(crate) fn held_offers(&self) -> impl Iterator<Item = &OfferId> {
         self.by_offer.keys()
@@ -156,6 +170,7 @@ impl LeaseBook {
         rebuilt.deadlines == self.deadlines
             && rebuilt.by_offer == self.by_offer
             && rebuilt.by_agent == self.by_agent
+            && rebuilt.by_frontend == self.by_frontend
             && rebuilt.unbound == self.unbound
     }
 
@@ -177,6 +192,10 @@ impl LeaseBook {
             .entry(lease.agent.id.clone())
             .or_default()
             .insert(id.clone());
+        self.by_frontend
+            .entry(lease.frontend.clone())
+            .or_default()
+            .insert(id.clone());
     }
 
     fn unindex(&mut self, id: &LeaseId, state: &LeaseState) {
@@ -196,6 +215,7 @@ impl LeaseBook {
             }
         }
         remove_from(&mut self.by_agent, &lease.agent.id, id);
+        remove_from(&mut self.by_frontend, &lease.frontend, id);
     }
 }
 

@@ -27,7 +27,7 @@ mod pool;
 pub mod resources;
 mod tasks;
 
-pub use engine::{AgentView, Core, Launched, NamespaceUsage};
+pub use engine::{AgentView, Core, DrainReport, FrontendView, Launched, NamespaceUsage};
 pub use model::*;
 pub use names::{MAX_NAME_BYTES, check_name};
 pub use resources::{InvalidResource, Resources};

@@ -362,6 +362,8 @@ pub enum LeaseLostReason {
     AgentChanged,
     /// The namespace that lent the capacity needs it back.
     Reclaimed,
+    /// An operator drained the frontend.
+    Drained,
 }
 
 /// Something a frontend is told on its event stream.
@@ -583,6 +585,19 @@ pub enum CoreError {
     },
     #[error("request_id {request_id:?} was already used for a different request; use a new id")]
     RequestIdReused { request_id: String },
+    #[error("no frontend {:?} is known to this broker", .0.0)]
+    FrontendNotFound(FrontendName),
+    #[error(
+        "frontend {:?} belongs to another principal: subscribe under a frontend name of your own",
+        .frontend.0
+    )]
+    FrontendTaken { frontend: FrontendName },
+    #[error(
+        "frontend {:?} is drained by an operator: it may not acquire until the drain is undone; \
+         its tasks, events and other calls work as before",
+        .frontend.0
+    )]
+    FrontendDraining { frontend: FrontendName },
 }
 
 /// A tenant: one Mesos role with the quota, weight and policies Agora
@@ -661,6 +676,13 @@ pub struct CoreConfig {
     /// Finished tasks kept for frontends to look up; older ones are
     /// forgotten (their statuses already reached their frontends).
     pub completed_tasks: usize,
+    /// How long a frontend is remembered after its last session ended,
+    /// when it holds nothing: no leases, live tasks, unacknowledged events
+    /// or waiting requests, and is not drained. Then its name, its
+    /// request ids and refused agents are forgotten, and the name is free
+    /// for any principal: names are chosen by callers, and keeping each
+    /// for the broker's lifetime would let them grow its memory forever.
+    pub frontend_retention: Duration,
 }
 
 impl Default for CoreConfig {
@@ -679,6 +701,7 @@ impl Default for CoreConfig {
             backfill_window: Duration::from_secs(5),
             request_memory: Duration::from_secs(600),
             completed_tasks: 1000,
+            frontend_retention: Duration::from_secs(3600),
             push_quota: false,
         }
     }

@@ -60,6 +60,11 @@ impl TaskBook {
             .is_some_and(|ids| ids.contains(client_id))
     }
 
+    /// How many live tasks `frontend` runs.
+    pub(crate) fn live_count(&self, frontend: &FrontendName) -> usize {
+        self.live.get(frontend).map_or(0, BTreeSet::len)
+    }
+
     /// Changes a live task and returns a copy of it as it now is; a
     /// finished or unknown task is left alone (`None`), because a terminal
     /// state is final. A change that finishes the task moves it to the

@@ -1,12 +1,15 @@
-//! Operators' commands to the runtime: namespaces and usage. A change is
-//! checked by the core, then written to the store, then applied, so that
-//! what the core enforces is always what a restart would restore.
+//! Operators' commands to the runtime: namespaces, usage, reclaims and
+//! frontends. A namespace change is checked by the core, then written to
+//! the store, then applied, so that what the core enforces is always what a
+//! restart would restore. Frontends live in the core only: a drain lasts as
+//! long as the process.
 
 use tokio::sync::oneshot;
+use tracing::info;
 
 use crate::{
     api::namespace::to_api,
-    core::{self, Core, CoreError},
+    core::{self, Core, CoreError, FrontendName, Timestamp},
     store::{Store, StoreError},
 };
 
@@ -46,10 +49,22 @@ pub enum AdminCommand {
         owner: Option<String>,
         reply: AdminReply<Vec<core::Reclaim>>,
     },
+    ListFrontends {
+        reply: AdminReply<Vec<core::FrontendView>>,
+    },
+    DrainFrontend {
+        name: FrontendName,
+        kill_tasks: bool,
+        reply: AdminReply<core::DrainReport>,
+    },
+    UndrainFrontend {
+        name: FrontendName,
+        reply: AdminReply<core::FrontendView>,
+    },
 }
 
-/// Carries out one command against the core and the store.
-pub fn handle(core: &mut Core, store: &Store, command: AdminCommand) {
+/// Carries out one command against the core and the store at `now`.
+pub fn handle(core: &mut Core, store: &Store, now: Timestamp, command: AdminCommand) {
     match command {
         AdminCommand::PutNamespace { namespace, reply } => {
             let _ = reply.send(put_namespace(core, store, *namespace));
@@ -73,6 +88,34 @@ pub fn handle(core: &mut Core, store: &Store, command: AdminCommand) {
         AdminCommand::GetUsage { namespace, reply } => {
             let report = core.usage_report(namespace.as_deref());
             let _ = reply.send(report.map_err(AdminError::from));
+        }
+        AdminCommand::ListFrontends { reply } => {
+            let _ = reply.send(Ok(core.frontends(now)));
+        }
+        AdminCommand::DrainFrontend {
+            name,
+            kill_tasks,
+            reply,
+        } => {
+            let report = core.drain_frontend(now, &name, kill_tasks);
+            if let Ok(report) = &report {
+                info!(
+                    frontend = %name,
+                    kill_tasks,
+                    leases_released = report.leases_released,
+                    requests_refused = report.requests_refused,
+                    tasks_killed = report.tasks_killed,
+                    "frontend drained"
+                );
+            }
+            let _ = reply.send(report.map_err(AdminError::from));
+        }
+        AdminCommand::UndrainFrontend { name, reply } => {
+            let view = core.undrain_frontend(now, &name);
+            if view.is_ok() {
+                info!(frontend = %name, "frontend drain undone");
+            }
+            let _ = reply.send(view.map_err(AdminError::from));
         }
     }
 }

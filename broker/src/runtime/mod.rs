@@ -47,6 +47,8 @@ type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
 pub enum Command {
     Subscribe {
         frontend: String,
+        /// Who subscribes: a frontend name belongs to its first principal.
+        principal: String,
         namespaces: Vec<String>,
         resume_after: u64,
         events: SessionSender,
@@ -207,13 +209,14 @@ impl Runtime {
         match command {
             Command::Subscribe {
                 frontend,
+                principal,
                 namespaces,
                 resume_after,
                 events,
                 reply,
             } => {
-                let result =
-                    core.subscribe(FrontendName(frontend.clone()), namespaces, resume_after);
+                let name = FrontendName(frontend.clone());
+                let result = core.subscribe(name, &principal, namespaces, resume_after);
                 if let Ok(session) = &result {
                     let subscribed = api::Event {
                         sequence: 0,
@@ -314,7 +317,7 @@ impl Runtime {
             } => {
                 let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
             }
-            Command::Admin(command) => admin::handle(core, &self.store, command),
+            Command::Admin(command) => admin::handle(core, &self.store, now, command),
             Command::Probe(reply) => {
                 let _ = reply.send(());
             }

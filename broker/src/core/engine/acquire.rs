@@ -26,6 +26,7 @@ impl Core {
         request: AcquireRequest,
     ) -> Result<Outcome<Vec<Lease>>, CoreError> {
         let frontend = self.check_namespace(session, &request.namespace)?;
+        self.refuse_if_draining(&frontend)?;
         validate_request(&request)?;
         if let Some(outcome) = self.recall(now, ticket, &frontend, &request)? {
             return Ok(outcome);

@@ -6,7 +6,8 @@
 //! The state and sessions live here; each other concern of the one `impl
 //! Core` has a file of its own: `acquire` (leases), `demand` (waiting
 //! requests and fair share), `launch` (tasks), `mesos_events`, `upkeep`
-//! (time and the pool), `tenancy` (namespaces) and `views`.
+//! (time and the pool), `tenancy` (namespaces), `frontends` (drains and
+//! forgetting) and `views`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -36,6 +37,7 @@ macro_rules! demand {
 
 mod acquire;
 mod demand;
+mod frontends;
 mod launch;
 mod mesos_events;
 mod reclaim;
@@ -43,14 +45,34 @@ mod tenancy;
 mod upkeep;
 mod views;
 
+pub use frontends::{DrainReport, FrontendView};
+
+/// What the core keeps of one frontend name, from its first Subscribe until
+/// it is forgotten (see `frontends`).
 #[derive(Debug, Default)]
 pub(super) struct FrontendState {
     pub(super) next_sequence: u64,
     /// Events not yet acknowledged, oldest first.
     pub(super) outbox: VecDeque<(u64, FrontendEvent)>,
+    /// Its live sessions.
     pub(super) sessions: BTreeSet<SessionId>,
     /// Agents this frontend released with `refuse_for`, until when.
     pub(super) refused_agents: BTreeMap<AgentId, Timestamp>,
+    /// The principal that subscribed under this name first. The name is
+    /// theirs for as long as the core remembers it: its tasks and events
+    /// belong to the name, so whoever took it over would take them too.
+    pub(super) owner: Option<String>,
+    /// The namespaces of its latest Subscribe, shown while no session is
+    /// live.
+    pub(super) namespaces: BTreeSet<String>,
+    /// When its last live session ended.
+    pub(super) last_seen: Timestamp,
+    /// Since when an operator has drained it: its acquires are refused
+    /// until the drain is undone.
+    pub(super) draining: Option<Timestamp>,
+    /// When it is forgotten if it still holds nothing then; its key in
+    /// [`Core::forgettable`].
+    pub(super) forget_at: Option<Timestamp>,
 }
 
 #[derive(Debug)]
@@ -75,7 +97,7 @@ pub(super) struct Waiting {
     /// The call and any retries with its request id: all get one answer.
     tickets: Vec<Ticket>,
     session: SessionId,
-    frontend: FrontendName,
+    pub(super) frontend: FrontendName,
     pub(super) request: AcquireRequest,
     since: Timestamp,
     deadline: Timestamp,
@@ -190,6 +212,9 @@ pub struct Core {
     pub(super) leases: LeaseBook,
     pub(super) tasks: TaskBook,
     pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
+    /// Frontends that held nothing when their last session ended, by when
+    /// they are forgotten unless they subscribe again first.
+    pub(super) forgettable: BTreeSet<(Timestamp, FrontendName)>,
     pub(super) sessions: BTreeMap<SessionId, SessionState>,
     pub(super) waiting: VecDeque<Waiting>,
     pub(super) requests: BTreeMap<(FrontendName, String), Remembered>,
@@ -240,6 +265,7 @@ impl Core {
             leases: LeaseBook::new(expiring_notice),
             tasks: TaskBook::new(completed_tasks),
             frontends: BTreeMap::new(),
+            forgettable: BTreeSet::new(),
             sessions: BTreeMap::new(),
             waiting: VecDeque::new(),
             requests: BTreeMap::new(),
@@ -326,11 +352,14 @@ impl Core {
         format!("{kind}-{}-{}", self.id_prefix, self.next_id)
     }
 
-    /// Opens a session for `frontend` in `namespaces` and replays its
-    /// unacknowledged events after `resume_after`.
+    /// Opens a session for `frontend` in `namespaces`, as `principal`, and
+    /// replays its unacknowledged events after `resume_after`. The first
+    /// principal to subscribe under a name owns it until the frontend is
+    /// forgotten; any other is refused.
     pub fn subscribe(
         &mut self,
         frontend: FrontendName,
+        principal: &str,
         namespaces: Vec<String>,
         resume_after: u64,
     ) -> Result<SessionId, CoreError> {
@@ -346,16 +375,27 @@ impl Core {
         {
             return Err(CoreError::NamespaceNotFound(unknown.clone()));
         }
+        let owner = self
+            .frontends
+            .get(&frontend)
+            .and_then(|f| f.owner.as_deref());
+        if owner.is_some_and(|owner| owner != principal) {
+            return Err(CoreError::FrontendTaken { frontend });
+        }
+        self.unschedule_forget(&frontend);
         let session = SessionId(self.fresh_id("session"));
+        let namespaces: BTreeSet<String> = namespaces.into_iter().collect();
         self.sessions.insert(
             session.clone(),
             SessionState {
                 frontend: frontend.clone(),
-                namespaces: namespaces.into_iter().collect(),
+                namespaces: namespaces.clone(),
                 ended_at: None,
             },
         );
         let state = self.frontends.entry(frontend).or_default();
+        state.owner.get_or_insert_with(|| principal.to_owned());
+        state.namespaces = namespaces;
         state.sessions.insert(session.clone());
         let replay: Vec<Effect> = state
             .outbox
@@ -373,13 +413,19 @@ impl Core {
 
     /// The session's stream ended; its leases are released after the grace
     /// unless the frontend holds them from another live session. Its
-    /// waiting demand is answered at once: nobody is there to take it.
+    /// waiting demand is answered at once: nobody is there to take it. A
+    /// frontend left with nothing at all is forgotten after the retention.
     pub fn end_session(&mut self, now: Timestamp, session: &SessionId) {
-        if let Some(state) = self.sessions.get_mut(session) {
-            state.ended_at.get_or_insert(now);
+        let mut ended = None;
+        if let Some(state) = self.sessions.get_mut(session)
+            && state.ended_at.is_none()
+        {
+            state.ended_at = Some(now);
             if let Some(frontend) = self.frontends.get_mut(&state.frontend) {
                 frontend.sessions.remove(session);
+                frontend.last_seen = now;
             }
+            ended = Some(state.frontend.clone());
         }
         let (gone, kept) = std::mem::take(&mut self.waiting)
             .into_iter()
@@ -389,6 +435,9 @@ impl Core {
             self.answer_waiting(waiting, Err(CoreError::SessionNotFound(session.clone())));
         }
         self.retry_launches(now);
+        if let Some(frontend) = ended {
+            self.schedule_forget(now, &frontend);
+        }
     }
 
     fn live_session(&self, session: &SessionId) -> Result<&SessionState, CoreError> {

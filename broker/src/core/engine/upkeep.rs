@@ -10,7 +10,8 @@ impl Core {
     /// Everything due by `now`: expiry warnings and expiries, rebind
     /// timeouts, launches that lingered long enough, waits that ran out,
     /// ended sessions past their grace, pool offers past their time to live
-    /// (declined back to Mesos) and request ids past their memory.
+    /// (declined back to Mesos), request ids past their memory and
+    /// frontends that held nothing for the frontend retention.
     pub fn tick(&mut self, now: Timestamp) {
         self.last_tick = now;
         let notice = self.config.expiring_notice;
@@ -75,6 +76,7 @@ impl Core {
         let memory = self.config.request_memory;
         self.requests
             .retain(|_, r| r.granted.is_none() || r.at.after(memory) > now);
+        self.forget_idle_frontends(now);
     }
 
     pub(super) fn end_sessions_past_grace(&mut self, now: Timestamp) {
@@ -96,10 +98,10 @@ impl Core {
             if frontend_live {
                 continue;
             }
-            let all = self.leases.iter().map(|(id, _)| id.clone()).collect();
+            let held = self.leases.of_frontend(&state.frontend);
             self.lose_leases_where(
-                all,
-                |lease| lease.frontend == state.frontend,
+                held,
+                |_| true,
                 LeaseLostReason::SessionEnded,
                 "the frontend had no live session for the session grace",
             );
@@ -249,7 +251,7 @@ impl Core {
             .sessions
             .values()
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
-        [leases, offers]
+        [leases, offers, self.next_forget()]
             .into_iter()
             .chain(accepts)
             .chain(reclaims)

@@ -1,0 +1,333 @@
+//! Frontends as operators see and steer them: the frontends view, drains,
+//! and the forgetting of frontends that hold nothing.
+//!
+//! **Drains** work like cordoning a node (`kubectl drain`): a drained
+//! frontend gets no new capacity — its waiting acquires are refused, its
+//! leases are taken back and new acquires are refused — until an operator
+//! undoes the drain; its tasks keep running unless the operator asks for
+//! them to be killed. Its sessions stay open, so that it hears of all this
+//! and can still watch, kill and acknowledge. A drain is complete once the
+//! frontend holds no lease, no live task and no waiting request.
+//!
+//! **Forgetting.** Frontend names are chosen by callers, so a core that
+//! kept every name it ever saw would grow with them for as long as it
+//! runs. A frontend that holds nothing — no live session, lease, live task,
+//! unacknowledged event or waiting request — and is not drained is
+//! forgotten `frontend_retention` after its last session ended, with all
+//! that was kept under its name (request ids, refused agents, the principal
+//! that owned the name).
+//!
+//! Without a live session a frontend's unacknowledged events can only grow
+//! (only Acknowledge, which takes a session, removes them), and each of its
+//! leases and tasks ends with an event. So the end of its last session is
+//! the one moment it can begin to hold nothing (besides an operator undoing
+//! its drain). It is put in the `forgettable` index then, ordered by when
+//! it is due, and looked at once more when due: no walk of every frontend,
+//! on a command or on a tick.
+
+use super::*;
+
+/// A frontend as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontendView {
+    pub name: FrontendName,
+    /// The namespaces of its live sessions; of its latest Subscribe when
+    /// none is live.
+    pub namespaces: Vec<String>,
+    /// Live sessions.
+    pub sessions: usize,
+    pub leases: usize,
+    pub live_tasks: usize,
+    pub unacknowledged_events: usize,
+    /// Acquires waiting for capacity.
+    pub waiting_requests: usize,
+    /// The time asked about while a session is live; otherwise when its
+    /// last session ended.
+    pub last_seen: Timestamp,
+    /// Since when it is drained.
+    pub draining_since: Option<Timestamp>,
+    /// When it will be forgotten unless it subscribes again first; `None`
+    /// while it holds anything, has a live session or is drained.
+    pub forget_at: Option<Timestamp>,
+}
+
+impl FrontendView {
+    /// Whether a drain has taken everything it will take: no lease, no
+    /// live task and no waiting request left.
+    pub fn drained(&self) -> bool {
+        self.draining_since.is_some()
+            && self.leases == 0
+            && self.live_tasks == 0
+            && self.waiting_requests == 0
+    }
+}
+
+/// What one drain did, and where the frontend stands after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainReport {
+    /// Leases taken back by this drain (each holder told `Drained`).
+    pub leases_released: usize,
+    /// Waiting acquires refused by this drain.
+    pub requests_refused: usize,
+    /// Live tasks Mesos was asked to kill by this drain.
+    pub tasks_killed: usize,
+    pub frontend: FrontendView,
+}
+
+impl Core {
+    /// Every frontend the core knows, by name; `now` is the time shown as
+    /// last seen for those with a live session.
+    pub fn frontends(&self, now: Timestamp) -> Vec<FrontendView> {
+        let mut waiting: BTreeMap<&FrontendName, usize> = BTreeMap::new();
+        for w in &self.waiting {
+            *waiting.entry(&w.frontend).or_default() += 1;
+        }
+        self.frontends
+            .iter()
+            .map(|(name, state)| {
+                let waiting = waiting.get(name).copied().unwrap_or_default();
+                self.view(now, name, state, waiting)
+            })
+            .collect()
+    }
+
+    /// One frontend, as [`Core::frontends`] shows it.
+    pub fn frontend(&self, now: Timestamp, name: &FrontendName) -> Result<FrontendView, CoreError> {
+        let state = self
+            .frontends
+            .get(name)
+            .ok_or_else(|| CoreError::FrontendNotFound(name.clone()))?;
+        let waiting = self.waiting.iter().filter(|w| &w.frontend == name).count();
+        Ok(self.view(now, name, state, waiting))
+    }
+
+    fn view(
+        &self,
+        now: Timestamp,
+        name: &FrontendName,
+        state: &FrontendState,
+        waiting_requests: usize,
+    ) -> FrontendView {
+        let namespaces = if state.sessions.is_empty() {
+            state.namespaces.iter().cloned().collect()
+        } else {
+            let live: BTreeSet<&String> = state
+                .sessions
+                .iter()
+                .filter_map(|s| self.sessions.get(s))
+                .flat_map(|s| &s.namespaces)
+                .collect();
+            live.into_iter().cloned().collect()
+        };
+        FrontendView {
+            name: name.clone(),
+            namespaces,
+            sessions: state.sessions.len(),
+            leases: self.leases.count_of(name),
+            live_tasks: self.tasks.live_count(name),
+            unacknowledged_events: state.outbox.len(),
+            waiting_requests,
+            last_seen: if state.sessions.is_empty() {
+                state.last_seen
+            } else {
+                now
+            },
+            draining_since: state.draining,
+            forget_at: state.forget_at,
+        }
+    }
+
+    /// Drains `frontend`: refuses its waiting acquires and every new one,
+    /// takes its leases back (telling it `Drained`) and, with `kill_tasks`,
+    /// asks Mesos to kill its live tasks. Draining a drained frontend
+    /// again takes whatever it still holds, so an operator can repeat the
+    /// call to follow the drain and to kill what a first call left alone.
+    pub fn drain_frontend(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+        kill_tasks: bool,
+    ) -> Result<DrainReport, CoreError> {
+        let state = self
+            .frontends
+            .get_mut(frontend)
+            .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
+        state.draining.get_or_insert(now);
+        self.unschedule_forget(frontend);
+        let (refused, kept): (VecDeque<Waiting>, _) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| &w.frontend == frontend);
+        self.waiting = kept;
+        let requests_refused = refused.len();
+        for waiting in refused {
+            let refusal = CoreError::FrontendDraining {
+                frontend: frontend.clone(),
+            };
+            self.answer_waiting(waiting, Err(refusal));
+        }
+        let leases = self.leases.of_frontend(frontend);
+        for id in &leases {
+            self.lose_lease(
+                id,
+                LeaseLostReason::Drained,
+                "an operator drained this frontend".into(),
+            );
+        }
+        // Launches waiting for those leases to be re-bound are refused now.
+        self.retry_launches(now);
+        let tasks_killed = if kill_tasks {
+            self.kill_all_tasks_of(now, frontend)
+        } else {
+            0
+        };
+        self.serve_waiting(now);
+        Ok(DrainReport {
+            leases_released: leases.len(),
+            requests_refused,
+            tasks_killed,
+            frontend: self.frontend(now, frontend)?,
+        })
+    }
+
+    /// Asks Mesos to kill every live task of `frontend`; how many.
+    fn kill_all_tasks_of(&mut self, now: Timestamp, frontend: &FrontendName) -> usize {
+        let live: Vec<(TaskId, AgentId)> = self
+            .tasks
+            .values()
+            .filter(|t| &t.frontend == frontend && !t.state.is_terminal())
+            .map(|t| (t.id.clone(), t.agent.clone()))
+            .collect();
+        // A launch still lingering for its siblings goes out first: a KILL
+        // that reached Mesos before the ACCEPT would find no task to kill,
+        // and the ACCEPT would then start it.
+        let lingering: Vec<OfferId> = self
+            .accepts
+            .iter()
+            .filter(|(_, pending)| {
+                pending
+                    .task_ids()
+                    .iter()
+                    .any(|id| live.iter().any(|(task, _)| task == id))
+            })
+            .map(|(offer, _)| offer.clone())
+            .collect();
+        for offer in lingering {
+            self.flush_accept(now, &offer);
+        }
+        for (task_id, agent_id) in &live {
+            self.effects.push(Effect::Mesos(MesosCall::Kill {
+                task_id: task_id.clone(),
+                agent_id: agent_id.clone(),
+                grace: None,
+            }));
+        }
+        live.len()
+    }
+
+    /// Undoes a drain: `frontend` may acquire again. What the drain took
+    /// stays taken.
+    pub fn undrain_frontend(
+        &mut self,
+        now: Timestamp,
+        frontend: &FrontendName,
+    ) -> Result<FrontendView, CoreError> {
+        let state = self
+            .frontends
+            .get_mut(frontend)
+            .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
+        state.draining = None;
+        if state.sessions.is_empty() {
+            self.schedule_forget(now, frontend);
+        }
+        self.frontend(now, frontend)
+    }
+
+    /// Refuses the acquires of a drained frontend.
+    pub(super) fn refuse_if_draining(&self, frontend: &FrontendName) -> Result<(), CoreError> {
+        match self.frontends.get(frontend) {
+            Some(state) if state.draining.is_some() => Err(CoreError::FrontendDraining {
+                frontend: frontend.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `frontend` holds nothing that forgetting it would lose: no
+    /// live session, lease, live task, unacknowledged event or waiting
+    /// request, and no drain an operator would expect to stay.
+    fn holds_nothing(&self, frontend: &FrontendName, state: &FrontendState) -> bool {
+        state.sessions.is_empty()
+            && state.outbox.is_empty()
+            && state.draining.is_none()
+            && self.leases.count_of(frontend) == 0
+            && self.tasks.live_count(frontend) == 0
+            && !self.waiting.iter().any(|w| &w.frontend == frontend)
+    }
+
+    /// Puts `frontend` in the forgettable index, due `frontend_retention`
+    /// from `now`, if it holds nothing.
+    pub(super) fn schedule_forget(&mut self, now: Timestamp, frontend: &FrontendName) {
+        let idle = self
+            .frontends
+            .get(frontend)
+            .is_some_and(|state| self.holds_nothing(frontend, state));
+        if !idle {
+            return;
+        }
+        self.unschedule_forget(frontend);
+        let at = now.after(self.config.frontend_retention);
+        if let Some(state) = self.frontends.get_mut(frontend) {
+            state.forget_at = Some(at);
+            self.forgettable.insert((at, frontend.clone()));
+        }
+    }
+
+    /// Takes `frontend` out of the forgettable index.
+    pub(super) fn unschedule_forget(&mut self, frontend: &FrontendName) {
+        if let Some(at) = self
+            .frontends
+            .get_mut(frontend)
+            .and_then(|state| state.forget_at.take())
+        {
+            self.forgettable.remove(&(at, frontend.clone()));
+        }
+    }
+
+    /// Forgets the frontends due by `now` that still hold nothing; the
+    /// others leave the index until their next session ends.
+    pub(super) fn forget_idle_frontends(&mut self, now: Timestamp) {
+        while let Some((at, frontend)) = self.forgettable.first().cloned()
+            && at <= now
+        {
+            self.forgettable.pop_first();
+            let idle = self
+                .frontends
+                .get(&frontend)
+                .is_some_and(|state| self.holds_nothing(&frontend, state));
+            if idle {
+                self.forget(&frontend);
+            } else if let Some(state) = self.frontends.get_mut(&frontend) {
+                state.forget_at = None;
+            }
+        }
+    }
+
+    /// Drops everything kept under `frontend`'s name.
+    fn forget(&mut self, frontend: &FrontendName) {
+        self.frontends.remove(frontend);
+        let remembered: Vec<(FrontendName, String)> = self
+            .requests
+            .range((frontend.clone(), String::new())..)
+            .take_while(|((name, _), _)| name == frontend)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in remembered {
+            self.requests.remove(&key);
+        }
+    }
+
+    /// When the next frontend may be forgotten.
+    pub(super) fn next_forget(&self) -> Option<Timestamp> {
+        self.forgettable.first().map(|(at, _)| *at)
+    }
+}
