@@ -6,13 +6,17 @@
 //! `cargo bench -p agora-broker --bench acquire`; the cost per acquire
 //! should grow no worse than logarithmically with the pool (10,000 agents
 //! within 2x of 100), nor with the leases other frontends hold.
+//!
+//! `largest_requests` times the heaviest single commands the API's bounds
+//! allow (`broker/src/api/limits.rs`) on 10,000 agents: the bound on how
+//! long one caller can hold the core, which every other caller waits for.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use agora_broker::core::{
-    AcquireRequest, Agent, AgentId, Core, CoreConfig, FrontendName, Offer, OfferId, Outcome,
-    Resources, RevocablePolicy, SessionId, Slot, Ticket, Timestamp,
+    AcquireRequest, Agent, AgentId, Constraint, Core, CoreConfig, FrontendName, HOSTNAME, Offer,
+    OfferId, Outcome, Resources, RevocablePolicy, Rule, SessionId, Slot, Ticket, Timestamp,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -112,5 +116,70 @@ fn beside_held_leases(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, acquire_release, beside_held_leases);
+/// The most slots one Acquire may ask (256), as a gang spread one per
+/// host, then the release of all of them; and the most constraint values
+/// (16 constraints of 256 values) checked against every agent, where none
+/// matches, so that the whole pool is searched and refused.
+fn largest_requests(c: &mut Criterion) {
+    let mut group = c.benchmark_group("largest_requests");
+    group.sample_size(10);
+    let (mut core, session) = pool_of(10_000);
+    let spread = AcquireRequest {
+        slots: vec![Slot {
+            count: 256,
+            ..one_slot().slots[0].clone()
+        }],
+        constraints: vec![Constraint {
+            field: HOSTNAME.into(),
+            rule: Rule::MaxPer(1),
+        }],
+        gang: true,
+        ..one_slot()
+    };
+    group.bench_function("256_slot_gang_and_release", |b| {
+        b.iter(|| {
+            let outcome = core.acquire(NOW, Ticket(1), &session, black_box(spread.clone()));
+            let Ok(Outcome::Now(leases)) = outcome else {
+                panic!("the pool has room: {outcome:?}");
+            };
+            black_box((core.drain_effects(), core.next_deadline()));
+            let ids: Vec<_> = leases.into_iter().map(|lease| lease.id).collect();
+            core.release(NOW, &session, &ids, Duration::ZERO)
+                .expect("the leases are ours");
+            black_box((core.drain_effects(), core.next_deadline()));
+        });
+    });
+    let values: std::collections::BTreeSet<String> =
+        (0..256).map(|n| format!("elsewhere-{n}")).collect();
+    let mut constraints = vec![
+        Constraint {
+            field: "rack".into(),
+            rule: Rule::NotIn(values.clone()),
+        };
+        15
+    ];
+    constraints.push(Constraint {
+        field: "rack".into(),
+        rule: Rule::In(values),
+    });
+    let nowhere = AcquireRequest {
+        constraints,
+        ..one_slot()
+    };
+    group.bench_function("16x256_constraint_values_refused", |b| {
+        b.iter(|| {
+            let outcome = core.acquire(NOW, Ticket(1), &session, black_box(nowhere.clone()));
+            assert!(outcome.is_err(), "no agent matches: {outcome:?}");
+            black_box((core.drain_effects(), core.next_deadline()));
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    acquire_release,
+    beside_held_leases,
+    largest_requests
+);
 criterion_main!(benches);

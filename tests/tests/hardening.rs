@@ -25,7 +25,7 @@ async fn an_absurd_count_is_refused_at_once_and_others_are_served() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(
         status.message(),
-        "slots[0].count: at most 1000 allowed, 4294967295 given"
+        "slots[0].count: at most 256 allowed, 4294967295 given"
     );
     let too_many = Acquire::new("default").slot(Slot::new(0.01, 1.0).count(10_000));
     assert_eq!(

@@ -207,8 +207,8 @@ fn constraint(path: &str, c: &api::Constraint) -> Result<core::Constraint, Statu
     };
     let rule = match Operator::try_from(c.operator) {
         Ok(Operator::Equals) => core::Rule::Equals(first_value()?),
-        Ok(Operator::In) => core::Rule::In(c.values.clone()),
-        Ok(Operator::NotIn) => core::Rule::NotIn(c.values.clone()),
+        Ok(Operator::In) => core::Rule::In(c.values.iter().cloned().collect()),
+        Ok(Operator::NotIn) => core::Rule::NotIn(c.values.iter().cloned().collect()),
         Ok(Operator::Exists) => core::Rule::Exists,
         Ok(Operator::Unique) => core::Rule::MaxPer(1),
         Ok(Operator::MaxPer) => core::Rule::MaxPer(c.max_per),
@@ -716,11 +716,11 @@ mod tests {
         request.slots[0].count = u32::MAX;
         assert_eq!(
             refusal(acquire(&request)),
-            "slots[0].count: at most 1000 allowed, 4294967295 given"
+            "slots[0].count: at most 256 allowed, 4294967295 given"
         );
-        request.slots[0].count = 600;
+        request.slots[0].count = 200;
         request.slots.push(request.slots[0].clone());
-        assert!(refusal(acquire(&request)).starts_with("slots: at most 1000 slots in one call"));
+        assert!(refusal(acquire(&request)).starts_with("slots: at most 256 slots in one call"));
         request.slots = vec![request.slots[0].clone(); 65];
         for slot in &mut request.slots {
             slot.count = 1;

@@ -3,6 +3,7 @@
 //! and the errors it answers with. No protobuf type appears here: the API
 //! and Mesos edges convert.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::resources::{InvalidResource, Resources};
@@ -139,10 +140,11 @@ pub const HOSTNAME: &str = "hostname";
 pub enum Rule {
     /// The field equals this value.
     Equals(String),
-    /// The field is one of these values.
-    In(Vec<String>),
+    /// The field is one of these values. A set: placement checks every
+    /// agent against it, so a lookup must not cost a walk of the values.
+    In(BTreeSet<String>),
     /// The field is none of these values; agents without it match.
-    NotIn(Vec<String>),
+    NotIn(BTreeSet<String>),
     /// The agent has the field.
     Exists,
     /// At most this many slots of one request per distinct value of the

@@ -108,8 +108,8 @@ impl Constraint {
         let value = field(agent, &self.field);
         match &self.rule {
             Rule::Equals(wanted) => value == Some(wanted.as_str()),
-            Rule::In(values) => value.is_some_and(|v| values.iter().any(|w| w == v)),
-            Rule::NotIn(values) => value.is_none_or(|v| values.iter().all(|w| w != v)),
+            Rule::In(values) => value.is_some_and(|v| values.contains(v)),
+            Rule::NotIn(values) => value.is_none_or(|v| !values.contains(v)),
             Rule::Exists | Rule::MaxPer(_) => value.is_some(),
         }
     }
@@ -145,27 +145,36 @@ pub(super) fn field<'a>(agent: &'a Agent, field: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
-/// Counts slots per (constraint, value) for the per-value limits.
-#[derive(Default)]
+/// Counts slots per value of each constraint, for the per-value limits;
+/// kept up to date grant by grant, so that placing many slots never
+/// recounts the ones placed before.
 struct Spread {
-    counts: HashMap<(usize, String), u32>,
+    /// By constraint index: slots per value of its field.
+    counts: Vec<HashMap<String, u32>>,
 }
 
 impl Spread {
+    fn new(constraints: &[Constraint]) -> Spread {
+        Spread {
+            counts: vec![HashMap::new(); constraints.len()],
+        }
+    }
+
     fn allows(&self, constraints: &[Constraint], agent: &Agent) -> bool {
-        constraints.iter().enumerate().all(|(i, c)| match c.rule {
-            Rule::MaxPer(limit) => field(agent, &c.field).is_some_and(|v| {
-                let placed = self.counts.get(&(i, v.to_owned())).copied();
-                placed.unwrap_or(0) < limit
-            }),
-            _ => true,
-        })
+        constraints
+            .iter()
+            .zip(&self.counts)
+            .all(|(c, counts)| match c.rule {
+                Rule::MaxPer(limit) => field(agent, &c.field)
+                    .is_some_and(|v| counts.get(v).copied().unwrap_or(0) < limit),
+                _ => true,
+            })
     }
 
     fn add(&mut self, constraints: &[Constraint], agent: &Agent) {
-        for (i, c) in constraints.iter().enumerate() {
+        for (c, counts) in constraints.iter().zip(&mut self.counts) {
             if let (Rule::MaxPer(_), Some(value)) = (&c.rule, field(agent, &c.field)) {
-                *self.counts.entry((i, value.to_owned())).or_default() += 1;
+                *counts.entry(value.to_owned()).or_default() += 1;
             }
         }
     }
@@ -176,12 +185,13 @@ impl Spread {
 /// as it was); otherwise every slot that fits is granted.
 pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
     let mut grants: Vec<Grant> = Vec::new();
+    let mut spread = Spread::new(demand.constraints);
     // What this request was granted so far, regular and revocable.
     let mut granted = [Resources::default(), Resources::default()];
     for slot in demand.slots {
         for _ in 0..slot.count {
             let room = demand.revocable.bags().iter().find_map(|&revocable| {
-                find_room(pool, demand, slot, &grants, revocable).filter(|grant| {
+                find_room(pool, demand, slot, &spread, revocable).filter(|grant| {
                     let mut total = granted[usize::from(revocable)].clone();
                     total.add(&grant.resources);
                     demand.within_limit(&total, revocable)
@@ -191,6 +201,7 @@ pub(super) fn place(pool: &mut Pool, demand: &Demand) -> Vec<Grant> {
                 Some(grant) => {
                     granted[usize::from(grant.revocable)].add(&grant.resources);
                     pool.take(&grant.offer, &grant.resources, grant.revocable);
+                    spread.add(demand.constraints, &grant.agent);
                     grants.push(grant);
                 }
                 None if demand.gang => {
@@ -212,13 +223,9 @@ fn find_room(
     pool: &Pool,
     demand: &Demand,
     slot: &Slot,
-    grants: &[Grant],
+    spread: &Spread,
     revocable: bool,
 ) -> Option<Grant> {
-    let mut spread = Spread::default();
-    for grant in grants {
-        spread.add(demand.constraints, &grant.agent);
-    }
     pool.fitting(demand.role, revocable, slot.resources.milli("cpus"))
         .filter(|pooled| demand.admits(&pooled.offer.agent))
         .filter(|pooled| spread.allows(demand.constraints, &pooled.offer.agent))

@@ -939,10 +939,13 @@ fn attribute_rules_pick_the_agents_they_name() {
     let (mut core, s) = racked_core();
     let cases = [
         (on("rack", Rule::Equals("r2".into())), vec!["host-2"]),
-        (on("rack", Rule::In(vec!["r2".into()])), vec!["host-2"]),
+        (on("rack", Rule::In(["r2".into()].into())), vec!["host-2"]),
         (on(HOSTNAME, Rule::Equals("host-1".into())), vec!["host-1"]),
-        (on("rack", Rule::NotIn(vec!["r1".into()])), vec!["host-2"]),
-        (on("zone", Rule::NotIn(vec!["a".into()])), vec!["host-0"]),
+        (
+            on("rack", Rule::NotIn(["r1".into()].into())),
+            vec!["host-2"],
+        ),
+        (on("zone", Rule::NotIn(["a".into()].into())), vec!["host-0"]),
     ];
     for (constraint, expected) in cases {
         let request = constrained(1, vec![constraint.clone()], false);
@@ -973,7 +976,7 @@ fn constraints_that_cannot_hold_are_refused_with_the_field() {
     let (mut core, s) = racked_core();
     for (constraint, field) in [
         (on("", Rule::Exists), "constraints[0].field"),
-        (on("rack", Rule::In(vec![])), "constraints[0].values"),
+        (on("rack", Rule::In([].into())), "constraints[0].values"),
         (on("rack", Rule::MaxPer(0)), "constraints[0].max_per"),
     ] {
         let error = core
