@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod simulated;
+mod spawner;
 pub mod status_updates;
 
 use std::time::Duration;

@@ -4,7 +4,9 @@
 //!
 //! KILL sends SIGTERM to the task's process group and SIGKILL after the
 //! grace period. When the task's main process exits, whatever is left of
-//! its group is killed too (the container is gone).
+//! its group is killed too (the container is gone). When the process
+//! running the agent dies, however abruptly, the task's main process is
+//! killed by the kernel (see the `spawner` module).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -119,7 +121,7 @@ impl ProcessRunner {
     where
         F: Fn(ProcessEvent),
     {
-        let mut child = match spawn(&spec) {
+        let mut child = match spawn(&spec).await {
             Ok(child) => child,
             Err(error) => return ProcessEvent::LaunchFailed(error),
         };
@@ -168,7 +170,7 @@ async fn wait_for_kill(kill_rx: &mut watch::Receiver<Option<Duration>>) -> Durat
     }
 }
 
-fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
+async fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
     std::fs::create_dir_all(&spec.sandbox)
         .map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
     let open = |name: &str| {
@@ -208,8 +210,9 @@ fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
         .stdout(open("stdout")?)
         .stderr(open("stderr")?)
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
+        .kill_on_drop(false);
+    super::spawner::spawn(command)
+        .await
         .map_err(|e| format!("cannot run '{value}': {e}"))
 }
 

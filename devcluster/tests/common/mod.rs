@@ -363,3 +363,123 @@ pub fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo
     }));
     info
 }
+
+/// A `devcluster` binary running as a child of the test, with the address
+/// it printed. Dropping it stops it gracefully (SIGTERM) and reaps it.
+pub struct Standalone {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Standalone {
+    /// Starts the binary on port 0 with fast allocation and `args`, and
+    /// waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devcluster"))
+            .args(["--listen", "127.0.0.1:0", "--allocation-interval", "100ms"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("devcluster starts");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("devcluster prints its address");
+        let addr = first
+            .trim_end()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("a socket address");
+        Self { child, addr }
+    }
+
+    /// The process id of the devcluster.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Ends the devcluster with SIGKILL, as a crash or `kill -9` would:
+    /// no shutdown code of its own runs. Reaps it.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL the devcluster");
+        self.child.wait().expect("reap the devcluster");
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid (SIGTERM: graceful);
+            // harmless when it was already killed and reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A process seen alive once, recognised again by its start time so that
+/// a recycled pid is not mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    start_time: u64,
+}
+
+impl ProcessId {
+    /// The live (non-zombie) process `pid`, if there is one.
+    pub fn of(pid: i32) -> Option<Self> {
+        let (state, start_time) = proc_stat(pid)?;
+        (!matches!(state, 'Z' | 'X')).then_some(Self { pid, start_time })
+    }
+
+    /// Whether the process still runs: a zombie, a process that is gone
+    /// and a pid now used by another process all count as dead.
+    pub fn is_alive(&self) -> bool {
+        Self::of(self.pid) == Some(*self)
+    }
+
+    /// SIGKILLs the process if it is still this one (test cleanup).
+    pub fn kill(&self) {
+        if self.is_alive() {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// State letter and start time (clock ticks since boot) of `pid`, from
+/// `/proc/<pid>/stat`; `None` when there is no such process.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // the fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // Field 3 is the state; the start time is field 22.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes;
+/// returns whether it held.
+pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
