@@ -105,3 +105,22 @@ async fn a_task_process_dies_with_a_killed_devcluster() {
         reaper.0
     );
 }
+
+/// The shell's own children (a pipeline, a background job) are not the
+/// agent's children, yet they belong to the task and die with it.
+#[tokio::test]
+async fn a_shell_tasks_children_die_with_a_killed_devcluster() {
+    let (processes, _scratch) = run_then_kill_the_devcluster(
+        "sleep 600 & echo $! > \"$SCRATCH/background.pid\"; \
+         echo $$ > \"$SCRATCH/shell.pid\"; wait",
+        &["background.pid", "shell.pid"],
+    )
+    .await;
+    let reaper = Reaper(processes);
+    let gone = eventually(Duration::from_secs(10), || {
+        reaper.0.iter().all(|p| !p.is_alive())
+    })
+    .await;
+    let alive: Vec<_> = reaper.0.iter().filter(|p| p.is_alive()).collect();
+    assert!(gone, "still running after the devcluster died: {alive:?}");
+}

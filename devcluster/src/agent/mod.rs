@@ -2,6 +2,7 @@
 //! resources and attributes, runs tasks (as processes, or simulated) and
 //! owns a status-update manager that delivers their statuses reliably.
 
+mod lifeline;
 pub mod process;
 pub mod simulated;
 mod spawner;

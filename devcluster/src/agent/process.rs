@@ -6,7 +6,8 @@
 //! grace period. When the task's main process exits, whatever is left of
 //! its group is killed too (the container is gone). When the process
 //! running the agent dies, however abruptly, the task's main process is
-//! killed by the kernel (see the `spawner` module).
+//! killed by the kernel (see the `spawner` module), and the rest of its
+//! group by the group's guard (see the `lifeline` module).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use agora_proto::mesos::v1::CommandInfo;
 use tokio::sync::watch;
+
+use super::lifeline::Lifeline;
 
 /// What happened to a task's process.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,9 +62,10 @@ struct Entry {
 }
 
 /// Runs and kills task processes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessRunner {
     running: Mutex<HashMap<Key, Entry>>,
+    lifeline: Lifeline,
 }
 
 fn signal_group(pid: i32, signal: i32) {
@@ -73,6 +77,14 @@ fn signal_group(pid: i32, signal: i32) {
 }
 
 impl ProcessRunner {
+    /// A runner with no tasks; fails if the lifeline pipe cannot be made.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            running: Mutex::default(),
+            lifeline: Lifeline::new()?,
+        })
+    }
+
     /// Starts the task; `report` is called with its events, from a tokio
     /// task, in order: `Running` then `Exited`, or `LaunchFailed`.
     pub fn launch<F>(self: &Arc<Self>, spec: LaunchSpec, report: F)
@@ -107,6 +119,19 @@ impl ProcessRunner {
         }
     }
 
+    /// Starts the guard of the task's group (see the `lifeline` module).
+    fn guard(&self, group: i32, task: &str) -> Option<tokio::process::Child> {
+        match self.lifeline.guard(group) {
+            Ok(guard) => Some(guard),
+            // The task ended at once, and its group with it: nothing to guard.
+            Err(error) if error.raw_os_error() == Some(libc::EPERM) => None,
+            Err(error) => {
+                tracing::warn!(%task, %error, "cannot guard the task's process group: its children may outlive a crash of this process");
+                None
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -131,6 +156,7 @@ impl ProcessRunner {
         if let Some(entry) = self.lock().get_mut(key) {
             entry.pid = Some(pid);
         }
+        let guard = self.guard(pid, &spec.task);
         report(ProcessEvent::Running);
         let status = tokio::select! {
             status = child.wait() => status,
@@ -146,6 +172,10 @@ impl ProcessRunner {
             }
         };
         signal_group(pid, libc::SIGKILL);
+        if let Some(mut guard) = guard {
+            // Killed with its group just above: reap it.
+            let _ = guard.wait().await;
+        }
         match status {
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -257,7 +287,7 @@ mod tests {
     #[tokio::test]
     async fn runs_in_the_sandbox_with_the_environment_and_reports_the_exit() {
         let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
-        let runner = Arc::new(ProcessRunner::default());
+        let runner = Arc::new(ProcessRunner::new().unwrap());
         let rx = events(&runner, spec(&dir, "echo $GREETING; exit 3")).await;
         let seen = tokio::task::spawn_blocking(move || [next(&rx), next(&rx)])
             .await
@@ -280,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn kill_sends_sigterm_then_sigkill_after_the_grace() {
         let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
-        let runner = Arc::new(ProcessRunner::default());
+        let runner = Arc::new(ProcessRunner::new().unwrap());
         let rx = events(
             &runner,
             spec(
