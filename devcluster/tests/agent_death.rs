@@ -4,53 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
-
-/// A scratch directory removed when the test ends.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("devcluster-death-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills the processes still alive when the test ends, pass or fail, so
-/// a failing run leaves no `sleep 600` behind.
-struct Reaper(Vec<ProcessId>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        self.0.iter().for_each(ProcessId::kill);
-    }
-}
-
-/// Reads the pid a task wrote to `file`, once it is complete.
-async fn pid_in(file: &Path) -> ProcessId {
-    let mut found = None;
-    let written = eventually(Duration::from_secs(10), || {
-        found = std::fs::read_to_string(file)
-            .ok()
-            .filter(|text| text.ends_with('\n'))
-            .and_then(|text| text.trim().parse().ok())
-            .and_then(ProcessId::of);
-        found.is_some()
-    })
-    .await;
-    assert!(written, "no live process id in {}", file.display());
-    found.expect("checked above")
-}
 
 /// Runs `command` as a task on a standalone devcluster, waits until it
 /// is RUNNING and has written the pids named by `pid_files` (relative to

@@ -173,7 +173,9 @@ impl ProcessRunner {
         };
         signal_group(pid, libc::SIGKILL);
         if let Some(mut guard) = guard {
-            // Killed with its group just above: reap it.
+            // It died with its group just above; killing it by its own pid
+            // too makes sure reaping it can never wait forever.
+            let _ = guard.start_kill();
             let _ = guard.wait().await;
         }
         match status {

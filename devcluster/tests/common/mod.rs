@@ -455,18 +455,40 @@ impl ProcessId {
     }
 }
 
-/// State letter and start time (clock ticks since boot) of `pid`, from
-/// `/proc/<pid>/stat`; `None` when there is no such process.
-fn proc_stat(pid: i32) -> Option<(char, u64)> {
+/// The fields of `/proc/<pid>/stat` after the command name, from field 3
+/// (the state) on; `None` when there is no such process.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces:
     // the fields after it start past the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // Field 3 is the state; the start time is field 22.
-    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// State letter and start time (clock ticks since boot) of `pid`.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let fields = stat_fields(pid)?;
+    let state = fields.first()?.chars().next()?;
+    // Field 22, counted from field 3.
+    let start_time = fields.get(19)?.parse().ok()?;
     Some((state, start_time))
+}
+
+/// The live (non-zombie) processes of process group `group`.
+pub fn group_members(group: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            // Field 5, counted from field 3, is the process group.
+            stat_fields(pid).is_some_and(|fields| {
+                fields.get(2).and_then(|g| g.parse().ok()) == Some(group)
+                    && !matches!(fields[0].as_str(), "Z" | "X")
+            })
+        })
+        .collect()
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes;
@@ -482,4 +504,47 @@ pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A scratch directory removed when the test ends.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills the processes still alive when the test ends, pass or fail, so
+/// a failing run leaves no `sleep 600` behind.
+pub struct Reaper(pub Vec<ProcessId>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.0.iter().for_each(ProcessId::kill);
+    }
+}
+
+/// Reads the pid a task wrote to `file`, once it is complete.
+pub async fn pid_in(file: &std::path::Path) -> ProcessId {
+    let mut found = None;
+    let written = eventually(Duration::from_secs(10), || {
+        found = std::fs::read_to_string(file)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse().ok())
+            .and_then(ProcessId::of);
+        found.is_some()
+    })
+    .await;
+    assert!(written, "no live process id in {}", file.display());
+    found.expect("checked above")
 }
