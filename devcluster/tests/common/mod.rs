@@ -548,3 +548,16 @@ pub async fn pid_in(file: &std::path::Path) -> ProcessId {
     assert!(written, "no live process id in {}", file.display());
     found.expect("checked above")
 }
+
+/// A scheduler `Call` written as JSON, in protobuf: through a dynamic
+/// message, so that absent required fields stay absent on the wire (a
+/// prost `Call` always writes them).
+pub fn call_json_to_protobuf(json: &str) -> Vec<u8> {
+    use prost_reflect::{DescriptorPool, DynamicMessage};
+    let pool = DescriptorPool::decode(agora_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let descriptor = pool.get_message_by_name("mesos.v1.scheduler.Call").unwrap();
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    DynamicMessage::deserialize(descriptor, &mut deserializer)
+        .unwrap()
+        .encode_to_vec()
+}
