@@ -319,6 +319,88 @@ async fn subscribe_calls_a_master_cannot_parse_or_validate_are_refused_with_400(
 }
 
 #[tokio::test]
+async fn subscribe_with_an_invalid_framework_info_gets_an_error_event() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let multi_role = |roles: &str| {
+        subscribe_json(
+            &format!(
+                r#"{{"user":"u","name":"n","roles":{roles},"capabilities":[{{"type":"MULTI_ROLE"}}]}}"#
+            ),
+            "",
+        )
+    };
+    let with = |fields: &str| subscribe_json(&format!(r#"{{"user":"u","name":"n",{fields}}}"#), "");
+    let with_id = |id: &str| {
+        subscribe_json(
+            &format!(r#"{{"user":"u","name":"n","id":{{"value":"{id}"}}}}"#),
+            &format!(r#""framework_id":{{"value":"{id}"}},"#),
+        )
+    };
+    let refused = [
+        multi_role(r#"["a/*"]"#),
+        multi_role(r#"["."]"#),
+        multi_role(r#"["a/.."]"#),
+        multi_role(r#"["/a"]"#),
+        multi_role(r#"["a/"]"#),
+        multi_role(r#"["a//b"]"#),
+        multi_role(r#"["a b"]"#),
+        multi_role(r#"["a\tb"]"#),
+        multi_role(r#"["-a"]"#),
+        multi_role(r#"[""]"#),
+        multi_role(r#"["a","a"]"#),
+        with(r#""roles":["a"]"#),
+        with(r#""role":"a","roles":["a"],"capabilities":[{"type":"MULTI_ROLE"}]"#),
+        with(r#""role":"a/*""#),
+        with(r#""role":"""#),
+        with(r#""failover_timeout":1e10"#),
+        with(r#""failover_timeout":-1e10"#),
+        with_id("a/b"),
+        with_id(r"a\\b"),
+        with_id(".."),
+        with_id(r"a\nb"),
+        with_id(&"x".repeat(256)),
+        concat!(
+            r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":"#,
+            r#"{"user":"u","name":"n","roles":["a"],"capabilities":[{"type":"MULTI_ROLE"}]},"#,
+            r#""suppressed_roles":["b"]}}"#
+        )
+        .to_string(),
+    ];
+    for body in &refused {
+        for media in [JSON, PROTOBUF] {
+            match answer(addr, media, body).await {
+                Answer::Error(message) => assert!(!message.is_empty(), "{media} {body}"),
+                other => panic!("{media} {body}: {other:?}"),
+            }
+        }
+    }
+
+    let accepted = [
+        multi_role(r#"["*"]"#),
+        multi_role(r#"["a/b","c"]"#),
+        multi_role("[]"),
+        with(r#""role":"a""#),
+        with(r#""failover_timeout":-1"#),
+        with(r#""failover_timeout":9e9"#),
+        with_id(&"x".repeat(255)),
+        with_id("made-up-but-valid"),
+        // An empty id is no id: a new framework.
+        with_id(""),
+    ];
+    for body in &accepted {
+        for media in [JSON, PROTOBUF] {
+            assert_eq!(
+                answer(addr, media, body).await,
+                Answer::Subscribed,
+                "{media} {body}"
+            );
+        }
+    }
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn decline_filters_suppress_and_revive() {
     let cluster = start(fast_config()).await;
     let mut sub = subscribe(cluster.local_addr(), PROTOBUF, framework_info(&["web"])).await;

@@ -37,7 +37,7 @@ use crate::resources::Resources;
 
 pub(crate) use agents::Removal;
 pub use calls::{CallError, CallOutcome, validate_call};
-use framework_info::{effective_roles, validate_framework_info};
+use framework_info::{effective_roles, requested_id, validate_framework_info};
 pub use operator::{OperatorError, validate_operator_call};
 
 /// The Mesos version the devcluster speaks.
@@ -262,7 +262,7 @@ impl Master {
         if let Err(message) = validate_framework_info(&info, &subscribe.suppressed_roles) {
             return refuse(connection, message);
         }
-        let requested = info.id.as_ref().map(|id| id.value.clone());
+        let requested = requested_id(&info).map(str::to_string);
         if let Some(id) = &requested
             && self.removed_frameworks.contains(id)
         {
