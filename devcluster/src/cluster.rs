@@ -195,7 +195,7 @@ fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error>
     tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
     let shared = Arc::new(Shared {
         master: Mutex::new(master),
-        runner: Arc::new(ProcessRunner::default()),
+        runner: Arc::new(ProcessRunner::new()?),
         wake: Notify::new(),
         agent_defaults: (
             validated.resources,

@@ -6,7 +6,9 @@
 //! in JSON or protobuf, stream ids, heartbeats, failover), so that an
 //! unchanged Mesos client library works against it. Agents either run
 //! task commands as real processes or simulate them, for thousands of
-//! agents in tests and benchmarks.
+//! agents in tests and benchmarks. Task processes never outlive the
+//! process running the cluster, even one killed with SIGKILL (see
+//! [`agent::process`]).
 //!
 //! Agents can join and leave a running cluster ([`Cluster::add_agent`],
 //! [`Cluster::remove_agent`], or `POST /devcluster/agents` and

@@ -2,7 +2,8 @@
 //!
 //! Prints `listening on http://<ip>:<port>` as its first stdout line once
 //! bound (port 0 allowed), logs to stderr (`RUST_LOG`), and shuts down
-//! gracefully on SIGINT or SIGTERM, killing task processes.
+//! gracefully on SIGINT or SIGTERM, killing task processes. Killed any
+//! other way, its task processes die with it.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;

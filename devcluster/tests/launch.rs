@@ -1,12 +1,15 @@
 //! The vertical slice over real HTTP: subscribe, offers, ACCEPT a LAUNCH
 //! of `echo hello`, statuses STARTING → RUNNING → FINISHED with uuids,
-//! one update in flight at a time, retries until acknowledged.
+//! one update in flight at a time, retries until acknowledged; and no
+//! process of a task's group outlives the task, whether it finishes or
+//! is killed.
 
 mod common;
 
 use std::time::Duration;
 
-use agora_proto::mesos::v1::scheduler::event;
+use agora_proto::mesos::v1::TaskId;
+use agora_proto::mesos::v1::scheduler::{Call, call, event};
 use common::*;
 
 #[tokio::test]
@@ -80,5 +83,107 @@ async fn unacknowledged_updates_are_retried_and_block_the_next() {
     sub.acknowledge(&running).await;
     let finished = sub.next_update().await;
     assert_eq!(state_name(&finished), "TASK_FINISHED");
+    cluster.shutdown().await.unwrap();
+}
+
+/// Launches `command` (with `$SCRATCH` set to `scratch`) and waits until
+/// it runs, acknowledging its updates.
+async fn launch_running(sub: &mut Subscription, id: &str, scratch: &Scratch, command: &str) {
+    let offer = sub.next_offers().await.remove(0);
+    let command = format!("SCRATCH='{}'; {command}", scratch.0.display());
+    let task = command_task(id, &offer, "cpus:0.1;mem:32", &command);
+    let (status, body) = sub.call(launch_call(&offer, vec![task], None)).await;
+    assert_eq!(status, 202, "{body}");
+    loop {
+        let update = sub.next_update().await;
+        assert_eq!(sub.acknowledge(&update).await, 202);
+        if state_name(&update) == "TASK_RUNNING" {
+            return;
+        }
+    }
+}
+
+/// The terminal state of the task, acknowledging every update. Fails
+/// after 30 s (heartbeats would keep a plain wait going forever).
+async fn terminal_state(sub: &mut Subscription) -> &'static str {
+    let terminal = async {
+        loop {
+            let update = sub.next_update().await;
+            assert_eq!(sub.acknowledge(&update).await, 202);
+            let state = state_name(&update);
+            if !matches!(state, "TASK_STARTING" | "TASK_RUNNING" | "TASK_KILLING") {
+                return state;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), terminal)
+        .await
+        .expect("a terminal state within 30 s")
+}
+
+/// A shell task's background job that ignores SIGTERM and records its
+/// pid, then the shell's own pid, then `rest` (shell syntax).
+fn shell_with_stubborn_child(rest: &str) -> String {
+    format!(
+        "(trap '' TERM; exec sleep 600) & echo $! > \"$SCRATCH/child.pid\"; \
+         echo $$ > \"$SCRATCH/shell.pid\"; {rest}"
+    )
+}
+
+#[tokio::test]
+async fn kill_ends_every_process_of_a_shell_tasks_group() {
+    let scratch = Scratch::new();
+    let cluster = start(fast_config()).await;
+    let mut sub = subscribe(cluster.local_addr(), JSON, framework_info(&["web"])).await;
+    launch_running(&mut sub, "k", &scratch, &shell_with_stubborn_child("wait")).await;
+    let shell = pid_in(&scratch.0.join("shell.pid")).await;
+    let reaper = Reaper(vec![pid_in(&scratch.0.join("child.pid")).await, shell]);
+
+    let kill = Call {
+        r#type: Some(call::Type::Kill as i32),
+        kill: Some(call::Kill {
+            task_id: TaskId { value: "k".into() },
+            agent_id: None,
+            kill_policy: None,
+        }),
+        ..Default::default()
+    };
+    let (status, body) = sub.call(kill).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(terminal_state(&mut sub).await, "TASK_KILLED");
+    let gone = eventually(Duration::from_secs(5), || {
+        group_members(shell.pid).is_empty()
+    })
+    .await;
+    assert!(gone, "left of the group: {:?}", group_members(shell.pid));
+    drop(reaper);
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_finished_task_leaves_no_process_of_its_group() {
+    let scratch = Scratch::new();
+    let cluster = start(fast_config()).await;
+    let mut sub = subscribe(cluster.local_addr(), JSON, framework_info(&["web"])).await;
+    let command =
+        shell_with_stubborn_child("while [ ! -e \"$SCRATCH/finish\" ]; do sleep 0.05; done");
+    launch_running(&mut sub, "f", &scratch, &command).await;
+    let shell = pid_in(&scratch.0.join("shell.pid")).await;
+    let reaper = Reaper(vec![pid_in(&scratch.0.join("child.pid")).await, shell]);
+    // Running, with its guard: the group has more than the shell.
+    assert!(
+        group_members(shell.pid).len() >= 3,
+        "{:?}",
+        group_members(shell.pid)
+    );
+
+    std::fs::write(scratch.0.join("finish"), "").unwrap();
+    assert_eq!(terminal_state(&mut sub).await, "TASK_FINISHED");
+    let gone = eventually(Duration::from_secs(5), || {
+        group_members(shell.pid).is_empty()
+    })
+    .await;
+    assert!(gone, "left of the group: {:?}", group_members(shell.pid));
+    drop(reaper);
     cluster.shutdown().await.unwrap();
 }

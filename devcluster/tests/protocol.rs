@@ -1,6 +1,7 @@
 //! Scheduler-API behaviours over real HTTP: status codes and headers,
-//! DECLINE filters, SUPPRESS/REVIVE, KILL, RECONCILE, failover, the
-//! failover timeout, /version, /redirect and /state.
+//! SUBSCRIBE validation, DECLINE filters, SUPPRESS/REVIVE, KILL,
+//! RECONCILE, failover, the failover timeout, /version, /redirect and
+//! /state.
 
 mod common;
 
@@ -9,6 +10,8 @@ use std::time::Duration;
 use agora_proto::mesos::v1::scheduler::{Call, call, event};
 use agora_proto::mesos::v1::{FrameworkId, TaskId};
 use common::*;
+use devcluster::recordio::Decoder;
+use http_body_util::BodyExt;
 
 fn plain_call(kind: call::Type) -> Call {
     Call {
@@ -153,6 +156,247 @@ async fn http_status_codes_follow_the_master() {
         (403, "Framework is not subscribed"),
         "{framework_id}"
     );
+    cluster.shutdown().await.unwrap();
+}
+
+/// What the master answered a SUBSCRIBE.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// No stream: the status and the text.
+    Refused(u16, String),
+    /// A stream that opened with SUBSCRIBED.
+    Subscribed,
+    /// A stream that carried one ERROR event, with this message, and
+    /// ended.
+    Error(String),
+}
+
+/// Posts the SUBSCRIBE `json` (in protobuf when `media` is, converted
+/// field for field) and reads what the master answers.
+async fn answer(addr: std::net::SocketAddr, media: &'static str, json: &str) -> Answer {
+    let body = if media == JSON {
+        json.as_bytes().to_vec()
+    } else {
+        call_json_to_protobuf(json)
+    };
+    let headers = [("Content-Type", media), ("Accept", media)];
+    let response = request(addr, "POST", "/api/v1/scheduler", &headers, body).await;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    if status != 200 {
+        let text = body.collect().await.unwrap().to_bytes();
+        return Answer::Refused(status, String::from_utf8_lossy(&text).into_owned());
+    }
+    let mut decoder = Decoder::new(1 << 20);
+    let mut events = Vec::new();
+    loop {
+        while let Some(record) = decoder.next_record().unwrap() {
+            events.push(decode(media, &record));
+        }
+        if events.first().and_then(|e| e.r#type) == Some(event::Type::Subscribed as i32) {
+            return Answer::Subscribed;
+        }
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the stream goes on or ends within 10 s");
+        match frame {
+            Some(frame) => {
+                if let Ok(data) = frame.unwrap().into_data() {
+                    decoder.feed(&data);
+                }
+            }
+            None => break,
+        }
+    }
+    match events.as_slice() {
+        [only] if only.r#type == Some(event::Type::Error as i32) => {
+            Answer::Error(only.error.as_ref().unwrap().message.clone())
+        }
+        other => panic!("a stream that ended after {other:?}"),
+    }
+}
+
+/// A SUBSCRIBE body with this `framework_info` and top-level rest
+/// (`"framework_id": ...,` or nothing).
+fn subscribe_json(framework_info: &str, rest: &str) -> String {
+    format!(r#"{{{rest}"type":"SUBSCRIBE","subscribe":{{"framework_info":{framework_info}}}}}"#)
+}
+
+#[tokio::test]
+async fn subscribe_calls_a_master_cannot_parse_or_validate_are_refused_with_400() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let user_and_name = r#"{"user":"u","name":"n"}"#;
+    let missing = |fields: &str| {
+        (
+            format!("Failed to convert JSON into Call protobuf: Missing required fields: {fields}"),
+            "Failed to parse body into Call protobuf".to_string(),
+        )
+    };
+    let invalid = |why: &str| {
+        let message = format!("Failed to validate scheduler::Call: {why}");
+        (message.clone(), message)
+    };
+    let differs = invalid("'framework_id' differs from 'subscribe.framework_info.id'");
+    let refused = [
+        (
+            r#"{"type":"SUBSCRIBE"}"#.to_string(),
+            invalid("Expecting 'subscribe' to be present"),
+        ),
+        (
+            r#"{"type":"SUBSCRIBE","subscribe":{}}"#.to_string(),
+            missing("subscribe.framework_info"),
+        ),
+        (
+            subscribe_json(r#"{"name":"n"}"#, ""),
+            missing("subscribe.framework_info.user"),
+        ),
+        (
+            subscribe_json(r#"{"user":"u"}"#, ""),
+            missing("subscribe.framework_info.name"),
+        ),
+        (
+            subscribe_json("{}", ""),
+            missing("subscribe.framework_info.user, subscribe.framework_info.name"),
+        ),
+        (
+            subscribe_json(
+                r#"{"user":"u","name":"n","id":{}}"#,
+                r#""framework_id":{},"#,
+            ),
+            missing("framework_id.value, subscribe.framework_info.id.value"),
+        ),
+        (
+            subscribe_json(
+                r#"{"user":"u","name":"n","labels":{"labels":[{"key":"k"},{"value":"v"}]}}"#,
+                "",
+            ),
+            missing("subscribe.framework_info.labels.labels[1].key"),
+        ),
+        (
+            subscribe_json(
+                r#"{"user":"u","name":"n","id":{"value":"b"}}"#,
+                r#""framework_id":{"value":"a"},"#,
+            ),
+            differs.clone(),
+        ),
+        (
+            subscribe_json(user_and_name, r#""framework_id":{"value":"a"},"#),
+            differs.clone(),
+        ),
+        (
+            subscribe_json(r#"{"user":"u","name":"n","id":{"value":"a"}}"#, ""),
+            differs,
+        ),
+    ];
+    for (body, (json_message, protobuf_message)) in &refused {
+        for (media, message) in [(JSON, json_message), (PROTOBUF, protobuf_message)] {
+            assert_eq!(
+                answer(addr, media, body).await,
+                Answer::Refused(400, message.clone()),
+                "{media} {body}"
+            );
+        }
+    }
+
+    // A field present but empty is present; ids are compared by value,
+    // and an unset id has the value "".
+    let accepted = [
+        subscribe_json(user_and_name, ""),
+        subscribe_json(r#"{"user":"","name":""}"#, ""),
+        subscribe_json(user_and_name, r#""framework_id":{"value":""},"#),
+    ];
+    for body in &accepted {
+        for media in [JSON, PROTOBUF] {
+            assert_eq!(
+                answer(addr, media, body).await,
+                Answer::Subscribed,
+                "{media} {body}"
+            );
+        }
+    }
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn subscribe_with_an_invalid_framework_info_gets_an_error_event() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let multi_role = |roles: &str| {
+        subscribe_json(
+            &format!(
+                r#"{{"user":"u","name":"n","roles":{roles},"capabilities":[{{"type":"MULTI_ROLE"}}]}}"#
+            ),
+            "",
+        )
+    };
+    let with = |fields: &str| subscribe_json(&format!(r#"{{"user":"u","name":"n",{fields}}}"#), "");
+    let with_id = |id: &str| {
+        subscribe_json(
+            &format!(r#"{{"user":"u","name":"n","id":{{"value":"{id}"}}}}"#),
+            &format!(r#""framework_id":{{"value":"{id}"}},"#),
+        )
+    };
+    let refused = [
+        multi_role(r#"["a/*"]"#),
+        multi_role(r#"["."]"#),
+        multi_role(r#"["a/.."]"#),
+        multi_role(r#"["/a"]"#),
+        multi_role(r#"["a/"]"#),
+        multi_role(r#"["a//b"]"#),
+        multi_role(r#"["a b"]"#),
+        multi_role(r#"["a\tb"]"#),
+        multi_role(r#"["-a"]"#),
+        multi_role(r#"[""]"#),
+        multi_role(r#"["a","a"]"#),
+        with(r#""roles":["a"]"#),
+        with(r#""role":"a","roles":["a"],"capabilities":[{"type":"MULTI_ROLE"}]"#),
+        with(r#""role":"a/*""#),
+        with(r#""role":"""#),
+        with(r#""failover_timeout":1e10"#),
+        with(r#""failover_timeout":-1e10"#),
+        with_id("a/b"),
+        with_id(r"a\\b"),
+        with_id(".."),
+        with_id(r"a\nb"),
+        with_id(&"x".repeat(256)),
+        concat!(
+            r#"{"type":"SUBSCRIBE","subscribe":{"framework_info":"#,
+            r#"{"user":"u","name":"n","roles":["a"],"capabilities":[{"type":"MULTI_ROLE"}]},"#,
+            r#""suppressed_roles":["b"]}}"#
+        )
+        .to_string(),
+    ];
+    for body in &refused {
+        for media in [JSON, PROTOBUF] {
+            match answer(addr, media, body).await {
+                Answer::Error(message) => assert!(!message.is_empty(), "{media} {body}"),
+                other => panic!("{media} {body}: {other:?}"),
+            }
+        }
+    }
+
+    let accepted = [
+        multi_role(r#"["*"]"#),
+        multi_role(r#"["a/b","c"]"#),
+        multi_role("[]"),
+        with(r#""role":"a""#),
+        with(r#""failover_timeout":-1"#),
+        with(r#""failover_timeout":9e9"#),
+        with_id(&"x".repeat(255)),
+        with_id("made-up-but-valid"),
+        // An empty id is no id: a new framework.
+        with_id(""),
+    ];
+    for body in &accepted {
+        for media in [JSON, PROTOBUF] {
+            assert_eq!(
+                answer(addr, media, body).await,
+                Answer::Subscribed,
+                "{media} {body}"
+            );
+        }
+    }
     cluster.shutdown().await.unwrap();
 }
 

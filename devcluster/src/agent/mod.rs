@@ -2,8 +2,10 @@
 //! resources and attributes, runs tasks (as processes, or simulated) and
 //! owns a status-update manager that delivers their statuses reliably.
 
+mod lifeline;
 pub mod process;
 pub mod simulated;
+mod spawner;
 pub mod status_updates;
 
 use std::time::Duration;

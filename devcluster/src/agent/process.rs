@@ -4,7 +4,10 @@
 //!
 //! KILL sends SIGTERM to the task's process group and SIGKILL after the
 //! grace period. When the task's main process exits, whatever is left of
-//! its group is killed too (the container is gone).
+//! its group is killed too (the container is gone). When the process
+//! running the agent dies, however abruptly, the task's main process is
+//! killed by the kernel (see the `spawner` module), and the rest of its
+//! group by the group's guard (see the `lifeline` module).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,6 +17,8 @@ use std::time::Duration;
 
 use agora_proto::mesos::v1::CommandInfo;
 use tokio::sync::watch;
+
+use super::lifeline::Lifeline;
 
 /// What happened to a task's process.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,9 +62,10 @@ struct Entry {
 }
 
 /// Runs and kills task processes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessRunner {
     running: Mutex<HashMap<Key, Entry>>,
+    lifeline: Lifeline,
 }
 
 fn signal_group(pid: i32, signal: i32) {
@@ -71,6 +77,14 @@ fn signal_group(pid: i32, signal: i32) {
 }
 
 impl ProcessRunner {
+    /// A runner with no tasks; fails if the lifeline pipe cannot be made.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            running: Mutex::default(),
+            lifeline: Lifeline::new()?,
+        })
+    }
+
     /// Starts the task; `report` is called with its events, from a tokio
     /// task, in order: `Running` then `Exited`, or `LaunchFailed`.
     pub fn launch<F>(self: &Arc<Self>, spec: LaunchSpec, report: F)
@@ -105,6 +119,19 @@ impl ProcessRunner {
         }
     }
 
+    /// Starts the guard of the task's group (see the `lifeline` module).
+    fn guard(&self, group: i32, task: &str) -> Option<tokio::process::Child> {
+        match self.lifeline.guard(group) {
+            Ok(guard) => Some(guard),
+            // The task ended at once, and its group with it: nothing to guard.
+            Err(error) if error.raw_os_error() == Some(libc::EPERM) => None,
+            Err(error) => {
+                tracing::warn!(%task, %error, "cannot guard the task's process group: its children may outlive a crash of this process");
+                None
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -119,7 +146,7 @@ impl ProcessRunner {
     where
         F: Fn(ProcessEvent),
     {
-        let mut child = match spawn(&spec) {
+        let mut child = match spawn(&spec).await {
             Ok(child) => child,
             Err(error) => return ProcessEvent::LaunchFailed(error),
         };
@@ -129,6 +156,7 @@ impl ProcessRunner {
         if let Some(entry) = self.lock().get_mut(key) {
             entry.pid = Some(pid);
         }
+        let guard = self.guard(pid, &spec.task);
         report(ProcessEvent::Running);
         let status = tokio::select! {
             status = child.wait() => status,
@@ -144,6 +172,12 @@ impl ProcessRunner {
             }
         };
         signal_group(pid, libc::SIGKILL);
+        if let Some(mut guard) = guard {
+            // It died with its group just above; killing it by its own pid
+            // too makes sure reaping it can never wait forever.
+            let _ = guard.start_kill();
+            let _ = guard.wait().await;
+        }
         match status {
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;
@@ -168,7 +202,7 @@ async fn wait_for_kill(kill_rx: &mut watch::Receiver<Option<Duration>>) -> Durat
     }
 }
 
-fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
+async fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
     std::fs::create_dir_all(&spec.sandbox)
         .map_err(|e| format!("cannot create sandbox {}: {e}", spec.sandbox.display()))?;
     let open = |name: &str| {
@@ -208,8 +242,9 @@ fn spawn(spec: &LaunchSpec) -> Result<tokio::process::Child, String> {
         .stdout(open("stdout")?)
         .stderr(open("stderr")?)
         .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
+        .kill_on_drop(false);
+    super::spawner::spawn(command)
+        .await
         .map_err(|e| format!("cannot run '{value}': {e}"))
 }
 
@@ -254,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn runs_in_the_sandbox_with_the_environment_and_reports_the_exit() {
         let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
-        let runner = Arc::new(ProcessRunner::default());
+        let runner = Arc::new(ProcessRunner::new().unwrap());
         let rx = events(&runner, spec(&dir, "echo $GREETING; exit 3")).await;
         let seen = tokio::task::spawn_blocking(move || [next(&rx), next(&rx)])
             .await
@@ -277,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn kill_sends_sigterm_then_sigkill_after_the_grace() {
         let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
-        let runner = Arc::new(ProcessRunner::default());
+        let runner = Arc::new(ProcessRunner::new().unwrap());
         let rx = events(
             &runner,
             spec(

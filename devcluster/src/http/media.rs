@@ -40,6 +40,23 @@ impl Media {
         }
     }
 
+    /// Refuses a body that lacks a proto2 `required` field, as Mesos's
+    /// parser does: protobuf without details, JSON naming the fields.
+    /// prost itself decodes such a body, with defaults in their place.
+    pub fn check_required<M: Name>(self, body: &[u8]) -> Result<(), String> {
+        let missing = super::required::missing::<M>(self, body);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(match self {
+            Media::Protobuf => "Failed to parse body into Call protobuf".to_string(),
+            Media::Json => format!(
+                "Failed to convert JSON into Call protobuf: Missing required fields: {}",
+                missing.join(", ")
+            ),
+        })
+    }
+
     /// Writes a message (an event, an operator response) in this encoding.
     pub fn encode<M: Message + Name>(self, message: &M) -> Vec<u8> {
         match self {

@@ -6,6 +6,7 @@
 mod devcluster;
 pub mod media;
 mod operator;
+mod required;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -108,10 +109,20 @@ async fn scheduler(
         Err(response) => return *response,
     };
     let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let call = match media.decode_call::<agora_proto::mesos::v1::scheduler::Call>(&body) {
+    type SchedulerCall = agora_proto::mesos::v1::scheduler::Call;
+    let call = match media.decode_call::<SchedulerCall>(&body) {
         Ok(call) => call,
         Err(message) => return plain(StatusCode::BAD_REQUEST, message),
     };
+    // Mesos's parser refuses a missing required field in any call. It is
+    // checked for SUBSCRIBE, where defaults would register a framework
+    // with no `FrameworkInfo`, `user` or `name`; the frequent calls
+    // (ACCEPT, ACKNOWLEDGE, ...) are spared a second decoding.
+    if call.r#type == Some(call::Type::Subscribe as i32)
+        && let Err(message) = media.check_required::<SchedulerCall>(&body)
+    {
+        return plain(StatusCode::BAD_REQUEST, message);
+    }
     if let Err(message) = crate::master::validate_call(&call) {
         return plain(
             StatusCode::BAD_REQUEST,

@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use agora_proto::mesos::v1::TaskState;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Call, call};
 use agora_proto::mesos::v1::task_status::Reason;
+use agora_proto::mesos::v1::{FrameworkId, TaskState};
 
 use super::tasks::{master_status, update_event};
 use super::{Master, effective_roles, validate_framework_info};
@@ -36,6 +36,12 @@ pub enum CallError {
     NotImplemented(String),
 }
 
+/// The value of an optional framework id: Mesos compares ids by value,
+/// and an unset one has the value "".
+fn id_value(id: Option<&FrameworkId>) -> &str {
+    id.map_or("", |id| id.value.as_str())
+}
+
 /// The checks Mesos runs on any call before looking at the framework:
 /// type and payload present, ids consistent, acknowledged uuids 16 bytes.
 pub fn validate_call(call: &Call) -> Result<(), String> {
@@ -46,7 +52,7 @@ pub fn validate_call(call: &Call) -> Result<(), String> {
         let Some(subscribe) = &call.subscribe else {
             return missing("subscribe");
         };
-        if subscribe.framework_info.id != call.framework_id {
+        if id_value(subscribe.framework_info.id.as_ref()) != id_value(call.framework_id.as_ref()) {
             return Err("'framework_id' differs from 'subscribe.framework_info.id'".into());
         }
         return Ok(());
@@ -78,7 +84,10 @@ pub fn validate_call(call: &Call) -> Result<(), String> {
         call::Type::Request if call.request.is_none() => missing("request"),
         call::Type::UpdateFramework => match &call.update_framework {
             None => missing("update_framework"),
-            Some(update) if update.framework_info.id != call.framework_id => {
+            Some(update)
+                if id_value(update.framework_info.id.as_ref())
+                    != id_value(call.framework_id.as_ref()) =>
+            {
                 Err("'framework_id' differs from 'update_framework.framework_info.id'".into())
             }
             Some(_) => Ok(()),

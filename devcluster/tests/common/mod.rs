@@ -363,3 +363,201 @@ pub fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo
     }));
     info
 }
+
+/// A `devcluster` binary running as a child of the test, with the address
+/// it printed. Dropping it stops it gracefully (SIGTERM) and reaps it.
+pub struct Standalone {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Standalone {
+    /// Starts the binary on port 0 with fast allocation and `args`, and
+    /// waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devcluster"))
+            .args(["--listen", "127.0.0.1:0", "--allocation-interval", "100ms"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("devcluster starts");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("devcluster prints its address");
+        let addr = first
+            .trim_end()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("a socket address");
+        Self { child, addr }
+    }
+
+    /// The process id of the devcluster.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Ends the devcluster with SIGKILL, as a crash or `kill -9` would:
+    /// no shutdown code of its own runs. Reaps it.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().expect("SIGKILL the devcluster");
+        self.child.wait().expect("reap the devcluster");
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child's pid (SIGTERM: graceful);
+            // harmless when it was already killed and reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A process seen alive once, recognised again by its start time so that
+/// a recycled pid is not mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    start_time: u64,
+}
+
+impl ProcessId {
+    /// The live (non-zombie) process `pid`, if there is one.
+    pub fn of(pid: i32) -> Option<Self> {
+        let (state, start_time) = proc_stat(pid)?;
+        (!matches!(state, 'Z' | 'X')).then_some(Self { pid, start_time })
+    }
+
+    /// Whether the process still runs: a zombie, a process that is gone
+    /// and a pid now used by another process all count as dead.
+    pub fn is_alive(&self) -> bool {
+        Self::of(self.pid) == Some(*self)
+    }
+
+    /// SIGKILLs the process if it is still this one (test cleanup).
+    pub fn kill(&self) {
+        if self.is_alive() {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name, from field 3
+/// (the state) on; `None` when there is no such process.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // the fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// State letter and start time (clock ticks since boot) of `pid`.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let fields = stat_fields(pid)?;
+    let state = fields.first()?.chars().next()?;
+    // Field 22, counted from field 3.
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// The live (non-zombie) processes of process group `group`.
+pub fn group_members(group: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            // Field 5, counted from field 3, is the process group.
+            stat_fields(pid).is_some_and(|fields| {
+                fields.get(2).and_then(|g| g.parse().ok()) == Some(group)
+                    && !matches!(fields[0].as_str(), "Z" | "X")
+            })
+        })
+        .collect()
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes;
+/// returns whether it held.
+pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A scratch directory removed when the test ends.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Kills the processes still alive when the test ends, pass or fail, so
+/// a failing run leaves no `sleep 600` behind.
+pub struct Reaper(pub Vec<ProcessId>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.0.iter().for_each(ProcessId::kill);
+    }
+}
+
+/// Reads the pid a task wrote to `file`, once it is complete.
+pub async fn pid_in(file: &std::path::Path) -> ProcessId {
+    let mut found = None;
+    let written = eventually(Duration::from_secs(10), || {
+        found = std::fs::read_to_string(file)
+            .ok()
+            .filter(|text| text.ends_with('\n'))
+            .and_then(|text| text.trim().parse().ok())
+            .and_then(ProcessId::of);
+        found.is_some()
+    })
+    .await;
+    assert!(written, "no live process id in {}", file.display());
+    found.expect("checked above")
+}
+
+/// A scheduler `Call` written as JSON, in protobuf: through a dynamic
+/// message, so that absent required fields stay absent on the wire (a
+/// prost `Call` always writes them).
+pub fn call_json_to_protobuf(json: &str) -> Vec<u8> {
+    use prost_reflect::{DescriptorPool, DynamicMessage};
+    let pool = DescriptorPool::decode(agora_proto::FILE_DESCRIPTOR_SET).unwrap();
+    let descriptor = pool.get_message_by_name("mesos.v1.scheduler.Call").unwrap();
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    DynamicMessage::deserialize(descriptor, &mut deserializer)
+        .unwrap()
+        .encode_to_vec()
+}
