@@ -117,12 +117,13 @@ pub async fn devcluster(agents: u32, extra: &[&str]) -> Process {
 /// principals.
 pub async fn broker(master_url: &str, env: &[(&str, &str)]) -> Process {
     let broker = unsubscribed_broker(master_url, env).await;
-    broker.wait_for_log(SUBSCRIBED_LOG, SETTLE).await;
+    broker.wait_for_log(SERVING_LOG, SETTLE).await;
     broker
 }
 
-/// What the broker logs once subscribed to Mesos.
-const SUBSCRIBED_LOG: &str = "subscribed to Mesos";
+/// What the broker logs once it serves: subscribed to Mesos, as the calls
+/// that need Mesos see it, and its core answering.
+const SERVING_LOG: &str = "health: SERVING";
 
 /// Like [`broker`], without waiting for the subscription.
 pub async fn unsubscribed_broker(master_url: &str, env: &[(&str, &str)]) -> Process {
@@ -151,7 +152,7 @@ pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &
         config,
     ];
     let broker = Process::start_with_env("agora", &args, env).await;
-    broker.wait_for_log(SUBSCRIBED_LOG, SETTLE).await;
+    broker.wait_for_log(SERVING_LOG, SETTLE).await;
     broker
 }
 

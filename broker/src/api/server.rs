@@ -177,7 +177,9 @@ async fn follow_health(
         let serving =
             *subscribed.borrow_and_update() && core_answers(&commands, PROBE_TIMEOUT).await;
         if last != Some(serving) {
-            if !serving {
+            if serving {
+                tracing::info!("health: SERVING (subscribed to Mesos, the core answers)");
+            } else {
                 tracing::warn!(
                     subscribed = *subscribed.borrow(),
                     "health: NOT_SERVING (not subscribed to Mesos, or the core does not answer)"
