@@ -22,7 +22,7 @@ use super::{
     status::{invalid_field, with_reason},
 };
 use crate::{
-    core::{CoreError, LeaseId, SessionId, TaskId},
+    core::{CoreError, SessionId},
     runtime::{Command, SESSION_BUFFER},
 };
 
@@ -80,6 +80,7 @@ impl BrokerService {
             ));
         }
         limits::text("session_id", id, limits::MAX_ID_BYTES)?;
+        tracing::Span::current().record("session", id);
         let session = SessionId(id.to_owned());
         self.ownership.check_session(&session, &principal.name)?;
         Ok(session)
@@ -90,7 +91,7 @@ impl BrokerService {
 impl Broker for BrokerService {
     type SubscribeStream = SessionStream;
 
-    #[instrument(skip_all, fields(frontend = %request.get_ref().frontend, session))]
+    #[instrument(skip_all, fields(frontend, session))]
     async fn subscribe(
         &self,
         request: Request<api::SubscribeRequest>,
@@ -98,6 +99,7 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         convert::subscribe(&request)?;
+        tracing::Span::current().record("frontend", request.frontend.as_str());
         principal.check_namespaces(&request.namespaces)?;
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
         let session = self
@@ -127,7 +129,7 @@ impl Broker for BrokerService {
         )))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id, namespace = %request.get_ref().namespace))]
+    #[instrument(skip_all, fields(session, namespace))]
     async fn acquire(
         &self,
         request: Request<api::AcquireRequest>,
@@ -136,6 +138,7 @@ impl Broker for BrokerService {
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
         let domain = convert::acquire(&request)?;
+        tracing::Span::current().record("namespace", request.namespace.as_str());
         self.require_mesos()?;
         let leases = self
             .ask(|reply| Command::Acquire {
@@ -149,7 +152,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn hold(
         &self,
         request: Request<api::HoldRequest>,
@@ -157,12 +160,7 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let leases = convert::ids(
-            "lease_ids",
-            &request.lease_ids,
-            limits::MAX_ID_BYTES,
-            LeaseId,
-        )?;
+        let leases = convert::lease_ids(&request.lease_ids)?;
         let hold_for = convert::duration("hold_for", request.hold_for.as_ref())?
             .ok_or_else(|| invalid_field("hold_for", "say how long to hold"))?;
         let leases = self
@@ -178,7 +176,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn release(
         &self,
         request: Request<api::ReleaseRequest>,
@@ -186,12 +184,7 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let leases = convert::ids(
-            "lease_ids",
-            &request.lease_ids,
-            limits::MAX_ID_BYTES,
-            LeaseId,
-        )?;
+        let leases = convert::lease_ids(&request.lease_ids)?;
         let refuse_for =
             convert::duration("refuse_for", request.refuse_for.as_ref())?.unwrap_or_default();
         self.ask(|reply| Command::Release {
@@ -204,7 +197,7 @@ impl Broker for BrokerService {
         Ok(Response::new(api::ReleaseResponse {}))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id, tasks = request.get_ref().launches.len()))]
+    #[instrument(skip_all, fields(session, tasks = request.get_ref().launches.len()))]
     async fn launch(
         &self,
         request: Request<api::LaunchRequest>,
@@ -234,7 +227,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn kill(
         &self,
         request: Request<api::KillRequest>,
@@ -242,12 +235,7 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let tasks = convert::ids(
-            "task_ids",
-            &request.task_ids,
-            limits::MAX_MESOS_ID_BYTES,
-            TaskId,
-        )?;
+        let tasks = convert::task_ids(&request.task_ids)?;
         let grace = convert::duration("grace", request.grace.as_ref())?;
         self.require_mesos()?;
         self.ask(|reply| Command::Kill {
@@ -260,7 +248,7 @@ impl Broker for BrokerService {
         Ok(Response::new(api::KillResponse {}))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id, up_to = request.get_ref().up_to_sequence))]
+    #[instrument(skip_all, fields(session, up_to = request.get_ref().up_to_sequence))]
     async fn acknowledge(
         &self,
         request: Request<api::AcknowledgeRequest>,
@@ -277,7 +265,7 @@ impl Broker for BrokerService {
         Ok(Response::new(api::AcknowledgeResponse {}))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn reconcile(
         &self,
         request: Request<api::ReconcileRequest>,
@@ -285,12 +273,7 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        let tasks = convert::ids(
-            "task_ids",
-            &request.task_ids,
-            limits::MAX_MESOS_ID_BYTES,
-            TaskId,
-        )?;
+        let tasks = convert::task_ids(&request.task_ids)?;
         let records = self
             .ask(|reply| Command::Reconcile {
                 session,
@@ -303,7 +286,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn list_agents(
         &self,
         request: Request<api::ListAgentsRequest>,
@@ -318,7 +301,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn list_leases(
         &self,
         request: Request<api::ListLeasesRequest>,
@@ -339,7 +322,7 @@ impl Broker for BrokerService {
         }))
     }
 
-    #[instrument(skip_all, fields(session = %request.get_ref().session_id))]
+    #[instrument(skip_all, fields(session))]
     async fn list_tasks(
         &self,
         request: Request<api::ListTasksRequest>,

@@ -365,9 +365,19 @@ fn task_spec(path: &str, task: &api::TaskSpec) -> Result<core::TaskSpec, Status>
     })
 }
 
+/// The `lease_ids` of a Hold or Release.
+pub fn lease_ids(ids: &[String]) -> Result<Vec<core::LeaseId>, Status> {
+    self::ids("lease_ids", ids, limits::MAX_ID_BYTES, core::LeaseId)
+}
+
+/// The `task_ids` of a Kill or Reconcile: Mesos task ids.
+pub fn task_ids(ids: &[String]) -> Result<Vec<core::TaskId>, Status> {
+    self::ids("task_ids", ids, limits::MAX_MESOS_ID_BYTES, core::TaskId)
+}
+
 /// Ids from a request: at most [`limits::MAX_IDS`], each an id Mesos
 /// accepts of at most `max_bytes`.
-pub fn ids<T>(
+fn ids<T>(
     field: &str,
     ids: &[String],
     max_bytes: usize,
