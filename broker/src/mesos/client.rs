@@ -503,12 +503,11 @@ impl Subscription {
                     let Some(subscribed) = event.subscribed else {
                         return ended("SUBSCRIBED without its payload".into());
                     };
+                    silence_limit = heartbeat_silence_limit(
+                        subscribed.heartbeat_interval_seconds,
+                        self.config.missed_heartbeats,
+                    );
                     let framework_id = subscribed.framework_id.value;
-                    let interval = subscribed
-                        .heartbeat_interval_seconds
-                        .filter(|s| s.is_finite() && *s > 0.0)
-                        .map_or(Duration::from_secs(15), Duration::from_secs_f64);
-                    silence_limit = interval * self.config.missed_heartbeats.max(1);
                     lock(&self.framework).id = Some(FrameworkId {
                         value: framework_id.clone(),
                     });
@@ -549,6 +548,19 @@ impl Subscription {
             }
         }
     }
+}
+
+/// How long the event stream may stay silent once SUBSCRIBED announced
+/// `heartbeat_interval_seconds`: `missed_heartbeats` intervals (at least
+/// one), of 15 s when the master announced none.
+pub fn heartbeat_silence_limit(
+    heartbeat_interval_seconds: Option<f64>,
+    missed_heartbeats: u32,
+) -> Duration {
+    let interval = heartbeat_interval_seconds
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(Duration::from_secs(15), Duration::from_secs_f64);
+    interval * missed_heartbeats.max(1)
 }
 
 /// The base URL of the master a `307` points to. Mesos sends a
