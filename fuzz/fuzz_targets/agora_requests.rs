@@ -65,13 +65,27 @@ const REQUESTS: &[(&str, fn(&[u8]))] = &[
     ("Broker.ListLeases", |body| run(body, list_leases)),
     ("Broker.ListTasks", |body| run(body, list_tasks)),
     ("Admin.PutNamespace", |body| run(body, put_namespace)),
-    ("Admin.GetNamespace", |body| run::<api::GetNamespaceRequest>(body, as_is)),
-    ("Admin.ListNamespaces", |body| run::<api::ListNamespacesRequest>(body, as_is)),
-    ("Admin.DeleteNamespace", |body| run::<api::DeleteNamespaceRequest>(body, as_is)),
-    ("Admin.GetUsage", |body| run::<api::GetUsageRequest>(body, as_is)),
-    ("Admin.ListFrontends", |body| run::<api::ListFrontendsRequest>(body, as_is)),
-    ("Admin.DrainFrontend", |body| run::<api::DrainFrontendRequest>(body, as_is)),
-    ("Admin.ListReclaims", |body| run::<api::ListReclaimsRequest>(body, as_is)),
+    ("Admin.GetNamespace", |body| {
+        run::<api::GetNamespaceRequest>(body, as_is)
+    }),
+    ("Admin.ListNamespaces", |body| {
+        run::<api::ListNamespacesRequest>(body, as_is)
+    }),
+    ("Admin.DeleteNamespace", |body| {
+        run::<api::DeleteNamespaceRequest>(body, as_is)
+    }),
+    ("Admin.GetUsage", |body| {
+        run::<api::GetUsageRequest>(body, as_is)
+    }),
+    ("Admin.ListFrontends", |body| {
+        run::<api::ListFrontendsRequest>(body, as_is)
+    }),
+    ("Admin.DrainFrontend", |body| {
+        run::<api::DrainFrontendRequest>(body, as_is)
+    }),
+    ("Admin.ListReclaims", |body| {
+        run::<api::ListReclaimsRequest>(body, as_is)
+    }),
 ];
 
 /// Who the checks run for: a principal granted two namespaces and owning

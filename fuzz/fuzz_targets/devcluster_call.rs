@@ -45,7 +45,11 @@ where
         let again: C = other.decode_call(&written).unwrap_or_else(|error| {
             panic!("{other:?} cannot read back {call:?} ({error}) from {written:?}")
         });
-        assert_eq!(validate(&again), verdict, "{other:?} changed {call:?} into {again:?}");
+        assert_eq!(
+            validate(&again),
+            verdict,
+            "{other:?} changed {call:?} into {again:?}"
+        );
     }
 }
 

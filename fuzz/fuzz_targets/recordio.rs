@@ -140,7 +140,11 @@ fuzz_target!(|data: &[u8]| {
         let (whole, whole_clean) = broker_decode(&[stream], cap);
         let (pieces, pieces_clean) = broker_decode(&cut, cap);
         assert_eq!(whole.records, pieces.records, "cut into {sizes:?}");
-        assert_eq!(whole.failed(), pieces.failed(), "cut into {sizes:?}: {whole:?} {pieces:?}");
+        assert_eq!(
+            whole.failed(),
+            pieces.failed(),
+            "cut into {sizes:?}: {whole:?} {pieces:?}"
+        );
         assert_eq!(whole_clean, pieces_clean, "cut into {sizes:?}");
         for record in &whole.records {
             assert!(!record.is_empty() && record.len() <= cap);

@@ -76,7 +76,12 @@ pub fn peak_during<R>(work: impl FnOnce() -> R) -> (R, usize) {
 
 /// Panics when `work` held more than `per_byte` bytes per input byte plus
 /// `slack` at once; returns its result otherwise.
-pub fn within_budget<R>(input_len: usize, per_byte: usize, slack: usize, work: impl FnOnce() -> R) -> R {
+pub fn within_budget<R>(
+    input_len: usize,
+    per_byte: usize,
+    slack: usize,
+    work: impl FnOnce() -> R,
+) -> R {
     let (result, peak) = peak_during(work);
     let budget = input_len.saturating_mul(per_byte).saturating_add(slack);
     assert!(
