@@ -89,14 +89,16 @@ fn reserved(list: &[Resource]) -> Vec<(String, Resources)> {
     by_role
 }
 
-/// The role a resource is reserved to; `None` when unreserved.
+/// The role a resource is reserved to; `None` when unreserved. An empty
+/// role is no role Mesos allows, and is read as unreserved too rather than
+/// handed to the core as a reservation nobody can name.
 #[allow(deprecated)]
 fn reservation_role(resource: &Resource) -> Option<&str> {
     let role = match resource.reservations.last() {
         Some(reservation) => reservation.role.as_deref(),
         None => resource.role.as_deref(),
     };
-    role.filter(|role| *role != "*")
+    role.filter(|role| !role.is_empty() && *role != "*")
 }
 
 /// Renders an attribute's value as Mesos prints it.
@@ -556,6 +558,24 @@ mod tests {
             ..Default::default()
         });
         assert!(read.resources.is_empty());
+        assert_eq!(read.reserved, []);
+    }
+
+    #[test]
+    fn an_empty_reservation_role_is_no_reservation() {
+        let mut cpus = scalar("cpus", 2.0, "batch");
+        cpus.reservations = vec![mesos::resource::ReservationInfo {
+            role: Some(String::new()),
+            ..Default::default()
+        }];
+        let read = offer(&mesos::Offer {
+            id: mesos::OfferId { value: "o1".into() },
+            agent_id: mesos::AgentId { value: "a1".into() },
+            hostname: "h".into(),
+            resources: vec![cpus],
+            ..Default::default()
+        });
+        assert_eq!(read.resources.scalar("cpus"), 2.0);
         assert_eq!(read.reserved, []);
     }
 
