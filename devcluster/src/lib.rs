@@ -75,3 +75,9 @@ pub use agent::{AgentError, AgentSpec};
 pub use cluster::{Cluster, Error, run};
 pub use config::{Config, ConfigError, parse_duration};
 pub use master::VERSION;
+
+// How the scheduler and operator endpoints read a request body, and the
+// static checks they run on the call before the master sees it: public so
+// that the fuzz targets in `fuzz/` reach them.
+pub use http::media::Media;
+pub use master::{validate_call, validate_operator_call};

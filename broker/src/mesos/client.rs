@@ -503,12 +503,11 @@ impl Subscription {
                     let Some(subscribed) = event.subscribed else {
                         return ended("SUBSCRIBED without its payload".into());
                     };
+                    silence_limit = heartbeat_silence_limit(
+                        subscribed.heartbeat_interval_seconds,
+                        self.config.missed_heartbeats,
+                    );
                     let framework_id = subscribed.framework_id.value;
-                    let interval = subscribed
-                        .heartbeat_interval_seconds
-                        .filter(|s| s.is_finite() && *s > 0.0)
-                        .map_or(Duration::from_secs(15), Duration::from_secs_f64);
-                    silence_limit = interval * self.config.missed_heartbeats.max(1);
                     lock(&self.framework).id = Some(FrameworkId {
                         value: framework_id.clone(),
                     });
@@ -549,6 +548,23 @@ impl Subscription {
             }
         }
     }
+}
+
+/// How long the event stream may stay silent once SUBSCRIBED announced
+/// `heartbeat_interval_seconds`: `missed_heartbeats` intervals (at least
+/// one), of 15 s when the master announced none or nothing a `Duration`
+/// can hold. An interval too long to multiply waits as long as a
+/// `Duration` can: the master asked for it, and panicking here would end
+/// the subscription loop for good.
+pub fn heartbeat_silence_limit(
+    heartbeat_interval_seconds: Option<f64>,
+    missed_heartbeats: u32,
+) -> Duration {
+    let interval = heartbeat_interval_seconds
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .filter(|interval| !interval.is_zero())
+        .unwrap_or(Duration::from_secs(15));
+    interval.saturating_mul(missed_heartbeats.max(1))
 }
 
 /// The base URL of the master a `307` points to. Mesos sends a
@@ -598,6 +614,18 @@ mod tests {
             leader_base("https://m1:5050", "//m5:5050/"),
             "https://m5:5050"
         );
+    }
+
+    #[test]
+    fn any_heartbeat_interval_gives_a_silence_limit() {
+        let limit = heartbeat_silence_limit;
+        assert_eq!(limit(Some(2.5), 4), Duration::from_secs(10));
+        assert_eq!(limit(None, 0), Duration::from_secs(15));
+        for absurd in [f64::NAN, -1.0, 0.0, 1e-300, f64::INFINITY] {
+            assert_eq!(limit(Some(absurd), 1), Duration::from_secs(15), "{absurd}");
+        }
+        assert_eq!(limit(Some(1e300), 5), Duration::from_secs(15) * 5);
+        assert_eq!(limit(Some(1e19), 5), Duration::MAX);
     }
 
     #[test]

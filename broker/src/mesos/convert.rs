@@ -25,6 +25,13 @@ pub fn offer(offer: &mesos::Offer) -> core::Offer {
                 .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
         })
         .unwrap_or_else(|| "*".into());
+    // Reservations are parts of the regular resources: when those are
+    // dropped as unusable, so are they.
+    let regular = usable(offer.resources.iter().filter(|r| r.revocable.is_none()));
+    let reserved = match regular {
+        Some(_) => reserved(&offer.resources),
+        None => Vec::new(),
+    };
     core::Offer {
         id: core::OfferId(offer.id.value.clone()),
         agent: core::Agent {
@@ -33,9 +40,9 @@ pub fn offer(offer: &mesos::Offer) -> core::Offer {
             attributes: offer.attributes.iter().map(attribute).collect(),
         },
         role,
-        resources: resources(offer.resources.iter().filter(|r| r.revocable.is_none())),
+        resources: regular.unwrap_or_default(),
         revocable: resources(offer.resources.iter().filter(|r| r.revocable.is_some())),
-        reserved: reserved(&offer.resources),
+        reserved,
     }
 }
 
@@ -43,6 +50,12 @@ pub fn offer(offer: &mesos::Offer) -> core::Offer {
 /// sent are trusted to be sane; anything that is not is dropped rather than
 /// let into the core.
 fn resources<'a>(list: impl Iterator<Item = &'a Resource>) -> Resources {
+    usable(list).unwrap_or_default()
+}
+
+/// [`resources`], or `None` (with a warning) when any amount or range in
+/// `list` is not sane.
+fn usable<'a>(list: impl Iterator<Item = &'a Resource>) -> Option<Resources> {
     let mut scalars = Vec::new();
     let mut ports = Vec::new();
     for resource in list {
@@ -54,12 +67,9 @@ fn resources<'a>(list: impl Iterator<Item = &'a Resource>) -> Resources {
             ports.extend(ranges.range.iter().map(|r| (r.begin, r.end)));
         }
     }
-    Resources::from_scalars(scalars.iter().copied(), ports.iter().copied()).unwrap_or_else(
-        |error| {
-            tracing::warn!(%error, "ignoring an offer's unusable resources");
-            Resources::default()
-        },
-    )
+    Resources::from_scalars(scalars.iter().copied(), ports.iter().copied())
+        .inspect_err(|error| tracing::warn!(%error, "ignoring an offer's unusable resources"))
+        .ok()
 }
 
 /// The statically reserved scalars among `list`, by reservation role (the
@@ -79,14 +89,16 @@ fn reserved(list: &[Resource]) -> Vec<(String, Resources)> {
     by_role
 }
 
-/// The role a resource is reserved to; `None` when unreserved.
+/// The role a resource is reserved to; `None` when unreserved. An empty
+/// role is no role Mesos allows, and is read as unreserved too rather than
+/// handed to the core as a reservation nobody can name.
 #[allow(deprecated)]
 fn reservation_role(resource: &Resource) -> Option<&str> {
     let role = match resource.reservations.last() {
         Some(reservation) => reservation.role.as_deref(),
         None => resource.role.as_deref(),
     };
-    role.filter(|role| *role != "*")
+    role.filter(|role| !role.is_empty() && *role != "*")
 }
 
 /// Renders an attribute's value as Mesos prints it.
@@ -518,6 +530,53 @@ mod tests {
             offer.agent.attributes,
             vec![("rack".to_owned(), "r1".to_owned())]
         );
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn drops_the_reservations_of_an_offer_whose_resources_are_unusable() {
+        let reserved_cpus = Resource {
+            role: Some("batch".into()),
+            ..scalar("cpus", 2.0, "batch")
+        };
+        let inverted_ports = Resource {
+            name: "ports".into(),
+            r#type: mesos::value::Type::Ranges as i32,
+            ranges: Some(mesos::value::Ranges {
+                range: vec![mesos::value::Range {
+                    begin: 31_000,
+                    end: 0,
+                }],
+            }),
+            ..Default::default()
+        };
+        let read = offer(&mesos::Offer {
+            id: mesos::OfferId { value: "o1".into() },
+            agent_id: mesos::AgentId { value: "a1".into() },
+            hostname: "h".into(),
+            resources: vec![reserved_cpus, inverted_ports],
+            ..Default::default()
+        });
+        assert!(read.resources.is_empty());
+        assert_eq!(read.reserved, []);
+    }
+
+    #[test]
+    fn an_empty_reservation_role_is_no_reservation() {
+        let mut cpus = scalar("cpus", 2.0, "batch");
+        cpus.reservations = vec![mesos::resource::ReservationInfo {
+            role: Some(String::new()),
+            ..Default::default()
+        }];
+        let read = offer(&mesos::Offer {
+            id: mesos::OfferId { value: "o1".into() },
+            agent_id: mesos::AgentId { value: "a1".into() },
+            hostname: "h".into(),
+            resources: vec![cpus],
+            ..Default::default()
+        });
+        assert_eq!(read.resources.scalar("cpus"), 2.0);
+        assert_eq!(read.reserved, []);
     }
 
     #[test]

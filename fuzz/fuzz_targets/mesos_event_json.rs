@@ -1,0 +1,38 @@
+//! Mesos scheduler events as the broker reads them from a master speaking
+//! JSON: each RecordIO record through `Encoding::Json.decode` (Mesos's JSON
+//! dialect, `agora_proto::mesos_json`), then the broker's handling of the
+//! event (`agora_fuzz::mesos::handle`: the client's SUBSCRIBED handling,
+//! the runtime's offer and status conversions). Number-as-string, unknown
+//! keys and enum names, base64 and deep nesting all go through the
+//! reflection-based transcoder before any of the broker's code sees the
+//! event; neither may panic or allocate beyond the input's size.
+//!
+//! An event read from JSON and written back must read the same again, so
+//! that what the devcluster writes is what the broker reads.
+
+#![no_main]
+
+use agora_broker::mesos::Encoding;
+use agora_fuzz::{alloc::within_budget, mesos};
+use libfuzzer_sys::fuzz_target;
+
+/// Heap bytes a run may hold per input byte: serde's and prost-reflect's
+/// dynamic messages, the prost event and the text of the round trip.
+const PER_BYTE: usize = 1024;
+/// And beyond that, whatever the input's size.
+const SLACK: usize = 1 << 20;
+
+fuzz_target!(
+    init: {
+        // The JSON codec builds its descriptor pool once; not the input's.
+        mesos::check_json_round_trip(&Default::default());
+    },
+    |data: &[u8]| {
+        within_budget(data.len(), PER_BYTE, SLACK, || {
+            if let Ok(event) = Encoding::Json.decode(data) {
+                mesos::handle(&event);
+                mesos::check_json_round_trip(&event);
+            }
+        });
+    }
+);

@@ -1,0 +1,38 @@
+//! Mesos scheduler events as the broker reads them from a master speaking
+//! protobuf: each RecordIO record through `Encoding::Protobuf.decode`, then
+//! the broker's handling of the event (`agora_fuzz::mesos::handle`: the
+//! client's SUBSCRIBED handling, the runtime's offer and status
+//! conversions). The master is trusted, but a corrupt stream must end the
+//! subscription, never the broker: offers with NaN, negative or huge
+//! amounts, inverted or huge port ranges and absurd heartbeat intervals
+//! must not panic or allocate beyond the input's size.
+//!
+//! Every event read from protobuf must also survive Mesos's JSON dialect
+//! (`mesos_json`), since the devcluster writes the same events as JSON.
+
+#![no_main]
+
+use agora_broker::mesos::Encoding;
+use agora_fuzz::{alloc::within_budget, mesos};
+use libfuzzer_sys::fuzz_target;
+
+/// Heap bytes a run may hold per input byte: prost's messages plus the
+/// dynamic messages and text of the JSON round trip.
+const PER_BYTE: usize = 1024;
+/// And beyond that, whatever the input's size.
+const SLACK: usize = 1 << 20;
+
+fuzz_target!(
+    init: {
+        // The JSON codec builds its descriptor pool once; not the input's.
+        mesos::check_json_round_trip(&Default::default());
+    },
+    |data: &[u8]| {
+        within_budget(data.len(), PER_BYTE, SLACK, || {
+            if let Ok(event) = Encoding::Protobuf.decode(data) {
+                mesos::handle(&event);
+                mesos::check_json_round_trip(&event);
+            }
+        });
+    }
+);
