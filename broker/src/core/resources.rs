@@ -60,7 +60,8 @@ impl Resources {
             }
             let milli = (amount * MILLI).round() as u64;
             if milli > 0 {
-                *resources.scalars.entry(name.to_owned()).or_default() += milli;
+                let amount = resources.scalars.entry(name.to_owned()).or_default();
+                *amount = amount.saturating_add(milli);
             }
         }
         for (begin, end) in ports {
@@ -131,10 +132,13 @@ impl Resources {
         None
     }
 
-    /// Adds `other` to these resources.
+    /// Adds `other` to these resources. Sums saturate: an offer that
+    /// repeats a resource thousands of times, or a total over many agents,
+    /// must not wrap around to a small amount.
     pub fn add(&mut self, other: &Resources) {
         for (name, &milli) in &other.scalars {
-            *self.scalars.entry(name.clone()).or_default() += milli;
+            let amount = self.scalars.entry(name.clone()).or_default();
+            *amount = amount.saturating_add(milli);
         }
         for &(begin, end) in &other.ports.0 {
             self.ports.insert(begin, end);
@@ -293,6 +297,16 @@ mod tests {
 
     fn res(scalars: &[(&str, f64)], ports: &[(u64, u64)]) -> Resources {
         Resources::from_scalars(scalars.iter().copied(), ports.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn sums_saturate_instead_of_wrapping() {
+        let repeated = std::iter::repeat_n(("cpus", MAX_SCALAR), 20_000);
+        let huge = Resources::from_scalars(repeated, []).unwrap();
+        assert_eq!(huge.milli("cpus"), u64::MAX);
+        let mut total = huge.clone();
+        total.add(&huge);
+        assert_eq!(total.milli("cpus"), u64::MAX);
     }
 
     #[test]
