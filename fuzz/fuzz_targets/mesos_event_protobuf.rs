@@ -13,26 +13,13 @@
 #![no_main]
 
 use agora_broker::mesos::Encoding;
-use agora_fuzz::{alloc::within_budget, mesos};
+use agora_fuzz::mesos;
 use libfuzzer_sys::fuzz_target;
-
-/// Heap bytes a run may hold per input byte: prost's messages plus the
-/// dynamic messages and text of the JSON round trip.
-const PER_BYTE: usize = 1024;
-/// And beyond that, whatever the input's size.
-const SLACK: usize = 1 << 20;
 
 fuzz_target!(
     init: {
         // The JSON codec builds its descriptor pool once; not the input's.
         mesos::check_json_round_trip(&Default::default());
     },
-    |data: &[u8]| {
-        within_budget(data.len(), PER_BYTE, SLACK, || {
-            if let Ok(event) = Encoding::Protobuf.decode(data) {
-                mesos::handle(&event);
-                mesos::check_json_round_trip(&event);
-            }
-        });
-    }
+    |data: &[u8]| mesos::fuzz_event(Encoding::Protobuf, data)
 );

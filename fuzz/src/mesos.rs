@@ -137,3 +137,22 @@ fn close(x: f64, y: f64) -> bool {
         || (x - y).abs() <= 8.0 * f64::EPSILON * x.abs().max(y.abs())
         || (x.abs() < TINY && y.abs() < TINY)
 }
+
+/// Heap bytes one event may hold per input byte: prost's messages, the
+/// dynamic messages of the JSON codec and the text of the round trip.
+const PER_BYTE: usize = 1024;
+/// And beyond that, whatever the input's size.
+const SLACK: usize = 1 << 20;
+
+/// One fuzz input as the broker reads a record in `encoding`: decoded,
+/// handled, then through Mesos's JSON dialect and back, within the heap
+/// budget. The event targets of both encodings are this, with the
+/// encoding their only difference.
+pub fn fuzz_event(encoding: agora_broker::mesos::Encoding, data: &[u8]) {
+    crate::alloc::within_budget(data.len(), PER_BYTE, SLACK, || {
+        if let Ok(event) = encoding.decode(data) {
+            handle(&event);
+            check_json_round_trip(&event);
+        }
+    });
+}
