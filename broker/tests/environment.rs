@@ -61,6 +61,14 @@ fn agora_with_everything(mode: &[&str], master: &str, config: &Path) -> tokio::p
     command
 }
 
+/// The broker's `agora starting` line, which names its effective settings.
+fn starting_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|line| line.contains("agora starting"))
+        .expect("the starting line")
+}
+
 /// Every log line is a JSON object, which `AGORA_LOG_FORMAT=json` asks for.
 fn assert_json_lines(stderr: &str) {
     for line in stderr.lines() {
@@ -115,10 +123,7 @@ async fn serve_starts_with_every_advertised_variable_and_unrelated_ones() {
         "{stderr}"
     );
     assert_json_lines(&stderr);
-    let starting = stderr
-        .lines()
-        .find(|line| line.contains("agora starting"))
-        .expect("the starting line");
+    let starting = starting_line(&stderr);
     assert!(starting.contains(r#""encoding":"Json""#), "{starting}");
     // AGORA_MASTER, split at the comma (quotes escaped in the JSON).
     assert!(
@@ -140,10 +145,7 @@ async fn dev_starts_with_every_advertised_variable_and_unrelated_ones() {
     let stderr = server.stderr_with("agora starting").await;
     server.stop().await;
     assert_json_lines(&stderr);
-    let starting = stderr
-        .lines()
-        .find(|line| line.contains("agora starting"))
-        .expect("the starting line");
+    let starting = starting_line(&stderr);
     assert!(starting.contains(r#""encoding":"Json""#), "{starting}");
     assert!(!starting.contains(r#"http://127.0.0.1:1\""#), "{starting}");
 }
