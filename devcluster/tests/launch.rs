@@ -151,11 +151,7 @@ async fn kill_ends_every_process_of_a_shell_tasks_group() {
     let (status, body) = sub.call(kill).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(terminal_state(&mut sub).await, "TASK_KILLED");
-    let gone = eventually(Duration::from_secs(5), || {
-        group_members(shell.pid).is_empty()
-    })
-    .await;
-    assert!(gone, "left of the group: {:?}", group_members(shell.pid));
+    assert_group_ends(shell.pid).await;
     drop(reaper);
     cluster.shutdown().await.unwrap();
 }
@@ -179,11 +175,14 @@ async fn a_finished_task_leaves_no_process_of_its_group() {
 
     std::fs::write(scratch.0.join("finish"), "").unwrap();
     assert_eq!(terminal_state(&mut sub).await, "TASK_FINISHED");
-    let gone = eventually(Duration::from_secs(5), || {
-        group_members(shell.pid).is_empty()
-    })
-    .await;
-    assert!(gone, "left of the group: {:?}", group_members(shell.pid));
+    assert_group_ends(shell.pid).await;
     drop(reaper);
     cluster.shutdown().await.unwrap();
+}
+
+/// Waits for every process of process group `group` to be gone, failing
+/// with the ones left.
+async fn assert_group_ends(group: i32) {
+    let gone = eventually(Duration::from_secs(5), || group_members(group).is_empty()).await;
+    assert!(gone, "left of the group: {:?}", group_members(group));
 }
