@@ -36,7 +36,12 @@ impl AdminService {
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, AdminError>>) -> AdminCommand,
     ) -> Result<T, Status> {
-        super::ask(&self.commands, |reply| Command::Admin(command(reply))).await
+        super::ask(
+            &self.commands,
+            |reply| Command::Admin(command(reply)),
+            Status::from,
+        )
+        .await
     }
 }
 

@@ -16,7 +16,9 @@ use tracing::instrument;
 
 use super::{
     auth::{Principal, caller},
-    convert, limits,
+    convert,
+    errors::core_status,
+    limits,
     ownership::Ownership,
     session_stream::SessionStream,
     status::{invalid_field, with_reason},
@@ -55,7 +57,7 @@ impl BrokerService {
         &self,
         command: impl FnOnce(oneshot::Sender<Result<T, CoreError>>) -> Command,
     ) -> Result<T, Status> {
-        super::ask(&self.commands, command).await
+        super::ask(&self.commands, command, core_status).await
     }
 
     fn require_mesos(&self) -> Result<(), Status> {

@@ -39,137 +39,138 @@ impl From<OwnershipError> for Status {
     fn from(error: OwnershipError) -> Status {
         match error {
             OwnershipError::SessionNotFound(session) => {
-                Status::from(CoreError::SessionNotFound(session))
+                core_status(CoreError::SessionNotFound(session))
             }
         }
     }
 }
 
-impl From<CoreError> for Status {
-    fn from(error: CoreError) -> Status {
-        let message = error.to_string();
-        match error {
-            CoreError::InvalidResource(invalid) => invalid_field(&invalid.name, invalid.reason),
-            CoreError::InvalidRequest { field, reason } => invalid_field(&field, reason),
-            CoreError::SessionNotFound(session) => with_reason(
-                Code::NotFound,
-                ErrorReason::SessionNotFound,
-                message,
-                &[("session", session.0)],
-            ),
-            CoreError::NamespaceNotFound(namespace) => with_reason(
-                Code::NotFound,
-                ErrorReason::NamespaceNotFound,
-                message,
-                &[("namespace", namespace)],
-            ),
-            CoreError::NamespaceNotSubscribed { namespace } => with_reason(
-                Code::PermissionDenied,
-                ErrorReason::NamespaceNotGranted,
-                message,
-                &[("namespace", namespace)],
-            ),
-            CoreError::LeaseNotFound(lease) => with_reason(
-                Code::NotFound,
-                ErrorReason::LeaseNotFound,
-                message,
-                &[("lease", lease.0)],
-            ),
-            CoreError::TaskExceedsLease {
-                lease,
-                resource,
-                asked,
-                available,
-            } => with_reason(
-                Code::InvalidArgument,
-                ErrorReason::TaskExceedsLease,
-                message,
-                &[
-                    ("lease", lease.0),
-                    ("resource", resource),
-                    ("asked", asked.to_string()),
-                    ("available", available.to_string()),
-                ],
-            ),
-            CoreError::DuplicateTask { client_id } => invalid_field(
-                "task.id",
-                format!("a live task with id {client_id:?} already exists for this frontend"),
-            ),
-            CoreError::TaskNotFound(task) => with_reason(
-                Code::NotFound,
-                ErrorReason::TaskNotFound,
-                message,
-                &[("task", task.0)],
-            ),
-            CoreError::RequestIdReused { .. } => invalid_field("request_id", message),
-            CoreError::QuotaExceeded {
-                namespace,
-                resource,
-                asked,
-                used,
-                allowed,
-            } => with_reason(
-                Code::ResourceExhausted,
-                ErrorReason::QuotaExceeded,
-                message,
-                &[
-                    ("namespace", namespace),
-                    ("resource", resource),
-                    ("asked", asked.to_string()),
-                    ("used", used.to_string()),
-                    ("allowed", allowed.to_string()),
-                ],
-            ),
-            CoreError::InvalidNamespace { .. } => invalid_field("namespace", message),
-            CoreError::NamespaceInUse { namespace, .. } => with_reason(
-                Code::FailedPrecondition,
-                ErrorReason::NamespaceInUse,
-                message,
-                &[("namespace", namespace)],
-            ),
-            CoreError::CannotFit {
-                field,
-                resource,
-                asked,
-                available,
-            } => with_reason(
-                Code::FailedPrecondition,
-                ErrorReason::CannotFit,
-                message,
-                &[
-                    ("field", field),
-                    ("resource", resource),
-                    ("asked", asked.to_string()),
-                    ("available", available.to_string()),
-                ],
-            ),
-            CoreError::NoCapacity { waited } => with_reason(
-                Code::DeadlineExceeded,
-                ErrorReason::NoCapacity,
-                format!("{message}; wait longer (wait_for) or ask for less"),
-                &[("waited", format!("{waited:?}"))],
-            ),
-            CoreError::FrontendNotFound(frontend) => with_reason(
-                Code::NotFound,
-                ErrorReason::FrontendNotFound,
-                message,
-                &[("frontend", frontend.0)],
-            ),
-            CoreError::FrontendTaken { .. } => Status::permission_denied(message),
-            CoreError::FrontendDraining { frontend } => with_reason(
-                Code::FailedPrecondition,
-                ErrorReason::FrontendDraining,
-                message,
-                &[("frontend", frontend.0)],
-            ),
-        }
+/// The gRPC status for a core refusal: the code the caller acts on, and an
+/// `ErrorInfo` reason with the details that say what to fix. A function,
+/// not a `From` impl, because neither type is this crate's.
+pub fn core_status(error: CoreError) -> Status {
+    let message = error.to_string();
+    match error {
+        CoreError::InvalidResource(invalid) => invalid_field(&invalid.name, invalid.reason),
+        CoreError::InvalidRequest { field, reason } => invalid_field(&field, reason),
+        CoreError::SessionNotFound(session) => with_reason(
+            Code::NotFound,
+            ErrorReason::SessionNotFound,
+            message,
+            &[("session", session.0)],
+        ),
+        CoreError::NamespaceNotFound(namespace) => with_reason(
+            Code::NotFound,
+            ErrorReason::NamespaceNotFound,
+            message,
+            &[("namespace", namespace)],
+        ),
+        CoreError::NamespaceNotSubscribed { namespace } => with_reason(
+            Code::PermissionDenied,
+            ErrorReason::NamespaceNotGranted,
+            message,
+            &[("namespace", namespace)],
+        ),
+        CoreError::LeaseNotFound(lease) => with_reason(
+            Code::NotFound,
+            ErrorReason::LeaseNotFound,
+            message,
+            &[("lease", lease.0)],
+        ),
+        CoreError::TaskExceedsLease {
+            lease,
+            resource,
+            asked,
+            available,
+        } => with_reason(
+            Code::InvalidArgument,
+            ErrorReason::TaskExceedsLease,
+            message,
+            &[
+                ("lease", lease.0),
+                ("resource", resource),
+                ("asked", asked.to_string()),
+                ("available", available.to_string()),
+            ],
+        ),
+        CoreError::DuplicateTask { client_id } => invalid_field(
+            "task.id",
+            format!("a live task with id {client_id:?} already exists for this frontend"),
+        ),
+        CoreError::TaskNotFound(task) => with_reason(
+            Code::NotFound,
+            ErrorReason::TaskNotFound,
+            message,
+            &[("task", task.0)],
+        ),
+        CoreError::RequestIdReused { .. } => invalid_field("request_id", message),
+        CoreError::QuotaExceeded {
+            namespace,
+            resource,
+            asked,
+            used,
+            allowed,
+        } => with_reason(
+            Code::ResourceExhausted,
+            ErrorReason::QuotaExceeded,
+            message,
+            &[
+                ("namespace", namespace),
+                ("resource", resource),
+                ("asked", asked.to_string()),
+                ("used", used.to_string()),
+                ("allowed", allowed.to_string()),
+            ],
+        ),
+        CoreError::InvalidNamespace { .. } => invalid_field("namespace", message),
+        CoreError::NamespaceInUse { namespace, .. } => with_reason(
+            Code::FailedPrecondition,
+            ErrorReason::NamespaceInUse,
+            message,
+            &[("namespace", namespace)],
+        ),
+        CoreError::CannotFit {
+            field,
+            resource,
+            asked,
+            available,
+        } => with_reason(
+            Code::FailedPrecondition,
+            ErrorReason::CannotFit,
+            message,
+            &[
+                ("field", field),
+                ("resource", resource),
+                ("asked", asked.to_string()),
+                ("available", available.to_string()),
+            ],
+        ),
+        CoreError::NoCapacity { waited } => with_reason(
+            Code::DeadlineExceeded,
+            ErrorReason::NoCapacity,
+            format!("{message}; wait longer (wait_for) or ask for less"),
+            &[("waited", format!("{waited:?}"))],
+        ),
+        CoreError::FrontendNotFound(frontend) => with_reason(
+            Code::NotFound,
+            ErrorReason::FrontendNotFound,
+            message,
+            &[("frontend", frontend.0)],
+        ),
+        CoreError::FrontendTaken { .. } => Status::permission_denied(message),
+        CoreError::FrontendDraining { frontend } => with_reason(
+            Code::FailedPrecondition,
+            ErrorReason::FrontendDraining,
+            message,
+            &[("frontend", frontend.0)],
+        ),
     }
 }
 
 impl From<AdminError> for Status {
     fn from(error: AdminError) -> Status {
         match error {
-            AdminError::Core(error) => error.into(),
+            AdminError::Core(error) => core_status(error),
             AdminError::Store(error) => Status::internal(format!(
                 "{error}; nothing was changed, retry or check the store's disk"
             )),
@@ -272,7 +273,7 @@ mod tests {
             ),
         ];
         for (error, code, reason) in table {
-            let status = Status::from(error.clone());
+            let status = core_status(error.clone());
             assert_eq!(status.code(), code, "{error}");
             assert_eq!(
                 status.get_error_details().error_info().unwrap().reason,
@@ -331,11 +332,11 @@ mod tests {
     fn a_foreign_session_is_indistinguishable_from_a_missing_one() {
         let session = SessionId("session-1".into());
         let foreign = Status::from(OwnershipError::SessionNotFound(session.clone()));
-        let missing = Status::from(CoreError::SessionNotFound(session));
+        let missing = core_status(CoreError::SessionNotFound(session));
         assert_eq!(foreign.code(), missing.code());
         assert_eq!(foreign.message(), missing.message());
         assert_eq!(foreign.details(), missing.details());
-        let taken = Status::from(CoreError::FrontendTaken {
+        let taken = core_status(CoreError::FrontendTaken {
             frontend: FrontendName("spark".into()),
         });
         assert_eq!(taken.code(), Code::PermissionDenied);
@@ -344,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_drained_frontend_is_told_which_frontend_and_how_to_get_out() {
-        let status = Status::from(CoreError::FrontendDraining {
+        let status = core_status(CoreError::FrontendDraining {
             frontend: FrontendName("spark".into()),
         });
         assert_eq!(status.code(), Code::FailedPrecondition);
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_task_too_big_tells_the_numbers() {
-        let status = Status::from(CoreError::TaskExceedsLease {
+        let status = core_status(CoreError::TaskExceedsLease {
             lease: LeaseId("l-1".into()),
             resource: "cpus".into(),
             asked: 2.0,

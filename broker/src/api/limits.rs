@@ -6,7 +6,7 @@
 //! documents each of them beside its field.
 //!
 //! What the bounds buy, measured on this project's 2-core machine while
-//! other work ran (`cargo bench -p agora-broker --bench acquire --
+//! other work ran (`cargo bench -p agora-core --bench acquire --
 //! largest_requests`, 10,000 agents): the heaviest Acquire they allow, a
 //! gang of 256 slots one per host, takes 4.7 ms with the release of its
 //! leases; 16 constraints of 256 values checked against every agent and

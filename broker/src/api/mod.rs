@@ -35,13 +35,15 @@ use tonic::Status;
 use crate::runtime::Command;
 
 /// Sends the command that `build` makes around a reply channel to the
-/// runtime and awaits the answer: how every handler talks to the core.
-async fn ask<T, E: Into<Status>>(
+/// runtime and awaits the answer, a refusal turned into a status by
+/// `to_status`: how every handler talks to the core.
+async fn ask<T, E>(
     commands: &mpsc::Sender<Command>,
     build: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
+    to_status: fn(E) -> Status,
 ) -> Result<T, Status> {
     let (reply, answer) = oneshot::channel();
     let stopping = || Status::unavailable("the broker is shutting down; retry on its successor");
     commands.send(build(reply)).await.map_err(|_| stopping())?;
-    answer.await.map_err(|_| stopping())?.map_err(Into::into)
+    answer.await.map_err(|_| stopping())?.map_err(to_status)
 }

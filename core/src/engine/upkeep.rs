@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::core::pool::PooledOffer;
+use crate::pool::PooledOffer;
 
 impl Core {
     /// Everything due by `now`: expiry warnings and expiries, rebind

@@ -3,7 +3,7 @@
 //! runtime does after every batch of commands (draining the effects and
 //! asking for the next deadline), so the pool is the same at every
 //! iteration and nothing the runtime pays per command is left out. Run with
-//! `cargo bench -p agora-broker --bench acquire`; the cost per acquire
+//! `cargo bench -p agora-core --bench acquire`; the cost per acquire
 //! should grow no worse than logarithmically with the pool (10,000 agents
 //! within 2x of 100), nor with the leases other frontends hold.
 //!
@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use agora_broker::core::{
+use agora_core::{
     AcquireRequest, Agent, AgentId, Constraint, Core, CoreConfig, FrontendName, HOSTNAME, Offer,
     OfferId, Outcome, Resources, RevocablePolicy, Rule, SessionId, Slot, Ticket, Timestamp,
 };

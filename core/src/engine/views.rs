@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::core::fair::Standing;
-use crate::core::resources::Resources;
+use crate::fair::Standing;
+use crate::resources::Resources;
 
 impl Core {
     /// Agents with offers or leases, and what Agora holds of each.

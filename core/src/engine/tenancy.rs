@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::core::namespaces::role_quotas;
-use crate::core::resources::Resources;
+use crate::namespaces::role_quotas;
+use crate::resources::Resources;
 
 impl Core {
     /// Every namespace, by name.

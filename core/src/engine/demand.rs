@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::*;
-use crate::core::fair::Standing;
-use crate::core::resources::Resources;
+use crate::fair::Standing;
+use crate::resources::Resources;
 
 impl Core {
     /// A retry of a request id seen before: the same leases, or a place

@@ -2,7 +2,7 @@
 //! agents, status updates, refused launches.
 
 use super::*;
-use crate::core::pool::PooledOffer;
+use crate::pool::PooledOffer;
 
 impl Core {
     /// The framework is subscribed with `roles`. A fresh subscription

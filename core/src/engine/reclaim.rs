@@ -7,7 +7,7 @@
 //! Never an owner's task, never a regular one, never more than needed.
 
 use super::*;
-use crate::core::resources::Resources;
+use crate::resources::Resources;
 
 /// How many reclaim decisions are kept for operators.
 const RECLAIMS_KEPT: usize = 100;
@@ -46,7 +46,14 @@ impl Core {
             .filter(|t| t.borrowed_from.as_ref() == Some(owner) && !t.state.is_terminal())
             .collect();
         borrowed.sort_by(|a, b| (b.launched_at, &b.id).cmp(&(a.launched_at, &a.id)));
-        let needed = self.shortfall(owner, request);
+        // Unlaunched loans go back first: what they return is not asked of
+        // running tasks, so no more tasks stop than needed.
+        let loans = self.unlaunched_loans(owner);
+        let mut returned = Resources::default();
+        for state in loans.iter().filter_map(|id| self.leases.get(id)) {
+            returned.add(&state.lease.resources);
+        }
+        let needed = beyond(&self.shortfall(owner, request), &returned);
         let mut freed = Resources::default();
         let mut chosen: Vec<&TaskRecord> = Vec::new();
         for task in borrowed {
@@ -65,6 +72,13 @@ impl Core {
                 .entry((task.frontend.clone(), task.namespace.clone()))
                 .or_default()
                 .push(task.id.clone());
+        }
+        for id in loans {
+            self.lose_lease(
+                &id,
+                LeaseLostReason::Reclaimed,
+                format!("namespace {owner} needs the capacity it lent"),
+            );
         }
         for ((frontend, borrower), tasks) in by_frontend {
             let reclaim = Reclaim {
@@ -111,11 +125,7 @@ impl Core {
         {
             free.add(&pooled.free);
         }
-        let missing: Vec<(&str, f64)> = asked
-            .scalars()
-            .map(|(name, amount)| (name, (amount - free.scalar(name)).max(0.0)))
-            .collect();
-        Resources::from_scalars(missing, []).unwrap_or_default()
+        beyond(&asked, &free)
     }
 
     /// Kills the tasks of reclaims whose deadline passed and that their
@@ -149,4 +159,13 @@ impl Core {
             .cloned()
             .collect()
     }
+}
+
+/// The scalars of `needed` that `covered` does not cover.
+fn beyond(needed: &Resources, covered: &Resources) -> Resources {
+    let left: Vec<(&str, f64)> = needed
+        .scalars()
+        .map(|(name, amount)| (name, (amount - covered.scalar(name)).max(0.0)))
+        .collect();
+    Resources::from_scalars(left, []).unwrap_or_default()
 }

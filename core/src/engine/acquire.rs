@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::core::placement::{Cap, Demand, place};
-use crate::core::resources::Resources;
+use crate::placement::{Cap, Demand, place};
+use crate::resources::Resources;
 
 impl Core {
     /// Leases capacity for `request`, at once from the pool or, when it does
@@ -228,14 +228,7 @@ impl Core {
         if let Some(leases) = self.try_grant(now, frontend, request) {
             return Some(leases);
         }
-        let lent: Vec<LeaseId> = self
-            .leases
-            .iter()
-            .rev()
-            .filter(|(_, s)| s.lease.borrowed_from.as_deref() == Some(&request.namespace))
-            .filter(|(_, s)| s.lease.offer.is_some())
-            .map(|(id, _)| id.clone())
-            .collect();
+        let lent = self.unlaunched_loans(&request.namespace);
         if lent.is_empty() || !self.would_serve_without(now, frontend, request, &lent) {
             return None;
         }
@@ -250,6 +243,18 @@ impl Core {
             }
         }
         None
+    }
+
+    /// The leases others hold, not launched yet, on capacity `owner` lent,
+    /// newest first: what goes back before any borrowed task is stopped.
+    pub(super) fn unlaunched_loans(&self, owner: &str) -> Vec<LeaseId> {
+        self.leases
+            .iter()
+            .rev()
+            .filter(|(_, s)| s.lease.borrowed_from.as_deref() == Some(owner))
+            .filter(|(_, s)| s.lease.offer.is_some())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// Whether `request` could be served were the `leases` back in the
