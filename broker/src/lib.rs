@@ -57,12 +57,7 @@ pub async fn run(
     let namespaces = namespaces_at_start(&config, &store)?;
     let core = Core::new(core_config(&config, namespaces), &boot_id());
     let roles = core.roles();
-    let (commands, mesos) = runtime::start(
-        core,
-        store,
-        config.broker.heartbeat_interval,
-        mesos_config(&config, roles),
-    );
+    let (commands, mesos) = runtime::start(core, store, mesos_config(&config, roles));
     if let Some(address) = config.telemetry.metrics_listen {
         let listener = TcpListener::bind(address)
             .await

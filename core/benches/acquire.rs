@@ -15,8 +15,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use agora_core::{
-    AcquireRequest, Agent, AgentId, Constraint, Core, CoreConfig, FrontendName, HOSTNAME, Offer,
-    OfferId, Outcome, Resources, RevocablePolicy, Rule, SessionId, Slot, Ticket, Timestamp,
+    AcquireRequest, Agent, AgentId, Answer, Constraint, Core, CoreConfig, CoreError, Effect,
+    FrontendName, HOSTNAME, Input, LeaseId, MesosInput, Offer, OfferId, Request, Resources,
+    RevocablePolicy, Rule, SessionId, Slot, Ticket, Timestamp,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -25,14 +26,15 @@ const NOW: Timestamp = Timestamp(1_000_000);
 /// A core whose pool holds one 32-cpu offer per agent, with a session.
 fn pool_of(agents: u32) -> (Core, SessionId) {
     let mut core = Core::new(CoreConfig::default(), "bench");
-    let session = core
-        .subscribe(
-            FrontendName("bench".into()),
-            "bench",
-            vec!["default".into()],
-            0,
-        )
-        .expect("the default namespace exists");
+    let subscribe = Request::Subscribe {
+        frontend: FrontendName("bench".into()),
+        principal: "bench".into(),
+        namespaces: vec!["default".into()],
+        resume_after: 0,
+    };
+    let Ok(Answer::Subscribed(session)) = ask(&mut core, subscribe) else {
+        panic!("the default namespace exists");
+    };
     let offers = (0..agents)
         .map(|n| Offer {
             id: OfferId(format!("offer-{n}")),
@@ -51,9 +53,43 @@ fn pool_of(agents: u32) -> (Core, SessionId) {
             reserved: vec![],
         })
         .collect();
-    core.offers(NOW, offers);
-    core.drain_effects();
+    core.handle(NOW, Input::Mesos(MesosInput::Offers(offers)));
     (core, session)
+}
+
+/// Hands `request` to the core as the runtime does, with what the runtime
+/// asks after every batch (the next deadline), and returns its answer.
+fn ask(core: &mut Core, request: Request) -> Result<Answer, CoreError> {
+    let ticket = Ticket(1);
+    let effects = core.handle(NOW, Input::Request { ticket, request });
+    black_box(core.next_deadline());
+    effects
+        .into_iter()
+        .find_map(|effect| match effect {
+            Effect::Reply { ticket: t, answer } if t == ticket => Some(answer),
+            _ => None,
+        })
+        .expect("every request here is answered at once")
+}
+
+fn acquire(core: &mut Core, session: &SessionId, request: &AcquireRequest) -> Vec<LeaseId> {
+    let acquire = Request::Acquire {
+        session: session.clone(),
+        request: black_box(request.clone()),
+    };
+    match ask(core, acquire) {
+        Ok(Answer::Leases(leases)) => leases.into_iter().map(|lease| lease.id).collect(),
+        other => panic!("the pool has room: {other:?}"),
+    }
+}
+
+fn release(core: &mut Core, session: &SessionId, leases: Vec<LeaseId>) {
+    let release = Request::Release {
+        session: session.clone(),
+        leases,
+        refuse_for: Duration::ZERO,
+    };
+    ask(core, release).expect("the leases are ours");
 }
 
 fn one_slot() -> AcquireRequest {
@@ -76,14 +112,8 @@ fn one_slot() -> AcquireRequest {
 
 /// One acquire and its release, with what the runtime does after each.
 fn cycle(core: &mut Core, session: &SessionId, request: &AcquireRequest) {
-    let outcome = core.acquire(NOW, Ticket(1), session, black_box(request.clone()));
-    let Ok(Outcome::Now(leases)) = outcome else {
-        panic!("the pool has room: {outcome:?}");
-    };
-    black_box((core.drain_effects(), core.next_deadline()));
-    core.release(NOW, session, &[leases[0].id.clone()], Duration::ZERO)
-        .expect("the lease is ours");
-    black_box((core.drain_effects(), core.next_deadline()));
+    let leases = acquire(core, session, request);
+    release(core, session, leases);
 }
 
 fn acquire_release(c: &mut Criterion) {
@@ -105,10 +135,8 @@ fn beside_held_leases(c: &mut Criterion) {
         let (mut core, session) = pool_of(1_000);
         let request = one_slot();
         for _ in 0..held {
-            let outcome = core.acquire(NOW, Ticket(1), &session, request.clone());
-            assert!(matches!(outcome, Ok(Outcome::Now(_))), "{outcome:?}");
+            acquire(&mut core, &session, &request);
         }
-        core.drain_effects();
         group.bench_with_input(BenchmarkId::from_parameter(held), &held, |b, _| {
             b.iter(|| cycle(&mut core, &session, &request));
         });
@@ -138,15 +166,8 @@ fn largest_requests(c: &mut Criterion) {
     };
     group.bench_function("256_slot_gang_and_release", |b| {
         b.iter(|| {
-            let outcome = core.acquire(NOW, Ticket(1), &session, black_box(spread.clone()));
-            let Ok(Outcome::Now(leases)) = outcome else {
-                panic!("the pool has room: {outcome:?}");
-            };
-            black_box((core.drain_effects(), core.next_deadline()));
-            let ids: Vec<_> = leases.into_iter().map(|lease| lease.id).collect();
-            core.release(NOW, &session, &ids, Duration::ZERO)
-                .expect("the leases are ours");
-            black_box((core.drain_effects(), core.next_deadline()));
+            let leases = acquire(&mut core, &session, &spread);
+            release(&mut core, &session, leases);
         });
     });
     let values: std::collections::BTreeSet<String> =
@@ -168,9 +189,12 @@ fn largest_requests(c: &mut Criterion) {
     };
     group.bench_function("16x256_constraint_values_refused", |b| {
         b.iter(|| {
-            let outcome = core.acquire(NOW, Ticket(1), &session, black_box(nowhere.clone()));
-            assert!(outcome.is_err(), "no agent matches: {outcome:?}");
-            black_box((core.drain_effects(), core.next_deadline()));
+            let acquire = Request::Acquire {
+                session: session.clone(),
+                request: black_box(nowhere.clone()),
+            };
+            let answer = ask(&mut core, acquire);
+            assert!(answer.is_err(), "no agent matches: {answer:?}");
         });
     });
     group.finish();

@@ -2,13 +2,18 @@
 //! slices of offers, task ownership and the routing of statuses to the
 //! frontend that owns each task.
 //!
-//! No tokio, no I/O, no clock: time comes in with every input, and what
-//! must happen in the world comes out as [`Effect`]s, in order. That keeps
-//! the hard logic fast, testable without sockets, and replayable.
+//! No tokio, no I/O, no clock: one entry, [`Core::handle`], takes each
+//! [`Input`] with the time it happened, and what must happen in the world
+//! comes out as [`Effect`]s, in order. Inputs are serialisable data and the
+//! core takes nothing from anywhere else, so a recorded input sequence
+//! replays to the same state (`tests/replay.rs`). That keeps the hard logic
+//! fast, testable without sockets, and durable by replay.
 //!
 //! # Layout
+//! - [`protocol`]: the interface — inputs, requests, answers, effects.
 //! - [`resources`]: fixed-point scalars and port ranges.
-//! - [`model`]: ids, offers, leases, tasks, events, effects, errors.
+//! - [`model`]: ids, offers, leases, tasks, events, Mesos calls, errors.
+//! - [`views`]: what reads and reports show of the core.
 //! - `pool`: the offers held, indexed for placement.
 //! - `placement`: constraints and the search for room for each slot.
 //! - `leases`: the leases held, indexed by deadline, offer, agent and role.
@@ -24,13 +29,17 @@ mod names;
 mod namespaces;
 mod placement;
 mod pool;
+pub mod protocol;
 pub mod resources;
 mod tasks;
+pub mod views;
 
-pub use engine::{AgentView, Core, DrainReport, FrontendView, Launched, NamespaceUsage};
+pub use engine::Core;
 pub use model::*;
 pub use names::{MAX_NAME_BYTES, check_name};
+pub use protocol::{Answer, Effect, Input, MesosInput, Request};
 pub use resources::{InvalidResource, Resources};
+pub use views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
 
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,7 @@
 //! and the errors it answers with. No protobuf type appears here: the API
 //! and Mesos edges convert.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -10,7 +11,9 @@ use super::resources::{InvalidResource, Resources};
 
 /// Milliseconds since the UNIX epoch. The core never reads a clock: every
 /// input carries the time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -29,7 +32,7 @@ impl Timestamp {
 macro_rules! id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub struct $name(pub String);
 
         impl std::fmt::Display for $name {
@@ -66,11 +69,11 @@ id!(
 );
 
 /// An opaque number the runtime uses to match a deferred reply to its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Ticket(pub u64);
 
 /// A Mesos agent as the core knows it from its offers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     pub id: AgentId,
     pub hostname: String,
@@ -79,7 +82,7 @@ pub struct Agent {
 }
 
 /// An offer from Mesos: resources of one agent allocated to one role.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
     pub id: OfferId,
     pub agent: Agent,
@@ -94,7 +97,7 @@ pub struct Offer {
 }
 
 /// A slice of one offer granted to one frontend.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lease {
     pub id: LeaseId,
     pub frontend: FrontendName,
@@ -117,7 +120,7 @@ pub struct Lease {
 
 /// One slot kind of an Acquire: `count` times `resources` plus `port_count`
 /// ports of any number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
     pub resources: Resources,
     pub port_count: u32,
@@ -126,7 +129,7 @@ pub struct Slot {
 
 /// A placement rule on one field of an agent: an attribute, or
 /// [`HOSTNAME`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constraint {
     pub field: String,
     pub rule: Rule,
@@ -136,7 +139,7 @@ pub struct Constraint {
 pub const HOSTNAME: &str = "hostname";
 
 /// What a [`Constraint`] asks of its field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Rule {
     /// The field equals this value.
     Equals(String),
@@ -153,7 +156,7 @@ pub enum Rule {
 }
 
 /// A frontend's request for capacity.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcquireRequest {
     pub namespace: String,
     pub slots: Vec<Slot>,
@@ -174,7 +177,7 @@ pub struct AcquireRequest {
 }
 
 /// Whether a request may be served from revocable capacity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum RevocablePolicy {
     /// Regular capacity only.
     #[default]
@@ -218,7 +221,7 @@ impl AcquireRequest {
 }
 
 /// A process for Mesos to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
     /// `/bin/sh -c` this line.
     Shell(String),
@@ -227,7 +230,7 @@ pub enum Command {
 }
 
 /// What a frontend asks to run on a lease.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// The frontend's own id, unique among its live tasks.
     pub client_id: String,
@@ -241,7 +244,7 @@ pub struct TaskSpec {
 
 /// What to run on one lease: a task with its own executor, or tasks that
 /// share one executor and start and stop together (a Mesos task group).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Work {
     Task(TaskSpec),
     Group(Vec<TaskSpec>),
@@ -278,7 +281,7 @@ pub fn group_executor_resources() -> Resources {
 }
 
 /// A Mesos task state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskState {
     Staging,
     Starting,
@@ -314,7 +317,7 @@ impl TaskState {
 }
 
 /// A status update from Mesos.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
     pub task_id: TaskId,
     pub agent_id: Option<AgentId>,
@@ -328,7 +331,7 @@ pub struct StatusUpdate {
 }
 
 /// What the core knows of one task.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub id: TaskId,
     pub client_id: String,
@@ -352,7 +355,7 @@ pub struct TaskRecord {
 }
 
 /// Why a lease ended without being launched or released.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaseLostReason {
     Expired,
     OfferRescinded,
@@ -369,7 +372,7 @@ pub enum LeaseLostReason {
 }
 
 /// Something a frontend is told on its event stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FrontendEvent {
     LeaseExpiring {
         lease: LeaseId,
@@ -387,7 +390,7 @@ pub enum FrontendEvent {
 }
 
 /// One decision to take borrowed capacity back from running tasks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reclaim {
     /// The namespace taking its capacity back.
     pub owner: String,
@@ -401,7 +404,7 @@ pub struct Reclaim {
 }
 
 /// A task to put in an ACCEPT.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchTask {
     pub task_id: TaskId,
     pub agent_id: AgentId,
@@ -412,7 +415,7 @@ pub struct LaunchTask {
 }
 
 /// A task group to put in an ACCEPT, under one default executor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchGroup {
     pub executor_id: String,
     pub agent_id: AgentId,
@@ -424,7 +427,7 @@ pub struct LaunchGroup {
 }
 
 /// A call the runtime must send to Mesos.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MesosCall {
     Accept {
         offer_ids: Vec<OfferId>,
@@ -493,47 +496,15 @@ impl MesosCall {
 
 /// A top-level role's quota as Mesos (≥ 1.9) takes it: the limit covers
 /// the role's whole subtree; only the scalars named are limited.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleQuota {
     pub role: String,
     pub guarantee: Resources,
     pub limit: Resources,
 }
 
-/// What the core asks the runtime to do, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Mesos(MesosCall),
-    /// Send `event` with `sequence` to one live session.
-    Deliver {
-        session: SessionId,
-        sequence: u64,
-        event: FrontendEvent,
-    },
-    /// A waiting Acquire is answered.
-    AcquireDone {
-        ticket: Ticket,
-        result: Result<Vec<Lease>, CoreError>,
-    },
-    /// A launch that waited for its leases is answered.
-    LaunchDone {
-        ticket: Ticket,
-        result: Result<Vec<super::engine::Launched>, CoreError>,
-    },
-}
-
-/// How a command that may have to wait (Acquire, Launch) was answered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<T> {
-    /// Answered at once.
-    Now(T),
-    /// Queued; an effect with the caller's ticket answers it later
-    /// ([`Effect::AcquireDone`], [`Effect::LaunchDone`]).
-    Later,
-}
-
 /// Refusals, naming the facts a caller needs to fix the request.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum CoreError {
     #[error("invalid resource {0}")]
     InvalidResource(#[from] InvalidResource),
@@ -604,7 +575,7 @@ pub enum CoreError {
 
 /// A tenant: one Mesos role with the quota, weight and policies Agora
 /// enforces for it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
     pub name: String,
     /// The Mesos role its offers are allocated to.
@@ -641,7 +612,7 @@ impl Namespace {
 
 /// Whether and how a namespace lends its idle allocation (used by the
 /// lending of a later version; kept so that operators can set it now).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Lending {
     /// Lend what the namespace's own demand does not need.
     pub lend_idle: bool,
@@ -650,7 +621,7 @@ pub struct Lending {
 }
 
 /// The core's policies.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreConfig {
     /// The namespaces to start with.
     pub namespaces: Vec<Namespace>,

@@ -4,6 +4,7 @@
 //! no drift from repeated float arithmetic; the only floats are at the edge,
 //! in [`Resources::from_scalars`] and [`Resources::scalar`].
 
+use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt};
 
 /// Thousandths of a unit per unit.
@@ -15,7 +16,7 @@ pub const MAX_SCALAR: f64 = 1e12;
 pub const MAX_PORT: u64 = 65_535;
 
 /// Why an amount was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[error("{name}: {reason}")]
 pub struct InvalidResource {
     pub name: String,
@@ -23,7 +24,7 @@ pub struct InvalidResource {
 }
 
 /// A bag of resources: named scalars plus ports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Resources {
     /// Amounts in thousandths; zero amounts are never stored.
     scalars: BTreeMap<String, u64>,
@@ -219,7 +220,7 @@ impl fmt::Display for Resources {
 }
 
 /// The first resource that did not fit, for an error a person can act on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shortfall {
     pub resource: String,
     pub asked: f64,
@@ -227,7 +228,7 @@ pub struct Shortfall {
 }
 
 /// Sorted, merged, inclusive ranges of port numbers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 struct PortSet(Vec<(u64, u64)>);
 
 impl PortSet {

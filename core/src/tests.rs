@@ -7,6 +7,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::engine::Outcome;
 
 const T0: Timestamp = Timestamp(1_000_000);
 
@@ -191,9 +192,9 @@ fn waits_for_capacity_and_is_served_when_an_offer_arrives() {
     );
     match core.drain_effects().as_slice() {
         [
-            Effect::AcquireDone {
+            Effect::Reply {
                 ticket: Ticket(7),
-                result: Ok(leases),
+                answer: Ok(Answer::Leases(leases)),
             },
             // Nothing waits any more and the pool is full: stop offers.
             Effect::Mesos(MesosCall::Suppress { roles }),
@@ -222,9 +223,9 @@ fn a_wait_that_runs_out_answers_no_capacity() {
     assert_eq!(
         core.drain_effects(),
         vec![
-            Effect::AcquireDone {
+            Effect::Reply {
                 ticket: Ticket(1),
-                result: Err(CoreError::NoCapacity {
+                answer: Err(CoreError::NoCapacity {
                     waited: Duration::from_secs(2)
                 }),
             },
@@ -446,9 +447,9 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
             Effect::Mesos(MesosCall::Accept {
                 offer_ids, tasks, ..
             }),
-            Effect::LaunchDone {
+            Effect::Reply {
                 ticket: Ticket(5),
-                result: Ok(launched),
+                answer: Ok(Answer::Launched(launched)),
             },
             Effect::Mesos(MesosCall::Suppress { .. }),
         ] => {
@@ -1102,7 +1103,13 @@ fn answers(effects: Vec<Effect>) -> Vec<(Ticket, Result<Vec<Lease>, CoreError>)>
     effects
         .into_iter()
         .filter_map(|e| match e {
-            Effect::AcquireDone { ticket, result } => Some((ticket, result)),
+            Effect::Reply { ticket, answer } => Some((
+                ticket,
+                answer.map(|answer| match answer {
+                    Answer::Leases(leases) => leases,
+                    other => panic!("an Acquire answered {other:?}"),
+                }),
+            )),
             _ => None,
         })
         .collect()
@@ -2271,7 +2278,7 @@ proptest! {
             for effect in core.drain_effects() {
                 match effect {
                     Effect::Mesos(MesosCall::Acknowledge { .. }) => acks_seen += 1,
-                    Effect::AcquireDone { ticket, result: Ok(leases) } => {
+                    Effect::Reply { ticket, answer: Ok(Answer::Leases(leases)) } => {
                         let (gang, count, unique) = asked[&ticket];
                         check_grant(&leases, gang, count, unique)?;
                     }
@@ -2531,7 +2538,7 @@ proptest! {
                 };
                 core.offers(deadline, vec![freed]);
                 served |= core.drain_effects().iter().any(|e| {
-                    matches!(e, Effect::AcquireDone { ticket: Ticket(999), result: Ok(_) })
+                    matches!(e, Effect::Reply { ticket: Ticket(999), answer: Ok(_) })
                 });
             }
         }
@@ -2718,9 +2725,9 @@ fn a_drain_takes_the_leases_refuses_waiting_and_new_acquires_and_leaves_tasks_al
         frontend: name("a"),
     };
     let effects = core.drain_effects();
-    assert!(effects.contains(&Effect::AcquireDone {
+    assert!(effects.contains(&Effect::Reply {
         ticket: Ticket(5),
-        result: Err(draining.clone()),
+        answer: Err(draining.clone()),
     }));
     assert!(effects.iter().any(|e| matches!(
         e,

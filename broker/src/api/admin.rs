@@ -4,16 +4,18 @@
 use agora_proto::agora::v1::{self as api, admin_server::Admin};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status};
-use tracing::instrument;
+use tracing::{info, instrument};
 
 use super::{
     convert::timestamp,
+    errors::core_status,
+    mismatched,
     namespace::{from_api, to_api, usage},
     status::invalid_field,
 };
 use crate::{
-    core::{FrontendName, FrontendView},
-    runtime::{AdminCommand, AdminError, Command},
+    core::{self, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp},
+    runtime::{Command, NamespaceChange},
 };
 
 /// Serves `agora.v1.Admin` by talking to the runtime.
@@ -32,16 +34,29 @@ impl AdminService {
         }
     }
 
-    async fn ask<T>(
+    async fn request(&self, request: core::Request) -> Result<Answer, Status> {
+        super::request(&self.commands, request).await
+    }
+
+    /// Checks, stores and applies a namespace change.
+    async fn change(&self, change: NamespaceChange) -> Result<Answer, Status> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Namespace { change, reply };
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| super::stopping())?;
+        answer
+            .await
+            .map_err(|_| super::stopping())?
+            .map_err(Status::from)
+    }
+
+    async fn read<T: Send + 'static>(
         &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, AdminError>>) -> AdminCommand,
+        view: impl FnOnce(&Core, Timestamp) -> T + Send + 'static,
     ) -> Result<T, Status> {
-        super::ask(
-            &self.commands,
-            |reply| Command::Admin(command(reply)),
-            Status::from,
-        )
-        .await
+        super::read(&self.commands, view).await
     }
 }
 
@@ -56,12 +71,15 @@ impl Admin for AdminService {
             .into_inner()
             .namespace
             .ok_or_else(|| super::status::invalid_field("namespace", "give the namespace"))?;
-        let namespace = Box::new(from_api(&asked, &self.role_prefix)?);
+        let namespace = from_api(&asked, &self.role_prefix)?;
         tracing::Span::current().record("namespace", asked.name.as_str());
-        let put = self
-            .ask(|reply| AdminCommand::PutNamespace { namespace, reply })
-            .await?;
-        Ok(Response::new(to_api(&put)))
+        let stored = to_api(&namespace);
+        self.change(NamespaceChange::Put {
+            namespace: Box::new(namespace),
+            stored: Box::new(stored.clone()),
+        })
+        .await?;
+        Ok(Response::new(stored))
     }
 
     #[instrument(skip_all, fields(namespace))]
@@ -73,9 +91,14 @@ impl Admin for AdminService {
         super::limits::name("name", &name)?;
         tracing::Span::current().record("namespace", name.as_str());
         let namespace = self
-            .ask(|reply| AdminCommand::GetNamespace { name, reply })
-            .await?;
-        Ok(Response::new(to_api(&namespace)))
+            .read(move |core, _| {
+                core.namespace(&name)
+                    .map(to_api)
+                    .ok_or(CoreError::NamespaceNotFound(name))
+            })
+            .await?
+            .map_err(core_status)?;
+        Ok(Response::new(namespace))
     }
 
     #[instrument(skip_all)]
@@ -84,11 +107,9 @@ impl Admin for AdminService {
         _: Request<api::ListNamespacesRequest>,
     ) -> Result<Response<api::ListNamespacesResponse>, Status> {
         let namespaces = self
-            .ask(|reply| AdminCommand::ListNamespaces { reply })
+            .read(|core, _| core.namespaces().map(to_api).collect())
             .await?;
-        Ok(Response::new(api::ListNamespacesResponse {
-            namespaces: namespaces.iter().map(to_api).collect(),
-        }))
+        Ok(Response::new(api::ListNamespacesResponse { namespaces }))
     }
 
     #[instrument(skip_all, fields(namespace))]
@@ -99,8 +120,7 @@ impl Admin for AdminService {
         let name = request.into_inner().name;
         super::limits::name("name", &name)?;
         tracing::Span::current().record("namespace", name.as_str());
-        self.ask(|reply| AdminCommand::DeleteNamespace { name, reply })
-            .await?;
+        self.change(NamespaceChange::Delete(name)).await?;
         Ok(Response::new(api::DeleteNamespaceResponse {}))
     }
 
@@ -111,11 +131,12 @@ impl Admin for AdminService {
     ) -> Result<Response<api::GetUsageResponse>, Status> {
         let namespace = super::convert::namespace_filter(&request.into_inner().namespace)?;
         tracing::Span::current().record("namespace", namespace.as_deref().unwrap_or_default());
-        let report = self
-            .ask(|reply| AdminCommand::GetUsage { namespace, reply })
-            .await?;
+        let namespaces = self
+            .read(move |core, _| core.usage_report(namespace.as_deref()))
+            .await?
+            .map_err(core_status)?;
         Ok(Response::new(api::GetUsageResponse {
-            namespaces: report.iter().map(usage).collect(),
+            namespaces: namespaces.iter().map(usage).collect(),
         }))
     }
 
@@ -125,11 +146,9 @@ impl Admin for AdminService {
         _: Request<api::ListFrontendsRequest>,
     ) -> Result<Response<api::ListFrontendsResponse>, Status> {
         let frontends = self
-            .ask(|reply| AdminCommand::ListFrontends { reply })
+            .read(|core, now| core.frontends(now).iter().map(frontend).collect())
             .await?;
-        Ok(Response::new(api::ListFrontendsResponse {
-            frontends: frontends.iter().map(frontend).collect(),
-        }))
+        Ok(Response::new(api::ListFrontendsResponse { frontends }))
     }
 
     #[instrument(skip_all, fields(frontend, kill_tasks, undo))]
@@ -150,22 +169,36 @@ impl Admin for AdminService {
                     "cannot be combined with undo: undo lifts a drain, it kills nothing",
                 ));
             }
-            let view = self
-                .ask(|reply| AdminCommand::UndrainFrontend { name, reply })
-                .await?;
+            let view = match self
+                .request(core::Request::UndrainFrontend(name.clone()))
+                .await?
+            {
+                Answer::Frontend(view) => view,
+                other => return Err(mismatched(&other)),
+            };
+            info!(frontend = %name, "frontend drain undone");
             return Ok(Response::new(api::DrainFrontendResponse {
                 frontend: Some(frontend(&view)),
                 ..Default::default()
             }));
         }
         let kill_tasks = request.kill_tasks;
-        let report = self
-            .ask(|reply| AdminCommand::DrainFrontend {
-                name,
-                kill_tasks,
-                reply,
-            })
-            .await?;
+        let drain = core::Request::DrainFrontend {
+            frontend: name.clone(),
+            kill_tasks,
+        };
+        let report = match self.request(drain).await? {
+            Answer::Drained(report) => report,
+            other => return Err(mismatched(&other)),
+        };
+        info!(
+            frontend = %name,
+            kill_tasks,
+            leases_released = report.leases_released,
+            requests_refused = report.requests_refused,
+            tasks_killed = report.tasks_killed,
+            "frontend drained"
+        );
         Ok(Response::new(api::DrainFrontendResponse {
             leases_released: count(report.leases_released),
             requests_refused: count(report.requests_refused),
@@ -183,11 +216,12 @@ impl Admin for AdminService {
         let owner = super::convert::namespace_filter(&request.into_inner().namespace)?;
         tracing::Span::current().record("namespace", owner.as_deref().unwrap_or_default());
         let reclaims = self
-            .ask(|reply| AdminCommand::ListReclaims { owner, reply })
+            .read(move |core, _| {
+                let reclaims = core.reclaims(owner.as_deref());
+                reclaims.iter().map(super::convert::reclaim).collect()
+            })
             .await?;
-        Ok(Response::new(api::ListReclaimsResponse {
-            reclaims: reclaims.iter().map(super::convert::reclaim).collect(),
-        }))
+        Ok(Response::new(api::ListReclaimsResponse { reclaims }))
     }
 }
 

@@ -18,13 +18,13 @@ use super::{
     auth::{Principal, caller},
     convert,
     errors::core_status,
-    limits,
+    limits, mismatched,
     ownership::Ownership,
     session_stream::SessionStream,
     status::{invalid_field, with_reason},
 };
 use crate::{
-    core::{CoreError, SessionId},
+    core::{self, Answer, Core, CoreError, FrontendName, SessionId},
     runtime::{Command, SESSION_BUFFER},
 };
 
@@ -53,11 +53,28 @@ impl BrokerService {
         }
     }
 
-    async fn ask<T>(
+    async fn request(&self, request: core::Request) -> Result<Answer, Status> {
+        super::request(&self.commands, request).await
+    }
+
+    /// Answers `request` with the leases it was answered with.
+    async fn leases(&self, request: core::Request) -> Result<Vec<api::Lease>, Status> {
+        match self.request(request).await? {
+            Answer::Leases(leases) => Ok(leases.iter().map(convert::lease).collect()),
+            other => Err(mismatched(&other)),
+        }
+    }
+
+    /// Checks that `session` is `principal`'s, then runs `view` on the
+    /// core with it.
+    async fn view<T: Send + 'static>(
         &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, CoreError>>) -> Command,
+        session: SessionId,
+        view: impl FnOnce(&Core, &SessionId) -> Result<T, CoreError> + Send + 'static,
     ) -> Result<T, Status> {
-        super::ask(&self.commands, command, core_status).await
+        super::read(&self.commands, move |core, _| view(core, &session))
+            .await?
+            .map_err(core_status)
     }
 
     fn require_mesos(&self) -> Result<(), Status> {
@@ -104,27 +121,35 @@ impl Broker for BrokerService {
         tracing::Span::current().record("frontend", request.frontend.as_str());
         principal.check_namespaces(&request.namespaces)?;
         let (events, stream) = mpsc::channel(SESSION_BUFFER);
-        let session = self
-            .ask(|reply| Command::Subscribe {
-                frontend: request.frontend,
+        let (reply, answer) = oneshot::channel();
+        let subscribe = Command::Subscribe {
+            request: core::Request::Subscribe {
+                frontend: FrontendName(request.frontend.clone()),
                 principal: principal.name.clone(),
                 namespaces: request.namespaces,
                 resume_after: request.resume_after,
-                events,
-                reply,
-            })
-            .await?;
+            },
+            events,
+            reply,
+        };
+        let session = match super::answered(&self.commands, subscribe, answer).await? {
+            Answer::Subscribed(session) => session,
+            other => return Err(mismatched(&other)),
+        };
         tracing::Span::current().record("session", session.0.as_str());
         self.ownership.open_session(&session, &principal.name);
         let commands = self.commands.clone();
         let ownership = self.ownership.clone();
+        let ended = session.clone();
         let on_end = Box::new(move || {
-            ownership.close_session(&session);
+            ownership.close_session(&ended);
             tokio::spawn(async move {
-                let _ = commands.send(Command::SessionEnded(session)).await;
+                let _ = commands.send(Command::SessionEnded(ended)).await;
             });
         });
+        let subscribed = convert::subscribed(&request.frontend, &session, self.heartbeat);
         Ok(Response::new(SessionStream::new(
+            subscribed,
             stream,
             self.heartbeat,
             on_end,
@@ -142,15 +167,12 @@ impl Broker for BrokerService {
         let domain = convert::acquire(&request)?;
         tracing::Span::current().record("namespace", request.namespace.as_str());
         self.require_mesos()?;
-        let leases = self
-            .ask(|reply| Command::Acquire {
-                session,
-                request: domain,
-                reply,
-            })
-            .await?;
+        let acquire = core::Request::Acquire {
+            session,
+            request: domain,
+        };
         Ok(Response::new(api::AcquireResponse {
-            leases: leases.iter().map(convert::lease).collect(),
+            leases: self.leases(acquire).await?,
         }))
     }
 
@@ -165,16 +187,13 @@ impl Broker for BrokerService {
         let leases = convert::lease_ids(&request.lease_ids)?;
         let hold_for = convert::duration("hold_for", request.hold_for.as_ref())?
             .ok_or_else(|| invalid_field("hold_for", "say how long to hold"))?;
-        let leases = self
-            .ask(|reply| Command::Hold {
-                session,
-                leases,
-                hold_for,
-                reply,
-            })
-            .await?;
+        let hold = core::Request::Hold {
+            session,
+            leases,
+            hold_for,
+        };
         Ok(Response::new(api::HoldResponse {
-            leases: leases.iter().map(convert::lease).collect(),
+            leases: self.leases(hold).await?,
         }))
     }
 
@@ -189,11 +208,10 @@ impl Broker for BrokerService {
         let leases = convert::lease_ids(&request.lease_ids)?;
         let refuse_for =
             convert::duration("refuse_for", request.refuse_for.as_ref())?.unwrap_or_default();
-        self.ask(|reply| Command::Release {
+        self.request(core::Request::Release {
             session,
             leases,
             refuse_for,
-            reply,
         })
         .await?;
         Ok(Response::new(api::ReleaseResponse {}))
@@ -209,13 +227,13 @@ impl Broker for BrokerService {
         let session = self.session(&principal, &request.session_id)?;
         let launches = convert::launches(&request)?;
         self.require_mesos()?;
-        let launched = self
-            .ask(|reply| Command::Launch {
-                session,
-                launches,
-                reply,
-            })
-            .await?;
+        let launched = match self
+            .request(core::Request::Launch { session, launches })
+            .await?
+        {
+            Answer::Launched(launched) => launched,
+            other => return Err(mismatched(&other)),
+        };
         Ok(Response::new(api::LaunchResponse {
             tasks: launched
                 .into_iter()
@@ -240,11 +258,10 @@ impl Broker for BrokerService {
         let tasks = convert::task_ids(&request.task_ids)?;
         let grace = convert::duration("grace", request.grace.as_ref())?;
         self.require_mesos()?;
-        self.ask(|reply| Command::Kill {
+        self.request(core::Request::Kill {
             session,
             tasks,
             grace,
-            reply,
         })
         .await?;
         Ok(Response::new(api::KillResponse {}))
@@ -258,10 +275,9 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
-        self.ask(|reply| Command::Acknowledge {
+        self.request(core::Request::Acknowledge {
             session,
             up_to: request.up_to_sequence,
-            reply,
         })
         .await?;
         Ok(Response::new(api::AcknowledgeResponse {}))
@@ -276,13 +292,13 @@ impl Broker for BrokerService {
         let request = request.into_inner();
         let session = self.session(&principal, &request.session_id)?;
         let tasks = convert::task_ids(&request.task_ids)?;
-        let records = self
-            .ask(|reply| Command::Reconcile {
-                session,
-                tasks,
-                reply,
-            })
-            .await?;
+        let records = match self
+            .request(core::Request::Reconcile { session, tasks })
+            .await?
+        {
+            Answer::Tasks(records) => records,
+            other => return Err(mismatched(&other)),
+        };
         Ok(Response::new(api::ReconcileResponse {
             tasks: records.iter().map(convert::task_status).collect(),
         }))
@@ -296,7 +312,9 @@ impl Broker for BrokerService {
         let principal = caller(&request)?;
         let session = self.session(&principal, &request.get_ref().session_id)?;
         let agents = self
-            .ask(|reply| Command::ListAgents { session, reply })
+            .view(session, |core, session| {
+                core.frontend_of(session).map(|_| core.agents())
+            })
             .await?;
         Ok(Response::new(api::ListAgentsResponse {
             agents: agents.iter().map(convert::agent_view).collect(),
@@ -313,10 +331,8 @@ impl Broker for BrokerService {
         let session = self.session(&principal, &request.session_id)?;
         let namespace = convert::namespace_filter(&request.namespace)?;
         let leases = self
-            .ask(|reply| Command::ListLeases {
-                session,
-                namespace,
-                reply,
+            .view(session, move |core, session| {
+                core.leases_of(session, namespace.as_deref())
             })
             .await?;
         Ok(Response::new(api::ListLeasesResponse {
@@ -334,10 +350,8 @@ impl Broker for BrokerService {
         let session = self.session(&principal, &request.session_id)?;
         let namespace = convert::namespace_filter(&request.namespace)?;
         let tasks = self
-            .ask(|reply| Command::ListTasks {
-                session,
-                namespace,
-                reply,
+            .view(session, move |core, session| {
+                core.tasks_of(session, namespace.as_deref())
             })
             .await?;
         Ok(Response::new(api::ListTasksResponse {

@@ -8,7 +8,10 @@ use agora_proto::agora::v1::{self as api};
 use tonic::Status;
 
 use super::{limits, status::invalid_field};
-use crate::core::{self, Resources, Timestamp};
+use crate::{
+    core::{self, Resources, Timestamp},
+    runtime::SessionEvent,
+};
 
 /// The Mesos name of each named scalar field of `agora.v1.Resources`.
 const NAMED_SCALARS: [(&str, &str); 4] = [
@@ -505,6 +508,34 @@ fn task_state(state: core::TaskState) -> api::TaskState {
         C::Gone => A::Gone,
         C::GoneByOperator => A::GoneByOperator,
         C::Unknown => A::Unknown,
+    }
+}
+
+/// The first event of every session: who it is, and how often to expect
+/// a heartbeat.
+pub fn subscribed(frontend: &str, session: &core::SessionId, heartbeat: Duration) -> api::Event {
+    api::Event {
+        sequence: 0,
+        kind: Some(api::event::Kind::Subscribed(api::Subscribed {
+            frontend_id: frontend.to_owned(),
+            session_id: session.0.clone(),
+            heartbeat_interval: prost_types::Duration::try_from(heartbeat).ok(),
+        })),
+    }
+}
+
+/// A session event as it goes on the wire.
+pub fn session_event(event: &SessionEvent) -> api::Event {
+    match event {
+        SessionEvent::Event { sequence, event } => self::event(*sequence, event),
+        SessionEvent::MesosConnection(connection) => api::Event {
+            sequence: 0,
+            kind: Some(api::event::Kind::MesosConnection(api::MesosConnection {
+                connected: connection.connected,
+                since: Some(timestamp(connection.since)),
+                reason: connection.reason.clone(),
+            })),
+        },
     }
 }
 

@@ -32,18 +32,47 @@ pub mod status;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-use crate::runtime::Command;
+use crate::{
+    core::{Answer, Core, CoreError, Request, Timestamp},
+    runtime::{self, Command},
+};
 
-/// Sends the command that `build` makes around a reply channel to the
-/// runtime and awaits the answer, a refusal turned into a status by
-/// `to_status`: how every handler talks to the core.
-async fn ask<T, E>(
-    commands: &mpsc::Sender<Command>,
-    build: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
-    to_status: fn(E) -> Status,
-) -> Result<T, Status> {
+/// Hands `request` to the core through the runtime and awaits its answer:
+/// how every handler that changes something talks to the core.
+async fn request(commands: &mpsc::Sender<Command>, request: Request) -> Result<Answer, Status> {
     let (reply, answer) = oneshot::channel();
-    let stopping = || Status::unavailable("the broker is shutting down; retry on its successor");
-    commands.send(build(reply)).await.map_err(|_| stopping())?;
-    answer.await.map_err(|_| stopping())?.map_err(to_status)
+    answered(commands, Command::Request { request, reply }, answer).await
+}
+
+/// Sends `command` and awaits `answer`, a refusal as its status.
+async fn answered(
+    commands: &mpsc::Sender<Command>,
+    command: Command,
+    answer: oneshot::Receiver<Result<Answer, CoreError>>,
+) -> Result<Answer, Status> {
+    commands.send(command).await.map_err(|_| stopping())?;
+    answer
+        .await
+        .map_err(|_| stopping())?
+        .map_err(errors::core_status)
+}
+
+/// Runs `view` against the core between its inputs: how every handler
+/// that only looks talks to the core.
+async fn read<T: Send + 'static>(
+    commands: &mpsc::Sender<Command>,
+    view: impl FnOnce(&Core, Timestamp) -> T + Send + 'static,
+) -> Result<T, Status> {
+    runtime::read(commands, view).await.ok_or_else(stopping)
+}
+
+/// The runtime is gone: the server is stopping.
+fn stopping() -> Status {
+    Status::unavailable("the broker is shutting down; retry on its successor")
+}
+
+/// A request answered with the wrong kind of answer: a bug in the broker,
+/// never the caller's doing.
+fn mismatched(answer: &Answer) -> Status {
+    Status::internal(format!("the core gave an unexpected answer: {answer:?}"))
 }

@@ -7,10 +7,39 @@ use agora_proto::mesos::v1::{
     self as mesos, CommandInfo, DurationInfo, Environment, ExecutorInfo, Filters, FrameworkInfo,
     KillPolicy, Label, Labels, Resource, TaskGroupInfo, TaskInfo, executor_info, master,
     quota::QuotaConfig,
-    scheduler::{Call, call},
+    scheduler::{Call, Event, call, event},
 };
+use tracing::{debug, warn};
 
-use crate::core::{self, MesosCall, Resources, StatusUpdate, TaskState};
+use crate::core::{self, MesosCall, MesosInput, Resources, StatusUpdate, TaskState};
+
+/// What an event on the subscription means to the core; `None` for events
+/// it has no use for (heartbeats, messages, executor failures).
+pub fn event(event: Event) -> Option<MesosInput> {
+    match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
+        Some(event::Type::Offers) => {
+            let offers = event.offers.map(|o| o.offers).unwrap_or_default();
+            debug!(count = offers.len(), "offers");
+            Some(MesosInput::Offers(offers.iter().map(offer).collect()))
+        }
+        Some(event::Type::Rescind) => event
+            .rescind
+            .map(|rescind| MesosInput::Rescind(core::OfferId(rescind.offer_id.value))),
+        Some(event::Type::Update) => event
+            .update
+            .map(|update| MesosInput::Update(status(&update.status))),
+        Some(event::Type::Failure) => {
+            let failure = event.failure?;
+            let agent = failure.agent_id.filter(|_| failure.executor_id.is_none())?;
+            warn!(agent = %agent.value, "agent lost");
+            Some(MesosInput::AgentLost(core::AgentId(agent.value)))
+        }
+        other => {
+            debug!(event = ?other, "ignoring Mesos event");
+            None
+        }
+    }
+}
 
 /// The core's view of a Mesos offer, its revocable resources apart.
 pub fn offer(offer: &mesos::Offer) -> core::Offer {

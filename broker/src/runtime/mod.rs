@@ -1,32 +1,31 @@
-//! The runtime loop: the only owner of the [`Core`]. It feeds the core with
-//! frontend commands (from the gRPC handlers, over a bounded channel, each
-//! with a oneshot reply), Mesos events (from the client) and the clock (a
-//! timer set to the core's next deadline), and carries the core's effects
-//! out in order: Mesos calls to a call pump (`pump`) that keeps their order
-//! where it matters, events to sessions, deferred replies to their callers.
+//! The runtime loop: the only owner of the [`Core`]. It turns what happens
+//! — frontend and operator commands (from the gRPC handlers, over a bounded
+//! channel, each with a oneshot reply), Mesos events (from the client) and
+//! the clock (a timer set to the core's next deadline) — into the core's
+//! [`Input`]s, and carries the core's [`Effect`]s out in order: Mesos calls
+//! to a call pump (`pump`) that keeps their order where it matters, events
+//! to sessions, replies to their callers. It speaks neither protobuf nor
+//! Mesos: each edge converts at its own border.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use agora_proto::{agora::v1 as api, mesos::v1::scheduler::event};
 use tokio::sync::{mpsc, oneshot};
-use tonic::Status;
 use tracing::{debug, info, warn};
 
 mod admin;
 mod pump;
 
-pub use admin::{AdminCommand, AdminError};
+pub use admin::{AdminError, NamespaceChange};
 
 use crate::{
-    api::convert,
     core::{
-        self, Core, CoreError, Effect, FrontendName, LeaseId, MesosCall, Outcome, SessionId,
-        TaskId, Ticket, Timestamp,
+        Answer, Core, CoreError, Effect, FrontendEvent, Input, MesosInput, Request, SessionId,
+        Ticket, Timestamp,
     },
-    mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
+    mesos::{self, MesosEvent, MesosHandle},
     store::Store,
 };
 
@@ -38,76 +37,54 @@ pub const SESSION_BUFFER: usize = 1024;
 /// out; bounded so that Mesos events and the clock are not starved.
 const COMMAND_BATCH: usize = 64;
 
+/// What the runtime sends down a session's stream, in the core's words;
+/// the API layer turns each into protobuf as the stream is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// A frontend event with its sequence number.
+    Event { sequence: u64, event: FrontendEvent },
+    /// The connection to Mesos was lost or regained (unsequenced).
+    MesosConnection(MesosConnection),
+}
+
+/// Whether Agora is subscribed to Mesos, since when and, when it is not,
+/// why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MesosConnection {
+    pub connected: bool,
+    pub since: Timestamp,
+    pub reason: String,
+}
+
 /// The sending half of a session's event stream.
-pub type SessionSender = mpsc::Sender<Result<api::Event, Status>>;
+pub type SessionSender = mpsc::Sender<SessionEvent>;
 
-type Reply<T> = oneshot::Sender<Result<T, CoreError>>;
+/// Where the answer to a request goes.
+pub type Reply = oneshot::Sender<Result<Answer, CoreError>>;
 
-/// What a gRPC handler asks of the core.
+/// A read of the core: a view, which changes nothing and so is no input.
+pub type Read = Box<dyn FnOnce(&Core, Timestamp) + Send>;
+
+/// What a gRPC handler asks of the runtime.
 pub enum Command {
+    /// A request for the core, answered through `reply`.
+    Request { request: Request, reply: Reply },
+    /// A Subscribe request; once it is answered, the session's events go
+    /// to `events`.
     Subscribe {
-        frontend: String,
-        /// Who subscribes: a frontend name belongs to its first principal.
-        principal: String,
-        namespaces: Vec<String>,
-        resume_after: u64,
+        request: Request,
         events: SessionSender,
-        reply: Reply<SessionId>,
+        reply: Reply,
     },
+    /// A Subscribe stream ended.
     SessionEnded(SessionId),
-    Acquire {
-        session: SessionId,
-        request: core::AcquireRequest,
-        reply: Reply<Vec<core::Lease>>,
+    /// A namespace change, written to the store before the core applies it.
+    Namespace {
+        change: NamespaceChange,
+        reply: oneshot::Sender<Result<Answer, AdminError>>,
     },
-    Hold {
-        session: SessionId,
-        leases: Vec<LeaseId>,
-        hold_for: Duration,
-        reply: Reply<Vec<core::Lease>>,
-    },
-    Release {
-        session: SessionId,
-        leases: Vec<LeaseId>,
-        refuse_for: Duration,
-        reply: Reply<()>,
-    },
-    Launch {
-        session: SessionId,
-        launches: Vec<(LeaseId, core::Work)>,
-        reply: Reply<Vec<core::Launched>>,
-    },
-    Kill {
-        session: SessionId,
-        tasks: Vec<TaskId>,
-        grace: Option<Duration>,
-        reply: Reply<()>,
-    },
-    Acknowledge {
-        session: SessionId,
-        up_to: u64,
-        reply: Reply<()>,
-    },
-    Reconcile {
-        session: SessionId,
-        tasks: Vec<TaskId>,
-        reply: Reply<Vec<core::TaskRecord>>,
-    },
-    ListAgents {
-        session: SessionId,
-        reply: Reply<Vec<core::AgentView>>,
-    },
-    ListLeases {
-        session: SessionId,
-        namespace: Option<String>,
-        reply: Reply<Vec<core::Lease>>,
-    },
-    ListTasks {
-        session: SessionId,
-        namespace: Option<String>,
-        reply: Reply<Vec<core::TaskRecord>>,
-    },
-    Admin(AdminCommand),
+    /// Runs a read against the core between inputs.
+    Read(Read),
     /// Answered as soon as the loop takes it: health asks, to tell a live
     /// core from a stuck one.
     Probe(oneshot::Sender<()>),
@@ -123,6 +100,20 @@ pub async fn core_answers(commands: &mpsc::Sender<Command>, within: Duration) ->
     tokio::time::timeout(within, probe).await.unwrap_or(false)
 }
 
+/// Sends `read` to the runtime and awaits what it returns; `None` once the
+/// runtime has stopped.
+pub async fn read<T: Send + 'static>(
+    commands: &mpsc::Sender<Command>,
+    read: impl FnOnce(&Core, Timestamp) -> T + Send + 'static,
+) -> Option<T> {
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Read(Box::new(move |core, now| {
+        let _ = reply.send(read(core, now));
+    }));
+    commands.send(command).await.ok()?;
+    answer.await.ok()
+}
+
 /// The wall clock as the core counts time.
 fn now() -> Timestamp {
     let since_epoch = SystemTime::now()
@@ -131,18 +122,25 @@ fn now() -> Timestamp {
     Timestamp(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A caller waiting for the answer to its request.
+enum Waiter {
+    Request(Reply),
+    Subscribe { events: SessionSender, reply: Reply },
+    Namespace(oneshot::Sender<Result<Answer, AdminError>>),
+}
+
 /// Owns the core and everything that talks to it.
 pub struct Runtime {
     core: Core,
     store: Store,
-    heartbeat: Duration,
     sessions: HashMap<SessionId, SessionSender>,
-    waiting: HashMap<u64, Reply<Vec<core::Lease>>>,
-    waiting_launches: HashMap<u64, Reply<Vec<core::Launched>>>,
+    waiters: HashMap<Ticket, Waiter>,
     next_ticket: u64,
-    calls: mpsc::Sender<MesosCall>,
+    /// Effects decided and not carried out yet, oldest first.
+    effects: VecDeque<Effect>,
+    calls: mpsc::Sender<crate::core::MesosCall>,
     /// The last connection change, as frontends are told of it.
-    mesos_connection: api::MesosConnection,
+    mesos_connection: MesosConnection,
 }
 
 impl Runtime {
@@ -150,7 +148,6 @@ impl Runtime {
     pub async fn run(
         core: Core,
         store: Store,
-        heartbeat: Duration,
         mut commands: mpsc::Receiver<Command>,
         mut mesos_events: mpsc::Receiver<MesosEvent>,
         mesos: MesosHandle,
@@ -161,15 +158,14 @@ impl Runtime {
         let mut runtime = Runtime {
             core,
             store,
-            heartbeat,
             sessions: HashMap::new(),
-            waiting: HashMap::new(),
-            waiting_launches: HashMap::new(),
+            waiters: HashMap::new(),
             next_ticket: 0,
+            effects: VecDeque::new(),
             calls,
-            mesos_connection: api::MesosConnection {
+            mesos_connection: MesosConnection {
                 connected: false,
-                since: Some(convert::timestamp(now())),
+                since: now(),
                 reason: "not subscribed yet".into(),
             },
         };
@@ -187,8 +183,8 @@ impl Runtime {
                     None => break,
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
-                Some(failed) = failures.recv() => runtime.core.accept_failed(&failed.tasks, &failed.reason),
-                () = &mut timer => runtime.core.tick(now()),
+                Some(failed) = failures.recv() => runtime.input(Input::Mesos(failed)),
+                () = &mut timer => runtime.input(Input::Tick),
             }
             // Under load more commands are already queued: taking them now
             // lets one pass over the effects and one deadline serve them all.
@@ -203,121 +199,43 @@ impl Runtime {
         info!("runtime stopped");
     }
 
+    /// Hands `input` to the core, now, and queues what it decides.
+    fn input(&mut self, input: Input) {
+        let effects = self.core.handle(now(), input);
+        self.effects.extend(effects);
+    }
+
+    /// Hands `request` to the core under a new ticket; `waiter` gets the
+    /// answer when the effect that carries it is carried out.
+    fn request(&mut self, request: Request, waiter: Waiter) {
+        self.next_ticket += 1;
+        let ticket = Ticket(self.next_ticket);
+        self.waiters.insert(ticket, waiter);
+        self.input(Input::Request { ticket, request });
+    }
+
     fn command(&mut self, command: Command) {
-        let now = now();
-        let core = &mut self.core;
         match command {
+            Command::Request { request, reply } => self.request(request, Waiter::Request(reply)),
             Command::Subscribe {
-                frontend,
-                principal,
-                namespaces,
-                resume_after,
+                request,
                 events,
                 reply,
-            } => {
-                let name = FrontendName(frontend.clone());
-                let result = core.subscribe(name, &principal, namespaces, resume_after);
-                if let Ok(session) = &result {
-                    let subscribed = api::Event {
-                        sequence: 0,
-                        kind: Some(api::event::Kind::Subscribed(api::Subscribed {
-                            frontend_id: frontend,
-                            session_id: session.0.clone(),
-                            heartbeat_interval: prost_types::Duration::try_from(self.heartbeat)
-                                .ok(),
-                        })),
-                    };
-                    let lost = (!self.mesos_connection.connected)
-                        .then(|| connection_event(&self.mesos_connection));
-                    let delivered = std::iter::once(subscribed)
-                        .chain(lost)
-                        .all(|event| events.try_send(Ok(event)).is_ok());
-                    if delivered {
-                        self.sessions.insert(session.clone(), events);
-                    }
-                }
-                let _ = reply.send(result);
-            }
+            } => self.request(request, Waiter::Subscribe { events, reply }),
             Command::SessionEnded(session) => {
                 debug!(session = %session, "session ended");
                 self.sessions.remove(&session);
-                core.end_session(now, &session);
+                self.input(Input::SessionEnded(session));
             }
-            Command::Acquire {
-                session,
-                request,
-                reply,
-            } => {
-                self.next_ticket += 1;
-                let outcome = core.acquire(now, Ticket(self.next_ticket), &session, request);
-                answer(outcome, reply, self.next_ticket, &mut self.waiting);
+            Command::Namespace { change, reply } => {
+                match admin::persist(&self.core, &self.store, &change) {
+                    Ok(request) => self.request(request, Waiter::Namespace(reply)),
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                    }
+                }
             }
-            Command::Hold {
-                session,
-                leases,
-                hold_for,
-                reply,
-            } => {
-                let _ = reply.send(core.hold(now, &session, &leases, hold_for));
-            }
-            Command::Release {
-                session,
-                leases,
-                refuse_for,
-                reply,
-            } => {
-                let _ = reply.send(core.release(now, &session, &leases, refuse_for));
-            }
-            Command::Launch {
-                session,
-                launches,
-                reply,
-            } => {
-                self.next_ticket += 1;
-                let outcome = core.launch(now, Ticket(self.next_ticket), &session, launches);
-                answer(outcome, reply, self.next_ticket, &mut self.waiting_launches);
-            }
-            Command::Kill {
-                session,
-                tasks,
-                grace,
-                reply,
-            } => {
-                let _ = reply.send(core.kill(&session, &tasks, grace));
-            }
-            Command::Acknowledge {
-                session,
-                up_to,
-                reply,
-            } => {
-                let _ = reply.send(core.acknowledge(&session, up_to));
-            }
-            Command::Reconcile {
-                session,
-                tasks,
-                reply,
-            } => {
-                let _ = reply.send(core.reconcile(&session, &tasks));
-            }
-            Command::ListAgents { session, reply } => {
-                let result = core.frontend_of(&session).map(|_| core.agents());
-                let _ = reply.send(result);
-            }
-            Command::ListLeases {
-                session,
-                namespace,
-                reply,
-            } => {
-                let _ = reply.send(core.leases_of(&session, namespace.as_deref()));
-            }
-            Command::ListTasks {
-                session,
-                namespace,
-                reply,
-            } => {
-                let _ = reply.send(core.tasks_of(&session, namespace.as_deref()));
-            }
-            Command::Admin(command) => admin::handle(core, &self.store, now, command),
+            Command::Read(read) => read(&self.core, now()),
             Command::Probe(reply) => {
                 let _ = reply.send(());
             }
@@ -325,74 +243,53 @@ impl Runtime {
     }
 
     fn mesos_event(&mut self, event: MesosEvent) {
-        let now = now();
-        match event {
+        let input = match event {
             MesosEvent::Subscribed {
                 resubscribed,
                 roles,
                 ..
             } => {
-                self.connection_changed(now, true, String::new());
-                self.core.mesos_subscribed(resubscribed, &roles);
-            }
-            MesosEvent::Disconnected { reason } => {
-                self.connection_changed(now, false, reason);
-                self.core.mesos_disconnected(now);
-            }
-            MesosEvent::Event(event) => {
-                match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
-                    Some(event::Type::Offers) => {
-                        let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                        debug!(count = offers.len(), "offers");
-                        self.core
-                            .offers(now, offers.iter().map(mesos_convert::offer).collect());
-                    }
-                    Some(event::Type::Rescind) => {
-                        if let Some(rescind) = event.rescind {
-                            self.core.rescind(&core::OfferId(rescind.offer_id.value));
-                        }
-                    }
-                    Some(event::Type::Update) => {
-                        if let Some(update) = event.update {
-                            self.core
-                                .status_update(mesos_convert::status(&update.status));
-                        }
-                    }
-                    Some(event::Type::Failure) => {
-                        if let Some(failure) = event.failure
-                            && failure.executor_id.is_none()
-                            && let Some(agent) = failure.agent_id
-                        {
-                            warn!(agent = %agent.value, "agent lost");
-                            self.core.agent_lost(&core::AgentId(agent.value));
-                        }
-                    }
-                    other => debug!(event = ?other, "ignoring Mesos event"),
+                self.connection_changed(true, String::new());
+                MesosInput::Subscribed {
+                    resubscribed,
+                    roles,
                 }
             }
-        }
+            MesosEvent::Disconnected { reason } => {
+                self.connection_changed(false, reason);
+                MesosInput::Disconnected
+            }
+            MesosEvent::Event(event) => match mesos::convert::event(*event) {
+                Some(input) => input,
+                None => return,
+            },
+        };
+        self.input(Input::Mesos(input));
     }
 
     /// Tells every live session that the connection to Mesos was lost or
     /// regained; repeated failures while it stays lost say nothing new.
-    fn connection_changed(&mut self, now: Timestamp, connected: bool, reason: String) {
+    fn connection_changed(&mut self, connected: bool, reason: String) {
         if self.mesos_connection.connected == connected {
             return;
         }
-        self.mesos_connection = api::MesosConnection {
+        self.mesos_connection = MesosConnection {
             connected,
-            since: Some(convert::timestamp(now)),
+            since: now(),
             reason,
         };
         let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
         for session in sessions {
-            self.deliver(session, connection_event(&self.mesos_connection));
+            let event = SessionEvent::MesosConnection(self.mesos_connection.clone());
+            self.deliver(session, event);
         }
     }
 
-    /// Carries out the core's effects in the order it queued them.
+    /// Carries out the core's effects in the order it decided them,
+    /// including those decided on the way (a session closed for being slow
+    /// ends in the core, which may decide more).
     async fn carry_out(&mut self) {
-        for effect in self.core.drain_effects() {
+        while let Some(effect) = self.effects.pop_front() {
             match effect {
                 Effect::Mesos(call) => {
                     if self.calls.send(call).await.is_err() {
@@ -404,7 +301,7 @@ impl Runtime {
                     sequence,
                     event,
                 } => {
-                    if let core::FrontendEvent::PreemptionNotice(reclaim) = &event {
+                    if let FrontendEvent::PreemptionNotice(reclaim) = &event {
                         info!(
                             owner = %reclaim.owner,
                             borrower = %reclaim.borrower,
@@ -414,60 +311,50 @@ impl Runtime {
                             "reclaiming lent capacity"
                         );
                     }
-                    self.deliver(session, convert::event(sequence, &event))
+                    self.deliver(session, SessionEvent::Event { sequence, event });
                 }
-                Effect::AcquireDone { ticket, result } => {
-                    if let Some(reply) = self.waiting.remove(&ticket.0) {
-                        let _ = reply.send(result);
+                Effect::Reply { ticket, answer } => self.reply(ticket, answer),
+            }
+        }
+    }
+
+    /// Gives `answer` to whoever waits for `ticket`. A new session hears
+    /// that Mesos is not reachable, when it is not, before any event the
+    /// core replays to it.
+    fn reply(&mut self, ticket: Ticket, answer: Result<Answer, CoreError>) {
+        let Some(waiter) = self.waiters.remove(&ticket) else {
+            return;
+        };
+        match waiter {
+            Waiter::Request(reply) => {
+                let _ = reply.send(answer);
+            }
+            Waiter::Namespace(reply) => {
+                let _ = reply.send(answer.map_err(AdminError::from));
+            }
+            Waiter::Subscribe { events, reply } => {
+                if let Ok(Answer::Subscribed(session)) = &answer {
+                    let lost = (!self.mesos_connection.connected)
+                        .then(|| SessionEvent::MesosConnection(self.mesos_connection.clone()));
+                    if lost.is_none_or(|lost| events.try_send(lost).is_ok()) {
+                        self.sessions.insert(session.clone(), events);
                     }
                 }
-                Effect::LaunchDone { ticket, result } => {
-                    if let Some(reply) = self.waiting_launches.remove(&ticket.0) {
-                        let _ = reply.send(result);
-                    }
-                }
+                let _ = reply.send(answer);
             }
         }
     }
 
     /// Sends an event to a session; a session that cannot keep up is closed,
     /// and its frontend resubscribes to get the rest replayed.
-    fn deliver(&mut self, session: SessionId, event: api::Event) {
+    fn deliver(&mut self, session: SessionId, event: SessionEvent) {
         let Some(sender) = self.sessions.get(&session) else {
             return;
         };
-        if sender.try_send(Ok(event)).is_err() {
+        if sender.try_send(event).is_err() {
             warn!(session = %session, "closing a session that does not keep up with its events");
             self.sessions.remove(&session);
-            self.core.end_session(now(), &session);
-        }
-    }
-}
-
-/// The unsequenced event that reports `connection`.
-fn connection_event(connection: &api::MesosConnection) -> api::Event {
-    api::Event {
-        sequence: 0,
-        kind: Some(api::event::Kind::MesosConnection(connection.clone())),
-    }
-}
-
-/// Replies now, or keeps the reply for the effect that will answer later.
-fn answer<T>(
-    outcome: Result<Outcome<T>, CoreError>,
-    reply: Reply<T>,
-    ticket: u64,
-    later: &mut HashMap<u64, Reply<T>>,
-) {
-    match outcome {
-        Ok(Outcome::Now(value)) => {
-            let _ = reply.send(Ok(value));
-        }
-        Ok(Outcome::Later) => {
-            later.insert(ticket, reply);
-        }
-        Err(error) => {
-            let _ = reply.send(Err(error));
+            self.input(Input::SessionEnded(session));
         }
     }
 }
@@ -477,7 +364,6 @@ fn answer<T>(
 pub fn start(
     core: Core,
     store: Store,
-    heartbeat: Duration,
     mesos_config: mesos::MesosConfig,
 ) -> (mpsc::Sender<Command>, MesosHandle) {
     let (commands_tx, commands_rx) = mpsc::channel(1024);
@@ -485,7 +371,6 @@ pub fn start(
     tokio::spawn(Runtime::run(
         core,
         store,
-        heartbeat,
         commands_rx,
         mesos_events,
         handle.clone(),

@@ -10,7 +10,7 @@ use tokio::{sync::mpsc, task::JoinSet};
 use tracing::warn;
 
 use crate::{
-    core::{MesosCall, TaskId},
+    core::{MesosCall, MesosInput, TaskId},
     mesos::MesosHandle,
 };
 
@@ -18,18 +18,12 @@ use crate::{
 /// (HTTP/1.1 answers one request at a time per connection).
 pub const MAX_IN_FLIGHT: usize = 16;
 
-/// A launch that Mesos did not take, reported back to the runtime.
-pub(super) struct FailedAccept {
-    pub tasks: Vec<TaskId>,
-    pub reason: String,
-}
-
 /// Runs until the call sender is dropped, then waits for the calls still
 /// in flight.
 pub(super) async fn run(
     mesos: MesosHandle,
     mut calls: mpsc::Receiver<MesosCall>,
-    failures: mpsc::Sender<FailedAccept>,
+    failures: mpsc::Sender<MesosInput>,
 ) {
     let mut in_flight = JoinSet::new();
     while let Some(call) = calls.recv().await {
@@ -49,7 +43,7 @@ pub(super) async fn run(
 
 /// Sends one call; an ACCEPT that fails is reported, so that its tasks end
 /// as dropped instead of waiting for statuses that will never come.
-async fn send(mesos: MesosHandle, call: MesosCall, failures: mpsc::Sender<FailedAccept>) {
+async fn send(mesos: MesosHandle, call: MesosCall, failures: mpsc::Sender<MesosInput>) {
     let launched: Vec<TaskId> = match &call {
         MesosCall::Accept { tasks, groups, .. } => tasks
             .iter()
@@ -61,7 +55,7 @@ async fn send(mesos: MesosHandle, call: MesosCall, failures: mpsc::Sender<Failed
     if let Err(error) = mesos.send(call).await {
         warn!(%error, "Mesos call failed");
         if !launched.is_empty() {
-            let failed = FailedAccept {
+            let failed = MesosInput::AcceptFailed {
                 tasks: launched,
                 reason: error.to_string(),
             };

@@ -10,15 +10,12 @@ use prometheus_client::{
     metrics::{family::Family, gauge::Gauge},
     registry::Registry,
 };
-use tokio::{
-    net::TcpListener,
-    sync::{mpsc, oneshot},
-};
+use tokio::{net::TcpListener, sync::mpsc};
 use tracing::warn;
 
 use crate::{
     core::{NamespaceUsage, Resources},
-    runtime::{AdminCommand, Command},
+    runtime::{self, Command},
 };
 
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -53,16 +50,8 @@ pub async fn serve(listener: TcpListener, commands: mpsc::Sender<Command>) {
 }
 
 async fn scrape(State(commands): State<mpsc::Sender<Command>>) -> impl IntoResponse {
-    let (reply, answer) = oneshot::channel();
-    let command = Command::Admin(AdminCommand::GetUsage {
-        namespace: None,
-        reply,
-    });
-    let report = match commands.send(command).await {
-        Ok(()) => answer.await.ok().and_then(Result::ok),
-        Err(_) => None,
-    };
-    match report {
+    let report = runtime::read(&commands, |core, _| core.usage_report(None)).await;
+    match report.and_then(Result::ok) {
         Some(report) => (StatusCode::OK, render(&report)),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -18,7 +18,7 @@ impl Core {
     /// is served or its own `wait_for` ends. A large gang therefore gets its
     /// capacity eventually, and smaller requests are delayed by it at most
     /// for its `wait_for`, never forever.
-    pub fn acquire(
+    pub(crate) fn acquire(
         &mut self,
         now: Timestamp,
         ticket: Ticket,
@@ -306,7 +306,7 @@ impl Core {
 
     /// Extends leases to `now + hold_for`, capped by their namespace's
     /// maximum hold.
-    pub fn hold(
+    pub(crate) fn hold(
         &mut self,
         now: Timestamp,
         session: &SessionId,
@@ -333,7 +333,7 @@ impl Core {
 
     /// Returns leases to the pool; their agents are not leased to this
     /// frontend again for `refuse_for`.
-    pub fn release(
+    pub(crate) fn release(
         &mut self,
         now: Timestamp,
         session: &SessionId,

@@ -101,9 +101,9 @@ impl Core {
             }
         }
         for ticket in waiting.tickets {
-            self.effects.push(Effect::AcquireDone {
+            self.effects.push(Effect::Reply {
                 ticket,
-                result: result.clone(),
+                answer: result.clone().map(Answer::Leases),
             });
         }
     }

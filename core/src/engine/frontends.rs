@@ -27,53 +27,6 @@
 
 use super::*;
 
-/// A frontend as operators see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FrontendView {
-    pub name: FrontendName,
-    /// The namespaces of its live sessions; of its latest Subscribe when
-    /// none is live.
-    pub namespaces: Vec<String>,
-    /// Live sessions.
-    pub sessions: usize,
-    pub leases: usize,
-    pub live_tasks: usize,
-    pub unacknowledged_events: usize,
-    /// Acquires waiting for capacity.
-    pub waiting_requests: usize,
-    /// The time asked about while a session is live; otherwise when its
-    /// last session ended.
-    pub last_seen: Timestamp,
-    /// Since when it is drained.
-    pub draining_since: Option<Timestamp>,
-    /// When it will be forgotten unless it subscribes again first; `None`
-    /// while it holds anything, has a live session or is drained.
-    pub forget_at: Option<Timestamp>,
-}
-
-impl FrontendView {
-    /// Whether a drain has taken everything it will take: no lease, no
-    /// live task and no waiting request left.
-    pub fn drained(&self) -> bool {
-        self.draining_since.is_some()
-            && self.leases == 0
-            && self.live_tasks == 0
-            && self.waiting_requests == 0
-    }
-}
-
-/// What one drain did, and where the frontend stands after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DrainReport {
-    /// Leases taken back by this drain (each holder told `Drained`).
-    pub leases_released: usize,
-    /// Waiting acquires refused by this drain.
-    pub requests_refused: usize,
-    /// Live tasks Mesos was asked to kill by this drain.
-    pub tasks_killed: usize,
-    pub frontend: FrontendView,
-}
-
 impl Core {
     /// Every frontend the core knows, by name; `now` is the time shown as
     /// last seen for those with a live session.
@@ -142,7 +95,7 @@ impl Core {
     /// asks Mesos to kill its live tasks. Draining a drained frontend
     /// again takes whatever it still holds, so an operator can repeat the
     /// call to follow the drain and to kill what a first call left alone.
-    pub fn drain_frontend(
+    pub(crate) fn drain_frontend(
         &mut self,
         now: Timestamp,
         frontend: &FrontendName,
@@ -226,7 +179,7 @@ impl Core {
 
     /// Undoes a drain: `frontend` may acquire again. What the drain took
     /// stays taken.
-    pub fn undrain_frontend(
+    pub(crate) fn undrain_frontend(
         &mut self,
         now: Timestamp,
         frontend: &FrontendName,

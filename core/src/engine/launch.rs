@@ -10,8 +10,8 @@ impl Core {
     /// Starts tasks on leases. All launches are checked before anything
     /// changes; launches on one offer go out in one ACCEPT. A lease whose
     /// sibling slice was just launched waits for its agent's next offer: the
-    /// launch is then answered later, by [`Effect::LaunchDone`].
-    pub fn launch(
+    /// launch is then answered later, by an [`Effect::Reply`].
+    pub(crate) fn launch(
         &mut self,
         now: Timestamp,
         ticket: Ticket,
@@ -251,15 +251,15 @@ impl Core {
                 }
                 Err(error) => Err(error),
             };
-            self.effects.push(Effect::LaunchDone {
+            self.effects.push(Effect::Reply {
                 ticket: launch.ticket,
-                result,
+                answer: result.map(Answer::Launched),
             });
         }
     }
 
     /// Asks Mesos to kill the frontend's tasks; unknown ids change nothing.
-    pub fn kill(
+    pub(crate) fn kill(
         &mut self,
         session: &SessionId,
         task_ids: &[TaskId],
@@ -292,7 +292,7 @@ impl Core {
     }
 
     /// Drops the frontend's events up to `up_to_sequence` from its outbox.
-    pub fn acknowledge(
+    pub(crate) fn acknowledge(
         &mut self,
         session: &SessionId,
         up_to_sequence: u64,
@@ -312,7 +312,7 @@ impl Core {
 
     /// Asks Mesos for fresh statuses of the frontend's tasks (every live one
     /// when `task_ids` is empty) and answers with what is recorded.
-    pub fn reconcile(
+    pub(crate) fn reconcile(
         &mut self,
         session: &SessionId,
         task_ids: &[TaskId],

@@ -9,7 +9,7 @@ impl Core {
     /// suppresses no role; roles that changed while it was in flight are
     /// updated; after a resubscription every live task is reconciled, since
     /// updates may have been missed while away.
-    pub fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
+    pub(crate) fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
         self.suppressed.clear();
         self.roles_changed(roles.to_vec());
         self.pushed = Default::default();
@@ -32,7 +32,7 @@ impl Core {
     /// The subscription is gone, and with it every outstanding offer. Leases
     /// wait for their agents' next offers, as after a sibling launch;
     /// launches not yet sent never will be.
-    pub fn mesos_disconnected(&mut self, now: Timestamp) {
+    pub(crate) fn mesos_disconnected(&mut self, now: Timestamp) {
         for offer in self.offers.clear() {
             self.drop_pending_accept(&offer, "the connection to Mesos was lost");
         }
@@ -49,7 +49,7 @@ impl Core {
     /// they join the pool and serve waiting demand. Leases on an agent whose
     /// hostname or attributes changed are lost: they were placed by
     /// constraints on what the agent was.
-    pub fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
+    pub(crate) fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
         for offer in offers {
             self.capacity.saw(&offer);
             let on_agent = self.leases.on_agent(&offer.agent.id);
@@ -89,7 +89,7 @@ impl Core {
 
     /// Mesos took an offer back: it leaves the pool, launches waiting on it
     /// are dropped and its leases are lost.
-    pub fn rescind(&mut self, offer: &OfferId) {
+    pub(crate) fn rescind(&mut self, offer: &OfferId) {
         if self.offers.remove(offer).is_some() {
             self.drop_pending_accept(offer, &format!("Mesos rescinded offer {offer}"));
             let bound = self.leases.bound_to(offer);
@@ -103,7 +103,7 @@ impl Core {
     }
 
     /// An agent left the cluster: its offers and leases are gone.
-    pub fn agent_lost(&mut self, agent: &AgentId) {
+    pub(crate) fn agent_lost(&mut self, agent: &AgentId) {
         self.capacity.forget(agent);
         let offers: Vec<OfferId> = self
             .offers
@@ -155,7 +155,7 @@ impl Core {
     /// (when it carries a uuid), then delivered to the owning frontend. A
     /// terminal state is final: a later update of the same task (a stale
     /// retry, a reconciliation answer) is acknowledged and goes no further.
-    pub fn status_update(&mut self, update: StatusUpdate) {
+    pub(crate) fn status_update(&mut self, update: StatusUpdate) {
         let owned = self.tasks.update_live(&update.task_id, |record| {
             record.state = update.state;
             record.reason = update.reason.clone();
@@ -187,7 +187,7 @@ impl Core {
 
     /// Mesos did not take an ACCEPT: its tasks never started. They end as
     /// `Dropped` and their frontends are told why.
-    pub fn accept_failed(&mut self, tasks: &[TaskId], reason: &str) {
+    pub(crate) fn accept_failed(&mut self, tasks: &[TaskId], reason: &str) {
         for task in tasks {
             if self.tasks.get(task).map(|t| t.state) != Some(TaskState::Staging) {
                 continue;

@@ -1,13 +1,15 @@
-//! [`Core`]: the broker's state machine. Every method takes the current time
-//! and either answers at once or queues [`Effect`]s (Mesos calls, events for
-//! sessions, deferred replies) that the runtime drains and carries out in
-//! order. Same inputs, same effects: no clock, no randomness, no I/O.
+//! [`Core`]: the broker's state machine. Everything reaches it through
+//! [`Core::handle`] with the time it happened, and everything it decides
+//! comes out as [`Effect`]s (Mesos calls, events for sessions, replies),
+//! which the runtime carries out in order. Same inputs, same effects: no
+//! clock, no randomness, no I/O. Reads (`views`) take `&self` and are no
+//! inputs: they change nothing, so nothing needs to record them.
 //!
-//! The state and sessions live here; each other concern of the one `impl
-//! Core` has a file of its own: `acquire` (leases), `demand` (waiting
-//! requests and fair share), `launch` (tasks), `mesos_events`, `upkeep`
-//! (time and the pool), `tenancy` (namespaces), `frontends` (drains and
-//! forgetting) and `views`.
+//! The state and sessions live here; `handle` dispatches each input to the
+//! concern that decides it, each in a file of its own: `acquire` (leases),
+//! `demand` (waiting requests and fair share), `launch` (tasks),
+//! `mesos_events`, `upkeep` (time and the pool), `tenancy` (namespaces),
+//! `frontends` (drains and forgetting), `reclaim` and `views`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -16,8 +18,10 @@ use super::leases::{LeaseBook, LeaseState};
 use super::model::*;
 use super::placement::Demand;
 use super::pool::Pool;
+use super::protocol::{Answer, Effect};
 use super::resources::Resources;
 use super::tasks::TaskBook;
+use super::views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
 
 /// The [`Demand`] of `request` from `frontend` in `namespace`, borrowing
 /// only the fields it reads so that the pool can be borrowed mutably beside
@@ -38,6 +42,7 @@ macro_rules! demand {
 mod acquire;
 mod demand;
 mod frontends;
+mod handle;
 mod launch;
 mod mesos_events;
 mod reclaim;
@@ -45,7 +50,15 @@ mod tenancy;
 mod upkeep;
 mod views;
 
-pub use frontends::{DrainReport, FrontendView};
+/// How a request that may have to wait (Acquire, Launch) was answered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome<T> {
+    /// Answered at once.
+    Now(T),
+    /// Queued; an [`Effect::Reply`] with the caller's ticket answers it
+    /// later.
+    Later,
+}
 
 /// What the core keeps of one frontend name, from its first Subscribe until
 /// it is forgotten (see `frontends`).
@@ -164,43 +177,6 @@ pub(super) struct ReclaimState {
     pub(super) enforced: bool,
 }
 
-/// A task the runtime launched, as Launch answers it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Launched {
-    pub task_id: TaskId,
-    pub client_id: String,
-    pub lease: LeaseId,
-    pub agent: AgentId,
-}
-
-/// A namespace's usage against its quota, for operators.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NamespaceUsage {
-    pub namespace: Namespace,
-    /// Leased and not launched.
-    pub leased: Resources,
-    /// Held by live tasks.
-    pub running: Resources,
-    /// Revocable or borrowed from other namespaces, leased or running
-    /// (included in `leased` and `running`; not counted against quota).
-    pub borrowed: Resources,
-    /// Of its own capacity, what other namespaces borrow now.
-    pub lent: Resources,
-    /// The largest share of any resource of the capacity Agora holds,
-    /// divided by the namespace's weight.
-    pub dominant_share: f64,
-    /// Slots of requests waiting for capacity.
-    pub waiting_slots: u32,
-}
-
-/// An agent and what Agora holds of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentView {
-    pub agent: Agent,
-    pub pooled: Resources,
-    pub leased: Resources,
-}
-
 /// The broker's brain; see the module docs.
 #[derive(Debug)]
 pub struct Core {
@@ -287,7 +263,7 @@ impl Core {
     /// Takes the effects queued so far, oldest first. Before they leave,
     /// each role's offer suppression is brought in line with its demand, so
     /// that every input ends with Mesos asked for exactly what is needed.
-    pub fn drain_effects(&mut self) -> Vec<Effect> {
+    pub(crate) fn drain_effects(&mut self) -> Vec<Effect> {
         self.settle_suppression();
         std::mem::take(&mut self.effects)
     }
@@ -356,7 +332,7 @@ impl Core {
     /// replays its unacknowledged events after `resume_after`. The first
     /// principal to subscribe under a name owns it until the frontend is
     /// forgotten; any other is refused.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &mut self,
         frontend: FrontendName,
         principal: &str,
@@ -415,7 +391,7 @@ impl Core {
     /// unless the frontend holds them from another live session. Its
     /// waiting demand is answered at once: nobody is there to take it. A
     /// frontend left with nothing at all is forgotten after the retention.
-    pub fn end_session(&mut self, now: Timestamp, session: &SessionId) {
+    pub(crate) fn end_session(&mut self, now: Timestamp, session: &SessionId) {
         let mut ended = None;
         if let Some(state) = self.sessions.get_mut(session)
             && state.ended_at.is_none()

@@ -33,7 +33,7 @@ impl Core {
     /// Creates or replaces a namespace. When the set of roles changes, the
     /// framework's roles are updated in Mesos (UPDATE_FRAMEWORK: no
     /// resubscription, no task touched).
-    pub fn put_namespace(&mut self, namespace: Namespace) -> Result<(), CoreError> {
+    pub(crate) fn put_namespace(&mut self, namespace: Namespace) -> Result<(), CoreError> {
         self.check_put_namespace(&namespace)?;
         let roles = self.roles();
         self.namespaces.insert(namespace.name.clone(), namespace);
@@ -52,7 +52,7 @@ impl Core {
 
     /// Removes a namespace that holds nothing; its role leaves the
     /// framework when no other namespace uses it.
-    pub fn delete_namespace(&mut self, name: &str) -> Result<Namespace, CoreError> {
+    pub(crate) fn delete_namespace(&mut self, name: &str) -> Result<Namespace, CoreError> {
         self.check_delete_namespace(name)?;
         let roles = self.roles();
         let removed = self

@@ -12,7 +12,7 @@ impl Core {
     /// ended sessions past their grace, pool offers past their time to live
     /// (declined back to Mesos), request ids past their memory and
     /// frontends that held nothing for the frontend retention.
-    pub fn tick(&mut self, now: Timestamp) {
+    pub(crate) fn tick(&mut self, now: Timestamp) {
         self.last_tick = now;
         let notice = self.config.expiring_notice;
         let mut warnings = Vec::new();
