@@ -1812,7 +1812,7 @@ fn idle_capacity_is_lent_only_to_requests_that_allow_revocable() {
         Resources::default(),
         "borrowing is not regular use"
     );
-    assert_eq!(core.lent["batch"].scalar("cpus"), 1.0);
+    assert_eq!(core.accounting.lent["batch"].scalar("cpus"), 1.0);
     let report = core.usage_report(None).unwrap();
     let of = |name: &str| report.iter().find(|u| u.namespace.name == name).unwrap();
     assert_eq!(of("ci").borrowed.scalar("cpus"), 1.0);
@@ -1879,7 +1879,7 @@ fn the_owner_takes_back_unlaunched_borrowed_leases_and_no_more_than_needed() {
     assert_eq!(lost.len(), 1);
     assert!(lost[0] == first.id || lost[0] == second.id);
     assert_eq!(core.leases_of(&borrower, None).unwrap().len(), 1);
-    assert_eq!(core.lent["batch"].scalar("cpus"), 2.0);
+    assert_eq!(core.accounting.lent["batch"].scalar("cpus"), 2.0);
 }
 
 /// `ci` runs two borrowed 2-cpu tasks on batch's agent, the second a
@@ -2122,7 +2122,7 @@ fn check_invariants(
     for pooled in core.offers.iter() {
         let offer_id = &pooled.offer.id;
         let mut leased = Resources::default();
-        if let Some(pending) = core.accepts.get(offer_id) {
+        if let Some(pending) = core.launches.accepts.get(offer_id) {
             leased.add(&pending.taken);
         }
         for state in core
@@ -2146,7 +2146,7 @@ fn check_invariants(
         let on = ports.entry(&state.lease.agent.id).or_default();
         on.extend_from_slice(state.lease.resources.port_ranges());
     }
-    for (offer_id, pending) in &core.accepts {
+    for (offer_id, pending) in &core.launches.accepts {
         if let Some(pooled) = core.offers.iter().find(|p| &p.offer.id == offer_id) {
             let on = ports.entry(&pooled.offer.agent.id).or_default();
             on.extend_from_slice(pending.taken.port_ranges());
@@ -2173,7 +2173,7 @@ fn check_invariants(
         acks_seen,
         "every update with a uuid is acknowledged once"
     );
-    for frontend in core.frontends.values() {
+    for frontend in core.sessions.frontends.values() {
         let sequences: Vec<u64> = frontend.outbox.iter().map(|(s, _)| *s).collect();
         prop_assert!(sequences.windows(2).all(|w| w[0] < w[1]));
     }
@@ -2466,10 +2466,10 @@ proptest! {
                     _ => {}
                 }
             }
-            let borrowed = core.revocable_usage.get("ci").map_or(0.0, |r| r.scalar("cpus"));
+            let borrowed = core.accounting.revocable_usage.get("ci").map_or(0.0, |r| r.scalar("cpus"));
             prop_assert!(borrowed <= 6.0, "ci borrows {borrowed} cpus, above its max_borrowed");
             prop_assert!(
-                core.revocable_usage.get("web").is_none_or(|r| r.is_empty()),
+                core.accounting.revocable_usage.get("web").is_none_or(|r| r.is_empty()),
                 "a request that denies revocable capacity never borrows"
             );
         }
@@ -2560,7 +2560,11 @@ fn subscribe_as(core: &mut Core, frontend: &str, principal: &str) -> Result<Sess
 
 /// The frontends the core remembers.
 fn known(core: &Core) -> Vec<&str> {
-    core.frontends.keys().map(|f| f.0.as_str()).collect()
+    core.sessions
+        .frontends
+        .keys()
+        .map(|f| f.0.as_str())
+        .collect()
 }
 
 #[test]
@@ -2573,7 +2577,7 @@ fn a_frontend_name_belongs_to_its_first_principal_until_it_is_forgotten() {
     });
     assert_eq!(subscribe_as(&mut core, "spark", "mallory"), taken);
     core.end_session(T0, &s);
-    let others = core.frontends[&name("spark")].sessions.clone();
+    let others = core.sessions.frontends[&name("spark")].sessions.clone();
     for other in others {
         core.end_session(T0, &other);
     }
@@ -2592,7 +2596,7 @@ fn a_frontend_with_nothing_left_is_forgotten_after_the_retention_with_its_reques
     let lease = granted(core.acquire(T0, Ticket(1), &s, request)).remove(0);
     core.release(T0, &s, &[lease.id], Duration::from_secs(60))
         .unwrap();
-    assert_eq!(core.requests.len(), 1);
+    assert_eq!(core.queue.requests.len(), 1);
     let ended = T0.after(Duration::from_secs(10));
     core.end_session(ended, &s);
     // The pool's offer goes after its time to live and the session after
@@ -2600,14 +2604,14 @@ fn a_frontend_with_nothing_left_is_forgotten_after_the_retention_with_its_reques
     core.tick(ended.after(CoreConfig::default().session_grace));
     let due = ended.after(RETENTION);
     assert_eq!(core.next_deadline(), Some(due));
-    assert_eq!(core.frontends[&name("a")].forget_at, Some(due));
+    assert_eq!(core.sessions.frontends[&name("a")].forget_at, Some(due));
 
     core.tick(Timestamp(due.0 - 1));
     assert_eq!(known(&core), ["a"]);
     core.tick(due);
     assert!(known(&core).is_empty());
-    assert!(core.requests.is_empty(), "its request ids go with it");
-    assert!(core.forgettable.is_empty());
+    assert!(core.queue.requests.is_empty(), "its request ids go with it");
+    assert!(core.sessions.forgettable.is_empty());
     assert_eq!(core.next_deadline(), None);
 }
 
@@ -2619,7 +2623,7 @@ fn a_frontend_with_live_tasks_or_unacknowledged_events_is_not_forgotten() {
     let later = T0.after(RETENTION * 3);
     core.tick(later);
     assert_eq!(known(&core), ["a"]);
-    assert_eq!(core.frontends[&name("a")].forget_at, None);
+    assert_eq!(core.sessions.frontends[&name("a")].forget_at, None);
 
     // The task ends while no session is live: its status waits for the
     // frontend, and so does the frontend's name.
@@ -2627,7 +2631,7 @@ fn a_frontend_with_live_tasks_or_unacknowledged_events_is_not_forgotten() {
     core.tick(later.after(RETENTION * 3));
     assert_eq!(known(&core), ["a"]);
     assert_eq!(core.tasks.live_count(&name("a")), 0);
-    assert_eq!(core.frontends[&name("a")].outbox.len(), 1);
+    assert_eq!(core.sessions.frontends[&name("a")].outbox.len(), 1);
 
     // Once it comes back and acknowledges, it may go.
     let back = later.after(RETENTION * 4);
@@ -2644,7 +2648,7 @@ fn a_frontend_that_subscribes_again_within_the_retention_is_kept() {
     let s = session(&mut core, "a");
     core.end_session(T0, &s);
     let s = session(&mut core, "a");
-    assert!(core.forgettable.is_empty());
+    assert!(core.sessions.forgettable.is_empty());
     core.tick(T0.after(RETENTION * 2));
     assert_eq!(known(&core), ["a"]);
     let later = T0.after(RETENTION * 2);
@@ -2785,7 +2789,7 @@ fn a_drain_with_kill_tasks_kills_every_live_task_after_its_launch_went_out() {
         vec![(pair[0].id.clone(), task("lingers", 1.0, 128.0))],
     ));
     core.drain_effects();
-    assert_eq!(core.accepts.len(), 1, "the launch lingers");
+    assert_eq!(core.launches.accepts.len(), 1, "the launch lingers");
 
     let report = core.drain_frontend(T0, &name("a"), true).unwrap();
     assert_eq!((report.leases_released, report.tasks_killed), (1, 2));
@@ -2847,16 +2851,17 @@ fn a_drained_frontend_is_remembered_until_the_drain_is_undone() {
 /// live session, and nothing refers to a frontend that was forgotten.
 fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
     let scheduled: BTreeSet<(Timestamp, FrontendName)> = core
+        .sessions
         .frontends
         .iter()
         .filter_map(|(name, state)| state.forget_at.map(|at| (at, name.clone())))
         .collect();
     prop_assert_eq!(
         &scheduled,
-        &core.forgettable,
+        &core.sessions.forgettable,
         "the index matches the frontends"
     );
-    for (name, state) in &core.frontends {
+    for (name, state) in &core.sessions.frontends {
         let holds_nothing = state.sessions.is_empty()
             && state.outbox.is_empty()
             && state.draining.is_none()
@@ -2865,7 +2870,7 @@ fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
                 .tasks
                 .values()
                 .all(|t| &t.frontend != name || t.state.is_terminal())
-            && core.waiting.iter().all(|w| &w.frontend != name);
+            && core.queue.waiting.iter().all(|w| &w.frontend != name);
         prop_assert_eq!(
             state.forget_at.is_some(),
             holds_nothing,
@@ -2875,23 +2880,23 @@ fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
         prop_assert!(state.owner.is_some(), "frontend {} has an owner", name);
         if state.draining.is_some() {
             prop_assert!(core.leases.values().all(|s| &s.lease.frontend != name));
-            prop_assert!(core.waiting.iter().all(|w| &w.frontend != name));
+            prop_assert!(core.queue.waiting.iter().all(|w| &w.frontend != name));
         }
     }
     for state in core.leases.values() {
-        prop_assert!(core.frontends.contains_key(&state.lease.frontend));
+        prop_assert!(core.sessions.frontends.contains_key(&state.lease.frontend));
     }
     for task in core.tasks.values().filter(|t| !t.state.is_terminal()) {
         prop_assert!(
-            core.frontends.contains_key(&task.frontend),
+            core.sessions.frontends.contains_key(&task.frontend),
             "a forgotten frontend had no live task"
         );
     }
-    for waiting in &core.waiting {
-        prop_assert!(core.frontends.contains_key(&waiting.frontend));
+    for waiting in &core.queue.waiting {
+        prop_assert!(core.sessions.frontends.contains_key(&waiting.frontend));
     }
-    for (frontend, _) in core.requests.keys() {
-        prop_assert!(core.frontends.contains_key(frontend));
+    for (frontend, _) in core.queue.requests.keys() {
+        prop_assert!(core.sessions.frontends.contains_key(frontend));
     }
     Ok(())
 }
@@ -2969,7 +2974,7 @@ proptest! {
             match step {
                 FrontendStep::Subscribe { frontend, principal } => {
                     let who = principals[principal];
-                    let owner = core.frontends.get(&name(STEP_FRONTENDS[frontend])).and_then(|s| s.owner.clone());
+                    let owner = core.sessions.frontends.get(&name(STEP_FRONTENDS[frontend])).and_then(|s| s.owner.clone());
                     let result = subscribe_as(&mut core, STEP_FRONTENDS[frontend], who);
                     let taken = owner.is_some_and(|owner| owner != who);
                     prop_assert_eq!(result.is_err(), taken, "only the owner of a known name is let in");
@@ -3016,7 +3021,7 @@ proptest! {
                     }
                 }
                 FrontendStep::Drain { frontend, kill } => {
-                    let known = core.frontends.contains_key(&name(STEP_FRONTENDS[frontend]));
+                    let known = core.sessions.frontends.contains_key(&name(STEP_FRONTENDS[frontend]));
                     let report = core.drain_frontend(now, &name(STEP_FRONTENDS[frontend]), kill);
                     prop_assert_eq!(report.is_ok(), known);
                 }
@@ -3025,7 +3030,7 @@ proptest! {
                 }
                 FrontendStep::Advance { millis } => {
                     let before: Vec<(FrontendName, Option<Timestamp>)> = core
-                        .frontends
+                        .sessions.frontends
                         .iter()
                         .map(|(name, state)| (name.clone(), state.forget_at))
                         .collect();
@@ -3034,7 +3039,7 @@ proptest! {
                     for (name, forget_at) in before {
                         let due = forget_at.is_some_and(|at| at <= now);
                         prop_assert_eq!(
-                            !core.frontends.contains_key(&name),
+                            !core.sessions.frontends.contains_key(&name),
                             due,
                             "frontend {} is forgotten exactly when it was due",
                             name
@@ -3043,7 +3048,7 @@ proptest! {
                 }
             }
             core.drain_effects();
-            prop_assert!(core.next_deadline().is_none_or(|at| core.forgettable.first().is_none_or(|(due, _)| at <= *due)));
+            prop_assert!(core.next_deadline().is_none_or(|at| core.sessions.forgettable.first().is_none_or(|(due, _)| at <= *due)));
             check_frontend_books(&core)?;
         }
     }

@@ -46,8 +46,8 @@ impl Core {
         }
         self.remember(now, &frontend, &request, None);
         self.preempt_for(now, &request);
-        let role = self.namespaces[&request.namespace].role.clone();
-        self.waiting.push_back(Waiting {
+        let role = self.tenancy.namespaces[&request.namespace].role.clone();
+        self.queue.waiting.push_back(Waiting {
             tickets: vec![ticket],
             session: session.clone(),
             frontend,
@@ -55,7 +55,7 @@ impl Core {
             deadline: now.after(request.wait_for),
             request,
         });
-        self.suppressed.remove(&role);
+        self.tenancy.suppressed.remove(&role);
         self.effects
             .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
         self.yield_idle_offers(now);
@@ -65,7 +65,8 @@ impl Core {
     /// The refusal of `request` after `waited` without capacity: that it
     /// cannot fit the cluster as seen, with the numbers, when that is why.
     pub(super) fn no_capacity(&self, request: &AcquireRequest, waited: Duration) -> CoreError {
-        self.capacity
+        self.accounting
+            .capacity
             .why_not(request)
             .unwrap_or(CoreError::NoCapacity { waited })
     }
@@ -77,7 +78,7 @@ impl Core {
         namespace: &str,
     ) -> Result<FrontendName, CoreError> {
         let state = self.live_session(session)?;
-        if !self.namespaces.contains_key(namespace) {
+        if !self.tenancy.namespaces.contains_key(namespace) {
             Err(CoreError::NamespaceNotFound(namespace.to_owned()))
         } else if state.namespaces.contains(namespace) {
             Ok(state.frontend.clone())
@@ -96,7 +97,7 @@ impl Core {
         if request.revocable != RevocablePolicy::Deny {
             return Ok(());
         }
-        let namespace = &self.namespaces[&request.namespace];
+        let namespace = &self.tenancy.namespaces[&request.namespace];
         let usage = self.usage(&request.namespace);
         let mut gang = Resources::default();
         for slot in &request.slots {
@@ -136,23 +137,30 @@ impl Core {
         frontend: &FrontendName,
         request: &AcquireRequest,
     ) -> Option<Vec<Lease>> {
-        let namespace = self.namespaces.get(&request.namespace)?;
+        let namespace = self.tenancy.namespaces.get(&request.namespace)?;
         let mut role = namespace.role.clone();
         let max_hold = self.max_hold(namespace);
-        let demand = demand!(self, namespace, frontend, request, now);
+        let demand =
+            self.accounting
+                .demand(namespace, self.sessions.refused(frontend), request, now);
         let mut grants = place(&mut self.offers, &demand);
         let mut borrowed_from = None;
         if grants.is_empty() && request.revocable != RevocablePolicy::Deny {
             for name in self.lenders_for(&request.namespace) {
-                let lender = &self.namespaces[&name];
+                let lender = &self.tenancy.namespaces[&name];
                 let demand = Demand {
                     role: &lender.role,
                     revocable: RevocablePolicy::Deny,
                     lender: Some(Cap {
                         cap: &lender.lending.max_lent,
-                        used: self.lent.get(&name),
+                        used: self.accounting.lent.get(&name),
                     }),
-                    ..demand!(self, namespace, frontend, request, now)
+                    ..self.accounting.demand(
+                        namespace,
+                        self.sessions.refused(frontend),
+                        request,
+                        now,
+                    )
                 };
                 grants = place(&mut self.offers, &demand);
                 if !grants.is_empty() {
@@ -173,7 +181,7 @@ impl Core {
         let mut leases = Vec::with_capacity(grants.len());
         for grant in grants {
             let lease = Lease {
-                id: LeaseId(self.fresh_id("lease")),
+                id: LeaseId(self.ids.fresh("lease")),
                 frontend: frontend.clone(),
                 namespace: request.namespace.clone(),
                 agent: grant.agent,
@@ -184,7 +192,8 @@ impl Core {
                 expires_at: now.after(hold),
                 offer: Some(grant.offer),
             };
-            self.charge(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
+            self.accounting
+                .charge(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
             self.leases.insert(LeaseState {
                 lease: lease.clone(),
                 expiring_sent: false,
@@ -200,13 +209,15 @@ impl Core {
     /// with no demand of their own waiting.
     fn lenders_for(&self, borrower: &str) -> Vec<String> {
         let own_role = self.role_of(borrower);
-        self.namespaces
+        self.tenancy
+            .namespaces
             .values()
             .filter(|ns| ns.lending.lend_idle && ns.name != borrower)
             .filter(|ns| Some(ns.role.as_str()) != own_role)
             .filter(|ns| {
                 let role = Some(ns.role.as_str());
                 !self
+                    .queue
                     .waiting
                     .iter()
                     .any(|w| self.role_of(&w.request.namespace) == role)
@@ -266,7 +277,7 @@ impl Core {
         request: &AcquireRequest,
         leases: &[LeaseId],
     ) -> bool {
-        let Some(namespace) = self.namespaces.get(&request.namespace) else {
+        let Some(namespace) = self.tenancy.namespaces.get(&request.namespace) else {
             return false;
         };
         let mut pool = self.offers.clone();
@@ -275,7 +286,9 @@ impl Core {
                 pool.give_back(offer, &state.lease.resources, state.lease.revocable);
             }
         }
-        let demand = demand!(self, namespace, frontend, request, now);
+        let demand =
+            self.accounting
+                .demand(namespace, self.sessions.refused(frontend), request, now);
         !place(&mut pool, &demand).is_empty()
     }
 
@@ -319,7 +332,7 @@ impl Core {
             let max_hold = self
                 .leases
                 .get(id)
-                .and_then(|s| self.namespaces.get(&s.lease.namespace))
+                .and_then(|s| self.tenancy.namespaces.get(&s.lease.namespace))
                 .map_or(self.config.max_hold, |ns| self.max_hold(ns));
             let held_lease = self.leases.update(id, |state| {
                 state.lease.expires_at = now.after(hold_for.min(max_hold));
@@ -345,7 +358,7 @@ impl Core {
             if let Some(state) = self.leases.get(id) {
                 let agent = state.lease.agent.id.clone();
                 if !refuse_for.is_zero()
-                    && let Some(f) = self.frontends.get_mut(&frontend)
+                    && let Some(f) = self.sessions.frontends.get_mut(&frontend)
                 {
                     f.refused_agents.insert(agent, now.after(refuse_for));
                 }
@@ -364,7 +377,8 @@ impl Core {
             self.offers
                 .give_back(offer, &lease.resources, lease.revocable);
         }
-        self.credit(&lease.namespace, &lease.resources, Holder::of_lease(lease));
+        self.accounting
+            .credit(&lease.namespace, &lease.resources, Holder::of_lease(lease));
         Some(state.lease)
     }
 

@@ -21,7 +21,7 @@ impl Core {
             return Ok(None);
         };
         let key = (frontend.clone(), request_id.clone());
-        let Some(remembered) = self.requests.get_mut(&key) else {
+        let Some(remembered) = self.queue.requests.get_mut(&key) else {
             return Ok(None);
         };
         if !remembered.request.same_ask(request) {
@@ -41,10 +41,10 @@ impl Core {
                 .collect();
             return Ok(Some(Outcome::Now(current)));
         }
-        let original = self
-            .waiting
-            .iter_mut()
-            .find(|w| &w.frontend == frontend && w.request.request_id.as_ref() == Some(request_id));
+        let original =
+            self.queue.waiting.iter_mut().find(|w| {
+                &w.frontend == frontend && w.request.request_id.as_ref() == Some(request_id)
+            });
         Ok(original.map(|waiting| {
             waiting.tickets.push(ticket);
             Outcome::Later
@@ -60,7 +60,7 @@ impl Core {
         granted: Option<&[Lease]>,
     ) {
         if let Some(request_id) = &request.request_id {
-            self.requests.insert(
+            self.queue.requests.insert(
                 (frontend.clone(), request_id.clone()),
                 Remembered {
                     request: request.clone(),
@@ -75,7 +75,8 @@ impl Core {
     /// window holds up newer ones.
     pub(super) fn queue_blocked(&self, now: Timestamp, namespace: &str) -> bool {
         let window = self.config.backfill_window;
-        self.waiting
+        self.queue
+            .waiting
             .iter()
             .any(|w| w.request.namespace == namespace && w.since.after(window) <= now)
     }
@@ -91,12 +92,12 @@ impl Core {
             let key = (waiting.frontend.clone(), request_id.clone());
             match &result {
                 Ok(leases) => {
-                    if let Some(remembered) = self.requests.get_mut(&key) {
+                    if let Some(remembered) = self.queue.requests.get_mut(&key) {
                         remembered.granted = Some(leases.clone());
                     }
                 }
                 Err(_) => {
-                    self.requests.remove(&key);
+                    self.queue.requests.remove(&key);
                 }
             }
         }
@@ -109,10 +110,10 @@ impl Core {
     }
 
     pub(super) fn expire_waits(&mut self, now: Timestamp) {
-        let (expired, kept) = std::mem::take(&mut self.waiting)
+        let (expired, kept) = std::mem::take(&mut self.queue.waiting)
             .into_iter()
             .partition(|w| w.deadline <= now);
-        self.waiting = kept;
+        self.queue.waiting = kept;
         for waiting in expired {
             let refusal = self.no_capacity(&waiting.request, waiting.request.wait_for);
             self.answer_waiting(waiting, Err(refusal));
@@ -130,14 +131,14 @@ impl Core {
         'serve: loop {
             for namespace in self.fair_order() {
                 let mut index = 0;
-                while index < self.waiting.len() {
-                    let waiting = &self.waiting[index];
+                while index < self.queue.waiting.len() {
+                    let waiting = &self.queue.waiting[index];
                     let ticket = waiting.tickets[0];
                     if waiting.request.namespace != namespace || failed.contains(&ticket) {
                         index += 1;
                         continue;
                     }
-                    let Some(waiting) = self.waiting.remove(index) else {
+                    let Some(waiting) = self.queue.waiting.remove(index) else {
                         break;
                     };
                     if let Some(leases) =
@@ -149,7 +150,7 @@ impl Core {
                     failed.insert(ticket);
                     self.preempt_for(now, &waiting.request);
                     let blocks = waiting.since.after(window) <= now;
-                    self.waiting.insert(index, waiting);
+                    self.queue.waiting.insert(index, waiting);
                     if blocks {
                         break;
                     }
@@ -164,7 +165,7 @@ impl Core {
     /// pool plus what its namespaces use.
     pub(super) fn capacity(&self) -> Resources {
         let mut capacity = self.offers.total_free().clone();
-        for usage in self.usage.values() {
+        for usage in self.accounting.usage.values() {
             capacity.add(usage);
         }
         capacity
@@ -173,6 +174,7 @@ impl Core {
     /// Namespaces with waiting demand, in the order fair share serves them.
     pub(super) fn fair_order(&self) -> Vec<String> {
         let waiting: BTreeSet<&str> = self
+            .queue
             .waiting
             .iter()
             .map(|w| w.request.namespace.as_str())
@@ -181,7 +183,7 @@ impl Core {
         let mut standings: Vec<(Standing, &str)> = waiting
             .into_iter()
             .filter_map(|name| {
-                let namespace = self.namespaces.get(name)?;
+                let namespace = self.tenancy.namespaces.get(name)?;
                 Some((Standing::of(namespace, &self.usage(name), &capacity), name))
             })
             .collect();

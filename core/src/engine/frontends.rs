@@ -32,10 +32,11 @@ impl Core {
     /// last seen for those with a live session.
     pub fn frontends(&self, now: Timestamp) -> Vec<FrontendView> {
         let mut waiting: BTreeMap<&FrontendName, usize> = BTreeMap::new();
-        for w in &self.waiting {
+        for w in &self.queue.waiting {
             *waiting.entry(&w.frontend).or_default() += 1;
         }
-        self.frontends
+        self.sessions
+            .frontends
             .iter()
             .map(|(name, state)| {
                 let waiting = waiting.get(name).copied().unwrap_or_default();
@@ -47,10 +48,16 @@ impl Core {
     /// One frontend, as [`Core::frontends`] shows it.
     pub fn frontend(&self, now: Timestamp, name: &FrontendName) -> Result<FrontendView, CoreError> {
         let state = self
+            .sessions
             .frontends
             .get(name)
             .ok_or_else(|| CoreError::FrontendNotFound(name.clone()))?;
-        let waiting = self.waiting.iter().filter(|w| &w.frontend == name).count();
+        let waiting = self
+            .queue
+            .waiting
+            .iter()
+            .filter(|w| &w.frontend == name)
+            .count();
         Ok(self.view(now, name, state, waiting))
     }
 
@@ -67,7 +74,7 @@ impl Core {
             let live: BTreeSet<&String> = state
                 .sessions
                 .iter()
-                .filter_map(|s| self.sessions.get(s))
+                .filter_map(|s| self.sessions.open.get(s))
                 .flat_map(|s| &s.namespaces)
                 .collect();
             live.into_iter().cloned().collect()
@@ -102,15 +109,16 @@ impl Core {
         kill_tasks: bool,
     ) -> Result<DrainReport, CoreError> {
         let state = self
+            .sessions
             .frontends
             .get_mut(frontend)
             .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
         state.draining.get_or_insert(now);
         self.unschedule_forget(frontend);
-        let (refused, kept): (VecDeque<Waiting>, _) = std::mem::take(&mut self.waiting)
+        let (refused, kept): (VecDeque<Waiting>, _) = std::mem::take(&mut self.queue.waiting)
             .into_iter()
             .partition(|w| &w.frontend == frontend);
-        self.waiting = kept;
+        self.queue.waiting = kept;
         let requests_refused = refused.len();
         for waiting in refused {
             let refusal = CoreError::FrontendDraining {
@@ -154,6 +162,7 @@ impl Core {
         // that reached Mesos before the ACCEPT would find no task to kill,
         // and the ACCEPT would then start it.
         let lingering: Vec<OfferId> = self
+            .launches
             .accepts
             .iter()
             .filter(|(_, pending)| {
@@ -185,6 +194,7 @@ impl Core {
         frontend: &FrontendName,
     ) -> Result<FrontendView, CoreError> {
         let state = self
+            .sessions
             .frontends
             .get_mut(frontend)
             .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
@@ -197,7 +207,7 @@ impl Core {
 
     /// Refuses the acquires of a drained frontend.
     pub(super) fn refuse_if_draining(&self, frontend: &FrontendName) -> Result<(), CoreError> {
-        match self.frontends.get(frontend) {
+        match self.sessions.frontends.get(frontend) {
             Some(state) if state.draining.is_some() => Err(CoreError::FrontendDraining {
                 frontend: frontend.clone(),
             }),
@@ -214,13 +224,14 @@ impl Core {
             && state.draining.is_none()
             && self.leases.count_of(frontend) == 0
             && self.tasks.live_count(frontend) == 0
-            && !self.waiting.iter().any(|w| &w.frontend == frontend)
+            && !self.queue.waiting.iter().any(|w| &w.frontend == frontend)
     }
 
     /// Puts `frontend` in the forgettable index, due `frontend_retention`
     /// from `now`, if it holds nothing.
     pub(super) fn schedule_forget(&mut self, now: Timestamp, frontend: &FrontendName) {
         let idle = self
+            .sessions
             .frontends
             .get(frontend)
             .is_some_and(|state| self.holds_nothing(frontend, state));
@@ -229,37 +240,39 @@ impl Core {
         }
         self.unschedule_forget(frontend);
         let at = now.after(self.config.frontend_retention);
-        if let Some(state) = self.frontends.get_mut(frontend) {
+        if let Some(state) = self.sessions.frontends.get_mut(frontend) {
             state.forget_at = Some(at);
-            self.forgettable.insert((at, frontend.clone()));
+            self.sessions.forgettable.insert((at, frontend.clone()));
         }
     }
 
     /// Takes `frontend` out of the forgettable index.
     pub(super) fn unschedule_forget(&mut self, frontend: &FrontendName) {
         if let Some(at) = self
+            .sessions
             .frontends
             .get_mut(frontend)
             .and_then(|state| state.forget_at.take())
         {
-            self.forgettable.remove(&(at, frontend.clone()));
+            self.sessions.forgettable.remove(&(at, frontend.clone()));
         }
     }
 
     /// Forgets the frontends due by `now` that still hold nothing; the
     /// others leave the index until their next session ends.
     pub(super) fn forget_idle_frontends(&mut self, now: Timestamp) {
-        while let Some((at, frontend)) = self.forgettable.first().cloned()
+        while let Some((at, frontend)) = self.sessions.forgettable.first().cloned()
             && at <= now
         {
-            self.forgettable.pop_first();
+            self.sessions.forgettable.pop_first();
             let idle = self
+                .sessions
                 .frontends
                 .get(&frontend)
                 .is_some_and(|state| self.holds_nothing(&frontend, state));
             if idle {
                 self.forget(&frontend);
-            } else if let Some(state) = self.frontends.get_mut(&frontend) {
+            } else if let Some(state) = self.sessions.frontends.get_mut(&frontend) {
                 state.forget_at = None;
             }
         }
@@ -267,20 +280,21 @@ impl Core {
 
     /// Drops everything kept under `frontend`'s name.
     fn forget(&mut self, frontend: &FrontendName) {
-        self.frontends.remove(frontend);
+        self.sessions.frontends.remove(frontend);
         let remembered: Vec<(FrontendName, String)> = self
+            .queue
             .requests
             .range((frontend.clone(), String::new())..)
             .take_while(|((name, _), _)| name == frontend)
             .map(|(key, _)| key.clone())
             .collect();
         for key in remembered {
-            self.requests.remove(&key);
+            self.queue.requests.remove(&key);
         }
     }
 
     /// When the next frontend may be forgotten.
     pub(super) fn next_forget(&self) -> Option<Timestamp> {
-        self.forgettable.first().map(|(at, _)| *at)
+        self.sessions.forgettable.first().map(|(at, _)| *at)
     }
 }

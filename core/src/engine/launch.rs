@@ -22,7 +22,7 @@ impl Core {
         if bound {
             return Ok(Outcome::Now(self.execute_launch(now, &frontend, launches)));
         }
-        self.pending_launches.push(PendingLaunch {
+        self.launches.pending.push(PendingLaunch {
             ticket,
             session: session.clone(),
             launches,
@@ -100,7 +100,8 @@ impl Core {
             let Some(offer) = lease.offer.clone() else {
                 continue;
             };
-            self.credit(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
+            self.accounting
+                .credit(&lease.namespace, &lease.resources, Holder::of_lease(&lease));
             match work {
                 Work::Task(spec) => {
                     let task = self.record_task(now, frontend, &lease, spec, &mut launched);
@@ -111,7 +112,7 @@ impl Core {
                         "{}.{}.{}",
                         lease.namespace,
                         frontend,
-                        self.fresh_id("group")
+                        self.ids.fresh("group")
                     );
                     let tasks: Vec<LaunchTask> = specs
                         .into_iter()
@@ -122,7 +123,8 @@ impl Core {
                         self.tasks
                             .update_live(&first.task_id, |t| t.resources.add(&executor));
                     }
-                    self.charge(&lease.namespace, &executor, Holder::of_lease(&lease));
+                    self.accounting
+                        .charge(&lease.namespace, &executor, Holder::of_lease(&lease));
                     let group = LaunchGroup {
                         executor_id,
                         agent_id: lease.agent.id.clone(),
@@ -150,7 +152,8 @@ impl Core {
     /// The offer's pending ACCEPT, opened now if there is none.
     pub(super) fn pending_accept(&mut self, now: Timestamp, offer: &OfferId) -> &mut PendingAccept {
         let flush_at = now.after(self.config.launch_linger);
-        self.accepts
+        self.launches
+            .accepts
             .entry(offer.clone())
             .or_insert_with(|| PendingAccept {
                 flush_at,
@@ -164,7 +167,7 @@ impl Core {
     /// next allocation run (MESOS-3078; a second by default): their role is
     /// marked stranded, and revived when the effects are drained.
     pub(super) fn flush_accept(&mut self, now: Timestamp, offer: &OfferId) {
-        let Some(pending) = self.accepts.remove(offer) else {
+        let Some(pending) = self.launches.accepts.remove(offer) else {
             return;
         };
         let reserved = self
@@ -179,7 +182,7 @@ impl Core {
                 state.rebind_deadline = Some(deadline);
                 state.lease.role.clone()
             });
-            self.stranded.extend(role);
+            self.tenancy.stranded.extend(role);
         }
         self.effects.push(Effect::Mesos(MesosCall::Accept {
             offer_ids: vec![offer.clone()],
@@ -204,9 +207,10 @@ impl Core {
             lease.namespace,
             frontend,
             spec.client_id,
-            self.fresh_id("t")
+            self.ids.fresh("t")
         ));
-        self.charge(&lease.namespace, &spec.resources, Holder::of_lease(lease));
+        self.accounting
+            .charge(&lease.namespace, &spec.resources, Holder::of_lease(lease));
         self.tasks.insert(TaskRecord {
             id: task_id.clone(),
             client_id: spec.client_id.clone(),
@@ -241,12 +245,12 @@ impl Core {
     /// Launches that waited for their leases to be re-bound: each is carried
     /// out once all its leases are bound, or refused once one is gone.
     pub(super) fn retry_launches(&mut self, now: Timestamp) {
-        let pending = std::mem::take(&mut self.pending_launches);
+        let pending = std::mem::take(&mut self.launches.pending);
         for launch in pending {
             let result = match self.check_launches(&launch.session, &launch.launches) {
                 Ok((frontend, true)) => Ok(self.execute_launch(now, &frontend, launch.launches)),
                 Ok((_, false)) => {
-                    self.pending_launches.push(launch);
+                    self.launches.pending.push(launch);
                     continue;
                 }
                 Err(error) => Err(error),
@@ -298,7 +302,7 @@ impl Core {
         up_to_sequence: u64,
     ) -> Result<(), CoreError> {
         let frontend = self.frontend_of(session)?;
-        if let Some(state) = self.frontends.get_mut(&frontend) {
+        if let Some(state) = self.sessions.frontends.get_mut(&frontend) {
             while state
                 .outbox
                 .front()

@@ -10,9 +10,9 @@ impl Core {
     /// updated; after a resubscription every live task is reconciled, since
     /// updates may have been missed while away.
     pub(crate) fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
-        self.suppressed.clear();
+        self.tenancy.suppressed.clear();
         self.roles_changed(roles.to_vec());
-        self.pushed = Default::default();
+        self.tenancy.pushed = Default::default();
         self.push_quota();
         if !resubscribed {
             return;
@@ -51,7 +51,7 @@ impl Core {
     /// constraints on what the agent was.
     pub(crate) fn offers(&mut self, now: Timestamp, offers: Vec<Offer>) {
         for offer in offers {
-            self.capacity.saw(&offer);
+            self.accounting.capacity.saw(&offer);
             let on_agent = self.leases.on_agent(&offer.agent.id);
             self.lose_leases_where(
                 on_agent,
@@ -104,7 +104,7 @@ impl Core {
 
     /// An agent left the cluster: its offers and leases are gone.
     pub(crate) fn agent_lost(&mut self, agent: &AgentId) {
-        self.capacity.forget(agent);
+        self.accounting.capacity.forget(agent);
         let offers: Vec<OfferId> = self
             .offers
             .iter()
@@ -127,7 +127,7 @@ impl Core {
     /// Launches waiting to be accepted on an offer that is gone never reach
     /// Mesos: their tasks end as `Dropped`.
     pub(super) fn drop_pending_accept(&mut self, offer: &OfferId, reason: &str) {
-        if let Some(pending) = self.accepts.remove(offer) {
+        if let Some(pending) = self.launches.accepts.remove(offer) {
             self.accept_failed(&pending.task_ids(), reason);
         }
     }
@@ -166,7 +166,7 @@ impl Core {
             }
         });
         if let Some(record) = owned.as_ref().filter(|r| r.state.is_terminal()) {
-            self.credit(
+            self.accounting.credit(
                 &record.namespace,
                 &record.resources,
                 Holder::of_task(record),
@@ -198,7 +198,7 @@ impl Core {
             }) else {
                 continue;
             };
-            self.credit(
+            self.accounting.credit(
                 &record.namespace,
                 &record.resources,
                 Holder::of_task(&record),

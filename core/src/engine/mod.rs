@@ -23,22 +23,6 @@ use super::resources::Resources;
 use super::tasks::TaskBook;
 use super::views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
 
-/// The [`Demand`] of `request` from `frontend` in `namespace`, borrowing
-/// only the fields it reads so that the pool can be borrowed mutably beside
-/// it (a method would borrow the whole core).
-macro_rules! demand {
-    ($core:expr, $namespace:expr, $frontend:expr, $request:expr, $now:expr) => {
-        demand_for(
-            $namespace,
-            [&$core.usage, &$core.revocable_usage],
-            &$core.frontends,
-            $frontend,
-            $request,
-            $now,
-        )
-    };
-}
-
 mod acquire;
 mod demand;
 mod frontends;
@@ -177,30 +161,77 @@ pub(super) struct ReclaimState {
     pub(super) enforced: bool,
 }
 
-/// The broker's brain; see the module docs.
+/// The broker's brain; see the module docs. Its state is grouped by job,
+/// so that one concern can be borrowed mutably beside others read.
 #[derive(Debug)]
 pub struct Core {
     pub(super) config: CoreConfig,
-    pub(super) namespaces: BTreeMap<String, Namespace>,
-    pub(super) id_prefix: String,
-    pub(super) next_id: u64,
+    pub(super) ids: Ids,
+    pub(super) tenancy: Tenancy,
+    pub(super) sessions: Sessions,
+    pub(super) accounting: Accounting,
     pub(super) offers: Pool,
     pub(super) leases: LeaseBook,
+    pub(super) queue: Queue,
     pub(super) tasks: TaskBook,
-    pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
-    /// Frontends that held nothing when their last session ended, by when
-    /// they are forgotten unless they subscribe again first.
-    pub(super) forgettable: BTreeSet<(Timestamp, FrontendName)>,
-    pub(super) sessions: BTreeMap<SessionId, SessionState>,
-    pub(super) waiting: VecDeque<Waiting>,
-    pub(super) requests: BTreeMap<(FrontendName, String), Remembered>,
-    pub(super) pending_launches: Vec<PendingLaunch>,
-    pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
+    pub(super) launches: Launches,
+    /// Recent decisions to take lent capacity back from running tasks.
+    pub(super) reclaims: VecDeque<ReclaimState>,
+    /// When [`Core::tick`] last ran: pool offers whose time to live ended
+    /// by then were considered and kept (warm, held or wanted).
+    pub(super) last_tick: Timestamp,
+    pub(super) effects: Vec<Effect>,
+}
+
+/// Generated ids: unique across restarts by their prefix (the runtime
+/// passes a random boot id), deterministic within a run by the counter.
+#[derive(Debug)]
+pub(super) struct Ids {
+    pub(super) prefix: String,
+    pub(super) next: u64,
+}
+
+impl Ids {
+    fn fresh(&mut self, kind: &str) -> String {
+        self.next += 1;
+        format!("{kind}-{}-{}", self.prefix, self.next)
+    }
+}
+
+/// Namespaces, and what Mesos was last told of their roles.
+#[derive(Debug, Default)]
+pub(super) struct Tenancy {
+    pub(super) namespaces: BTreeMap<String, Namespace>,
     /// Roles Mesos was told to stop offering.
     pub(super) suppressed: BTreeSet<String>,
     /// Roles with leases stranded by a sibling's ACCEPT since the effects
     /// were last drained: they are revived, so their agents come back now.
     pub(super) stranded: BTreeSet<String>,
+    /// The quota and weights last set in Mesos, to send only changes.
+    pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
+}
+
+/// Frontends by name, and the sessions open.
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    pub(super) frontends: BTreeMap<FrontendName, FrontendState>,
+    /// Frontends that held nothing when their last session ended, by when
+    /// they are forgotten unless they subscribe again first.
+    pub(super) forgettable: BTreeSet<(Timestamp, FrontendName)>,
+    pub(super) open: BTreeMap<SessionId, SessionState>,
+}
+
+impl Sessions {
+    /// The agents `frontend` released with `refuse_for`, until when.
+    pub(super) fn refused(&self, frontend: &FrontendName) -> Option<&BTreeMap<AgentId, Timestamp>> {
+        self.frontends.get(frontend).map(|f| &f.refused_agents)
+    }
+}
+
+/// What each namespace holds, lends and borrows, and the most the cluster
+/// has offered.
+#[derive(Debug, Default)]
+pub(super) struct Accounting {
     /// Per namespace, what its leases and live tasks hold.
     pub(super) usage: BTreeMap<String, Resources>,
     /// Per namespace, the revocable resources its leases and tasks hold,
@@ -208,17 +239,88 @@ pub struct Core {
     pub(super) revocable_usage: BTreeMap<String, Resources>,
     /// Per lending namespace, what others' leases and tasks borrow of it.
     pub(super) lent: BTreeMap<String, Resources>,
-    /// Recent decisions to take lent capacity back from running tasks.
-    pub(super) reclaims: VecDeque<ReclaimState>,
-    /// When [`Core::tick`] last ran: pool offers whose time to live ended
-    /// by then were considered and kept (warm, held or wanted).
-    pub(super) last_tick: Timestamp,
-    /// The quota and weights last set in Mesos, to send only changes.
-    pub(super) pushed: (Vec<RoleQuota>, Vec<(String, f64)>),
     /// The most each agent has offered: what tells a request that cannot
     /// fit from one that waits for a busy cluster.
     pub(super) capacity: SeenCapacity,
-    pub(super) effects: Vec<Effect>,
+}
+
+impl Accounting {
+    fn usage_map(&mut self, revocable: bool) -> &mut BTreeMap<String, Resources> {
+        if revocable {
+            &mut self.revocable_usage
+        } else {
+            &mut self.usage
+        }
+    }
+
+    /// Counts `resources` as held by `namespace`: revocable or borrowed use
+    /// apart from regular use, and borrowed use also as lent by the lender.
+    pub(super) fn charge(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
+        self.usage_map(holder.revocable || holder.lender.is_some())
+            .entry(namespace.to_owned())
+            .or_default()
+            .add(resources);
+        if let Some(lender) = holder.lender {
+            self.lent
+                .entry(lender.to_owned())
+                .or_default()
+                .add(resources);
+        }
+    }
+
+    /// Undoes [`Accounting::charge`].
+    pub(super) fn credit(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
+        if let Some(usage) = self
+            .usage_map(holder.revocable || holder.lender.is_some())
+            .get_mut(namespace)
+        {
+            usage.subtract(resources);
+        }
+        if let Some(lent) = holder.lender.and_then(|lender| self.lent.get_mut(lender)) {
+            lent.subtract(resources);
+        }
+    }
+
+    /// What placement must respect for `request` in `namespace`, beside
+    /// the agents its frontend refused. It borrows the accounting only, so
+    /// that the pool can be borrowed mutably beside it.
+    pub(super) fn demand<'a>(
+        &'a self,
+        namespace: &'a Namespace,
+        refused: Option<&'a BTreeMap<AgentId, Timestamp>>,
+        request: &'a AcquireRequest,
+        now: Timestamp,
+    ) -> Demand<'a> {
+        Demand {
+            role: &namespace.role,
+            slots: &request.slots,
+            constraints: &request.constraints,
+            gang: request.gang,
+            refused,
+            now,
+            limit: &namespace.limit,
+            usage: self.usage.get(&namespace.name),
+            revocable: request.revocable,
+            max_revocable: &namespace.max_borrowed,
+            revocable_usage: self.revocable_usage.get(&namespace.name),
+            lender: None,
+        }
+    }
+}
+
+/// Acquires waiting for capacity, and the request ids remembered.
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    pub(super) waiting: VecDeque<Waiting>,
+    pub(super) requests: BTreeMap<(FrontendName, String), Remembered>,
+}
+
+/// Launches not sent yet: waiting for their leases to rebind, or lingering
+/// for siblings on the same offer.
+#[derive(Debug, Default)]
+pub(super) struct Launches {
+    pub(super) pending: Vec<PendingLaunch>,
+    pub(super) accepts: BTreeMap<OfferId, PendingAccept>,
 }
 
 impl Core {
@@ -234,28 +336,23 @@ impl Core {
         let expiring_notice = config.expiring_notice;
         Core {
             config,
-            namespaces,
-            id_prefix: id_prefix.to_owned(),
-            next_id: 0,
+            ids: Ids {
+                prefix: id_prefix.to_owned(),
+                next: 0,
+            },
+            tenancy: Tenancy {
+                namespaces,
+                ..Tenancy::default()
+            },
+            sessions: Sessions::default(),
+            accounting: Accounting::default(),
             offers: Pool::default(),
             leases: LeaseBook::new(expiring_notice),
+            queue: Queue::default(),
             tasks: TaskBook::new(completed_tasks),
-            frontends: BTreeMap::new(),
-            forgettable: BTreeSet::new(),
-            sessions: BTreeMap::new(),
-            waiting: VecDeque::new(),
-            requests: BTreeMap::new(),
-            pending_launches: Vec::new(),
-            accepts: BTreeMap::new(),
-            suppressed: BTreeSet::new(),
-            stranded: BTreeSet::new(),
-            usage: BTreeMap::new(),
-            revocable_usage: BTreeMap::new(),
-            lent: BTreeMap::new(),
+            launches: Launches::default(),
             reclaims: VecDeque::new(),
             last_tick: Timestamp::default(),
-            pushed: (Vec::new(), Vec::new()),
-            capacity: SeenCapacity::default(),
             effects: Vec::new(),
         }
     }
@@ -270,7 +367,8 @@ impl Core {
 
     /// The Mesos roles of all namespaces, for the framework subscription.
     pub fn roles(&self) -> Vec<String> {
-        self.namespaces
+        self.tenancy
+            .namespaces
             .values()
             .map(|ns| ns.role.clone())
             .collect::<BTreeSet<_>>()
@@ -279,53 +377,19 @@ impl Core {
     }
 
     fn role_of(&self, namespace: &str) -> Option<&str> {
-        self.namespaces.get(namespace).map(|ns| ns.role.as_str())
+        self.tenancy
+            .namespaces
+            .get(namespace)
+            .map(|ns| ns.role.as_str())
     }
 
     /// What a namespace's leases and live tasks hold now.
     pub fn usage(&self, namespace: &str) -> Resources {
-        self.usage.get(namespace).cloned().unwrap_or_default()
-    }
-
-    fn usage_map(&mut self, revocable: bool) -> &mut BTreeMap<String, Resources> {
-        if revocable {
-            &mut self.revocable_usage
-        } else {
-            &mut self.usage
-        }
-    }
-
-    /// Counts `resources` as held by `namespace`: revocable or borrowed use
-    /// apart from regular use, and borrowed use also as lent by the lender.
-    fn charge(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
-        self.usage_map(holder.revocable || holder.lender.is_some())
-            .entry(namespace.to_owned())
-            .or_default()
-            .add(resources);
-        if let Some(lender) = holder.lender {
-            self.lent
-                .entry(lender.to_owned())
-                .or_default()
-                .add(resources);
-        }
-    }
-
-    /// Undoes [`Core::charge`].
-    fn credit(&mut self, namespace: &str, resources: &Resources, holder: Holder) {
-        if let Some(usage) = self
-            .usage_map(holder.revocable || holder.lender.is_some())
-            .get_mut(namespace)
-        {
-            usage.subtract(resources);
-        }
-        if let Some(lent) = holder.lender.and_then(|lender| self.lent.get_mut(lender)) {
-            lent.subtract(resources);
-        }
-    }
-
-    fn fresh_id(&mut self, kind: &str) -> String {
-        self.next_id += 1;
-        format!("{kind}-{}-{}", self.id_prefix, self.next_id)
+        self.accounting
+            .usage
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Opens a session for `frontend` in `namespaces`, as `principal`, and
@@ -347,11 +411,12 @@ impl Core {
         }
         if let Some(unknown) = namespaces
             .iter()
-            .find(|ns| !self.namespaces.contains_key(*ns))
+            .find(|ns| !self.tenancy.namespaces.contains_key(*ns))
         {
             return Err(CoreError::NamespaceNotFound(unknown.clone()));
         }
         let owner = self
+            .sessions
             .frontends
             .get(&frontend)
             .and_then(|f| f.owner.as_deref());
@@ -359,9 +424,9 @@ impl Core {
             return Err(CoreError::FrontendTaken { frontend });
         }
         self.unschedule_forget(&frontend);
-        let session = SessionId(self.fresh_id("session"));
+        let session = SessionId(self.ids.fresh("session"));
         let namespaces: BTreeSet<String> = namespaces.into_iter().collect();
-        self.sessions.insert(
+        self.sessions.open.insert(
             session.clone(),
             SessionState {
                 frontend: frontend.clone(),
@@ -369,7 +434,7 @@ impl Core {
                 ended_at: None,
             },
         );
-        let state = self.frontends.entry(frontend).or_default();
+        let state = self.sessions.frontends.entry(frontend).or_default();
         state.owner.get_or_insert_with(|| principal.to_owned());
         state.namespaces = namespaces;
         state.sessions.insert(session.clone());
@@ -393,20 +458,20 @@ impl Core {
     /// frontend left with nothing at all is forgotten after the retention.
     pub(crate) fn end_session(&mut self, now: Timestamp, session: &SessionId) {
         let mut ended = None;
-        if let Some(state) = self.sessions.get_mut(session)
+        if let Some(state) = self.sessions.open.get_mut(session)
             && state.ended_at.is_none()
         {
             state.ended_at = Some(now);
-            if let Some(frontend) = self.frontends.get_mut(&state.frontend) {
+            if let Some(frontend) = self.sessions.frontends.get_mut(&state.frontend) {
                 frontend.sessions.remove(session);
                 frontend.last_seen = now;
             }
             ended = Some(state.frontend.clone());
         }
-        let (gone, kept) = std::mem::take(&mut self.waiting)
+        let (gone, kept) = std::mem::take(&mut self.queue.waiting)
             .into_iter()
             .partition(|w| &w.session == session);
-        self.waiting = kept;
+        self.queue.waiting = kept;
         for waiting in gone {
             self.answer_waiting(waiting, Err(CoreError::SessionNotFound(session.clone())));
         }
@@ -418,6 +483,7 @@ impl Core {
 
     fn live_session(&self, session: &SessionId) -> Result<&SessionState, CoreError> {
         self.sessions
+            .open
             .get(session)
             .filter(|s| s.ended_at.is_none())
             .ok_or_else(|| CoreError::SessionNotFound(session.clone()))
@@ -431,7 +497,7 @@ impl Core {
     /// Appends an event to the frontend's outbox and delivers it to each of
     /// its live sessions.
     fn notify(&mut self, frontend: &FrontendName, event: FrontendEvent) {
-        let state = self.frontends.entry(frontend.clone()).or_default();
+        let state = self.sessions.frontends.entry(frontend.clone()).or_default();
         state.next_sequence += 1;
         let sequence = state.next_sequence;
         state.outbox.push_back((sequence, event.clone()));
@@ -449,32 +515,5 @@ fn invalid(field: &str, reason: &str) -> CoreError {
     CoreError::InvalidRequest {
         field: field.to_owned(),
         reason: reason.to_owned(),
-    }
-}
-
-/// What placement must respect for `request` of `frontend` in `namespace`.
-/// A free function over the fields it reads, so that the pool can be
-/// borrowed mutably beside it.
-fn demand_for<'a>(
-    namespace: &'a Namespace,
-    usage: [&'a BTreeMap<String, Resources>; 2],
-    frontends: &'a BTreeMap<FrontendName, FrontendState>,
-    frontend: &FrontendName,
-    request: &'a AcquireRequest,
-    now: Timestamp,
-) -> Demand<'a> {
-    Demand {
-        role: &namespace.role,
-        slots: &request.slots,
-        constraints: &request.constraints,
-        gang: request.gang,
-        refused: frontends.get(frontend).map(|f| &f.refused_agents),
-        now,
-        limit: &namespace.limit,
-        usage: usage[0].get(&namespace.name),
-        revocable: request.revocable,
-        max_revocable: &namespace.max_borrowed,
-        revocable_usage: usage[1].get(&namespace.name),
-        lender: None,
     }
 }

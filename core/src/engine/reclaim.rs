@@ -24,6 +24,7 @@ impl Core {
         }
         let owner = &request.namespace;
         let Some(grace) = self
+            .tenancy
             .namespaces
             .get(owner)
             .filter(|ns| ns.lending.lend_idle)

@@ -10,19 +10,19 @@ use crate::resources::Resources;
 impl Core {
     /// Every namespace, by name.
     pub fn namespaces(&self) -> impl Iterator<Item = &Namespace> {
-        self.namespaces.values()
+        self.tenancy.namespaces.values()
     }
 
     /// One namespace.
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.get(name)
+        self.tenancy.namespaces.get(name)
     }
 
     /// Checks that `namespace` may be put, changing nothing, so that the
     /// runtime can persist it before it takes effect.
     pub fn check_put_namespace(&self, namespace: &Namespace) -> Result<(), CoreError> {
         namespace.validate()?;
-        match self.namespaces.get(&namespace.name) {
+        match self.tenancy.namespaces.get(&namespace.name) {
             Some(old) if old.role != namespace.role => {
                 self.check_unused(&namespace.name, "so its role cannot change")
             }
@@ -36,7 +36,9 @@ impl Core {
     pub(crate) fn put_namespace(&mut self, namespace: Namespace) -> Result<(), CoreError> {
         self.check_put_namespace(&namespace)?;
         let roles = self.roles();
-        self.namespaces.insert(namespace.name.clone(), namespace);
+        self.tenancy
+            .namespaces
+            .insert(namespace.name.clone(), namespace);
         self.roles_changed(roles);
         self.push_quota();
         Ok(())
@@ -44,7 +46,7 @@ impl Core {
 
     /// Checks that a namespace exists and holds nothing, changing nothing.
     pub fn check_delete_namespace(&self, name: &str) -> Result<(), CoreError> {
-        if !self.namespaces.contains_key(name) {
+        if !self.tenancy.namespaces.contains_key(name) {
             return Err(CoreError::NamespaceNotFound(name.to_owned()));
         }
         self.check_unused(name, "so it cannot be deleted")
@@ -56,6 +58,7 @@ impl Core {
         self.check_delete_namespace(name)?;
         let roles = self.roles();
         let removed = self
+            .tenancy
             .namespaces
             .remove(name)
             .ok_or_else(|| CoreError::NamespaceNotFound(name.to_owned()))?;
@@ -77,6 +80,7 @@ impl Core {
             .filter(|t| t.namespace == name && !t.state.is_terminal())
             .count();
         let waiting = self
+            .queue
             .waiting
             .iter()
             .filter(|w| w.request.namespace == name)
@@ -99,14 +103,14 @@ impl Core {
         if !self.config.push_quota {
             return;
         }
-        let quotas = role_quotas(self.namespaces.values());
+        let quotas = role_quotas(self.tenancy.namespaces.values());
         let mut weights: BTreeMap<String, f64> = BTreeMap::new();
-        for namespace in self.namespaces.values() {
+        for namespace in self.tenancy.namespaces.values() {
             *weights.entry(namespace.role.clone()).or_default() += namespace.weight;
         }
         let weights: Vec<(String, f64)> = weights.into_iter().collect();
         let (old_quotas, old_weights) =
-            std::mem::replace(&mut self.pushed, (quotas.clone(), weights.clone()));
+            std::mem::replace(&mut self.tenancy.pushed, (quotas.clone(), weights.clone()));
         let resets = old_quotas
             .iter()
             .filter(|old| quotas.iter().all(|q| q.role != old.role))
@@ -147,10 +151,10 @@ impl Core {
         if roles == before {
             return;
         }
-        self.suppressed.retain(|role| roles.contains(role));
+        self.tenancy.suppressed.retain(|role| roles.contains(role));
         self.effects.push(Effect::Mesos(MesosCall::UpdateFramework {
             roles,
-            suppressed_roles: self.suppressed.iter().cloned().collect(),
+            suppressed_roles: self.tenancy.suppressed.iter().cloned().collect(),
         }));
     }
 }

@@ -58,6 +58,7 @@ impl Core {
             );
         }
         let due: Vec<OfferId> = self
+            .launches
             .accepts
             .iter()
             .filter(|(_, pending)| pending.flush_at <= now)
@@ -74,7 +75,8 @@ impl Core {
         self.yield_idle_offers(now);
         self.decline_stale_offers(now);
         let memory = self.config.request_memory;
-        self.requests
+        self.queue
+            .requests
             .retain(|_, r| r.granted.is_none() || r.at.after(memory) > now);
         self.forget_idle_frontends(now);
     }
@@ -83,15 +85,17 @@ impl Core {
         let grace = self.config.session_grace;
         let gone: Vec<SessionId> = self
             .sessions
+            .open
             .iter()
             .filter(|(_, s)| s.ended_at.is_some_and(|t| t.after(grace) <= now))
             .map(|(id, _)| id.clone())
             .collect();
         for session in gone {
-            let Some(state) = self.sessions.remove(&session) else {
+            let Some(state) = self.sessions.open.remove(&session) else {
                 continue;
             };
             let frontend_live = self
+                .sessions
                 .frontends
                 .get(&state.frontend)
                 .is_some_and(|f| !f.sessions.is_empty());
@@ -146,9 +150,14 @@ impl Core {
         now: Timestamp,
         pooled: &'a PooledOffer,
     ) -> impl Iterator<Item = &'a str> + 'a {
-        self.waiting.iter().filter_map(move |waiting| {
-            let namespace = self.namespaces.get(&waiting.request.namespace)?;
-            let demand = demand!(self, namespace, &waiting.frontend, &waiting.request, now);
+        self.queue.waiting.iter().filter_map(move |waiting| {
+            let namespace = self.tenancy.namespaces.get(&waiting.request.namespace)?;
+            let demand = self.accounting.demand(
+                namespace,
+                self.sessions.refused(&waiting.frontend),
+                &waiting.request,
+                now,
+            );
             demand.could_use(pooled).then_some(namespace.role.as_str())
         })
     }
@@ -159,7 +168,7 @@ impl Core {
     /// refuse filter is per role, so the agent can be offered to the
     /// waiting role at the next allocation.
     pub(super) fn yield_idle_offers(&mut self, now: Timestamp) {
-        if self.waiting.is_empty() {
+        if self.queue.waiting.is_empty() {
             return;
         }
         let held = self.held_offers();
@@ -181,7 +190,7 @@ impl Core {
     pub(super) fn held_offers(&self) -> BTreeSet<OfferId> {
         self.leases
             .held_offers()
-            .chain(self.accepts.keys())
+            .chain(self.launches.accepts.keys())
             .cloned()
             .collect()
     }
@@ -207,20 +216,21 @@ impl Core {
     /// just stranded is revived even when it was not suppressed: that makes
     /// Mesos allocate at once instead of at its next allocation run.
     pub(super) fn settle_suppression(&mut self) {
-        let stranded = std::mem::take(&mut self.stranded);
+        let stranded = std::mem::take(&mut self.tenancy.stranded);
         for role in self.roles() {
             let demand = self
+                .queue
                 .waiting
                 .iter()
                 .any(|w| self.role_of(&w.request.namespace) == Some(role.as_str()));
             let rebinding = self.leases.any_unbound(&role);
             let wants = demand || rebinding || self.offers.count(&role) < self.config.warm_pool;
-            let suppressed = self.suppressed.contains(&role);
+            let suppressed = self.tenancy.suppressed.contains(&role);
             if wants && (suppressed || rebinding && stranded.contains(&role)) {
-                self.suppressed.remove(&role);
+                self.tenancy.suppressed.remove(&role);
                 self.effects
                     .push(Effect::Mesos(MesosCall::Revive { roles: vec![role] }));
-            } else if !wants && self.suppressed.insert(role.clone()) {
+            } else if !wants && self.tenancy.suppressed.insert(role.clone()) {
                 self.effects
                     .push(Effect::Mesos(MesosCall::Suppress { roles: vec![role] }));
             }
@@ -240,15 +250,16 @@ impl Core {
             .offers
             .first_arrival_after(arrived_after.map(Timestamp))
             .map(|arrived| arrived.after(ttl));
-        let accepts = self.accepts.values().map(|p| Some(p.flush_at));
+        let accepts = self.launches.accepts.values().map(|p| Some(p.flush_at));
         let reclaims = self
             .reclaims
             .iter()
             .filter(|state| !state.enforced)
             .map(|state| Some(state.reclaim.deadline));
-        let waits = self.waiting.iter().map(|w| Some(w.deadline));
+        let waits = self.queue.waiting.iter().map(|w| Some(w.deadline));
         let sessions = self
             .sessions
+            .open
             .values()
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
         [leases, offers, self.next_forget()]

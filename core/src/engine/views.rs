@@ -28,11 +28,12 @@ impl Core {
     /// Each namespace's usage against its quota and its fair-share
     /// standing; one namespace when `name` is given.
     pub fn usage_report(&self, name: Option<&str>) -> Result<Vec<NamespaceUsage>, CoreError> {
-        if let Some(name) = name.filter(|n| !self.namespaces.contains_key(*n)) {
+        if let Some(name) = name.filter(|n| !self.tenancy.namespaces.contains_key(*n)) {
             return Err(CoreError::NamespaceNotFound(name.to_owned()));
         }
         let capacity = self.capacity();
         let report = self
+            .tenancy
             .namespaces
             .values()
             .filter(|ns| name.is_none_or(|n| n == ns.name))
@@ -47,6 +48,7 @@ impl Core {
                 }
                 let usage = self.usage(&ns.name);
                 let borrowed = self
+                    .accounting
                     .revocable_usage
                     .get(&ns.name)
                     .cloned()
@@ -55,6 +57,7 @@ impl Core {
                 running.add(&borrowed);
                 running.subtract(&leased);
                 let waiting_slots = self
+                    .queue
                     .waiting
                     .iter()
                     .filter(|w| w.request.namespace == ns.name)
@@ -66,7 +69,12 @@ impl Core {
                     leased,
                     running,
                     borrowed,
-                    lent: self.lent.get(&ns.name).cloned().unwrap_or_default(),
+                    lent: self
+                        .accounting
+                        .lent
+                        .get(&ns.name)
+                        .cloned()
+                        .unwrap_or_default(),
                     dominant_share: Standing::of(ns, &usage, &capacity).weighted_share,
                     waiting_slots,
                 }
