@@ -51,6 +51,8 @@
 //! # Layout
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
+//! - `shared`: what the handlers, the driver and the process runner
+//!   share: the master behind its lock, and effect execution.
 //! - `http`: the endpoints (`/api/v1/scheduler`, `/api/v1`, `/version`,
 //!   `/redirect`, `/state`, `/devcluster/agents`) and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
@@ -70,6 +72,7 @@ mod http;
 mod master;
 pub mod recordio;
 pub mod resources;
+mod shared;
 
 pub use agent::{AgentError, AgentSpec};
 pub use cluster::{Cluster, Error, run};

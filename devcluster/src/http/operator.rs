@@ -11,9 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{media, plain, post_media};
-use crate::cluster::Shared;
+use super::media;
+use super::reply::{plain, post_media};
 use crate::master::{OperatorError, validate_operator_call};
+use crate::shared::Shared;
 
 pub(super) async fn operator(
     State(shared): State<Arc<Shared>>,
