@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::Quantities;
+use super::quantity::{Quantities, add_quantities};
 use super::quota::in_subtree;
 
 /// Dominant share of `allocated` against cluster `totals`.
@@ -52,7 +52,7 @@ pub fn order_roles(
         let mut sum = Quantities::new();
         for (role, quantities) in usage {
             if in_subtree(role, prefix) {
-                super::add_quantities(&mut sum, quantities);
+                add_quantities(&mut sum, quantities);
             }
         }
         dominant_share(Some(&sum), totals) / weight(prefix)

@@ -19,6 +19,7 @@
 
 mod drf;
 mod filters;
+mod quantity;
 pub mod quota;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,12 +30,10 @@ use rand::seq::SliceRandom;
 use crate::resources::Resources;
 
 pub use filters::{RefuseFilters, refuse_duration};
+pub use quantity::{Quantities, add_quantities, quantities};
 use quota::{
     Absent, Quota, Quotas, is_quota_resource, limit_headroom, quota_role, shrink, subtract,
 };
-
-/// Scalar quantities by resource name.
-pub type Quantities = BTreeMap<String, f64>;
 
 /// Mesos's default `--min_allocatable_resources` is `cpus:0.01|mem:32`.
 const MIN_CPUS: f64 = 0.01;
@@ -97,24 +96,6 @@ pub struct Allocator {
     /// Quota per top-level role.
     pub quotas: Quotas,
     weights: BTreeMap<String, f64>,
-}
-
-/// Scalar quantities of `resources`.
-pub fn quantities(resources: &Resources) -> Quantities {
-    let mut out = Quantities::new();
-    for r in resources.iter() {
-        if let Some(scalar) = r.scalar {
-            *out.entry(r.name.clone()).or_default() += scalar.value;
-        }
-    }
-    out
-}
-
-/// Adds `other` into `into`, name by name.
-pub fn add_quantities(into: &mut Quantities, other: &Quantities) {
-    for (name, value) in other {
-        *into.entry(name.clone()).or_default() += value;
-    }
 }
 
 /// `available` with its quota resources replaced by the `chosen` part of
