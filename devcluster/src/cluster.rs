@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::agent::process::ProcessRunner;
 use crate::agent::{AgentError, AgentSpec};
+use crate::clock::Now;
 use crate::config::{Config, ConfigError, Validated};
 use crate::master::Master;
 use crate::shared::Shared;
@@ -46,10 +47,10 @@ async fn drive(
     let mut next_allocation = tokio::time::Instant::now();
     loop {
         let now = tokio::time::Instant::now();
-        let deadline = shared.step_quietly(|master, now_std| {
-            master.tick(now_std);
+        let deadline = shared.step_quietly(|master, step_now| {
+            master.tick(step_now);
             if now >= next_allocation || master.allocation_requested() {
-                master.allocate(now_std);
+                master.allocate(step_now);
                 next_allocation = now + interval;
             }
             master.next_deadline()
@@ -96,7 +97,7 @@ fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error>
     if !validated.config.simulate {
         std::fs::create_dir_all(&work_dir)?;
     }
-    let master = Master::new(&validated, address, work_dir.clone());
+    let master = Master::new(Now::read(), &validated, address, work_dir.clone());
     tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
     let shared = Arc::new(Shared::new(
         master,

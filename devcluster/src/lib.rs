@@ -50,6 +50,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
+//! - `clock`: the time a step of the master happens at, read once at the
+//!   edge so that the master and the allocator never read a clock.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
 //! - `shared`: what the handlers, the driver and the process runner
 //!   share: the master behind its lock, and effect execution.
@@ -66,6 +68,7 @@
 
 pub mod agent;
 pub mod allocator;
+mod clock;
 pub mod cluster;
 pub mod config;
 mod http;

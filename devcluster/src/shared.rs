@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -16,6 +15,7 @@ use agora_proto::mesos::v1::Attribute;
 
 use crate::agent::process::ProcessRunner;
 use crate::agent::{AgentError, AgentSpec};
+use crate::clock::Now;
 use crate::master::{Effect, Master, Removal};
 use crate::resources::Resources;
 
@@ -52,23 +52,20 @@ impl Shared {
         }
     }
 
-    /// Runs one step of the master under its lock, then carries out the
-    /// effects it queued and wakes the driver (deadlines may have moved).
-    pub(crate) fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Instant) -> R) -> R {
+    /// Runs one step of the master under its lock, at the time read as it
+    /// was taken, then carries out the effects it queued and wakes the
+    /// driver (deadlines may have moved).
+    pub(crate) fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Now) -> R) -> R {
         let result = self.step_quietly(f);
         self.wake.notify_one();
         result
     }
 
     /// [`Shared::step`] without waking the driver: the driver's own steps.
-    pub(crate) fn step_quietly<R>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut Master, Instant) -> R,
-    ) -> R {
+    pub(crate) fn step_quietly<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Now) -> R) -> R {
         let (result, effects) = {
             let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-            let now = tokio::time::Instant::now().into_std();
-            let result = f(&mut master, now);
+            let result = f(&mut master, Now::read());
             (result, master.take_effects())
         };
         self.execute(effects);
@@ -100,12 +97,12 @@ impl Shared {
         let attributes = parsed
             .attributes
             .unwrap_or_else(|| self.agent_defaults.1.clone());
-        Ok(self.step(|master, _| master.add_agent(resources, attributes, parsed.hostname)))
+        Ok(self.step(|master, now| master.add_agent(now, resources, attributes, parsed.hostname)))
     }
 
     /// Removes an agent as if it died.
     pub(crate) fn remove_agent(self: &Arc<Self>, id: &str) -> Result<(), AgentError> {
-        if self.step(|master, _| master.remove_agent(id, Removal::Died)) {
+        if self.step(|master, now| master.remove_agent(now, id, Removal::Died)) {
             Ok(())
         } else {
             Err(AgentError::NotFound(id.to_string()))

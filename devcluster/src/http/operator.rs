@@ -47,7 +47,7 @@ pub(super) async fn operator(
             format!("Failed to validate master::Call: {message}"),
         );
     }
-    match shared.step(|master, _| master.operator_call(call)) {
+    match shared.step(|master, now| master.operator_call(now, call)) {
         Ok(Some(answer)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, response_media.as_str())],

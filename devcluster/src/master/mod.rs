@@ -1,7 +1,8 @@
 //! The master's state machine: frameworks and their subscriptions, offers,
 //! tasks, and the agents' side of task statuses.
 //!
-//! It is synchronous and owns no I/O: time comes in as `now`, events go
+//! It is synchronous and owns no I/O: time comes in as `now` (a
+//! [`Now`], read by the runtime; no method reads a clock), events go
 //! out through each subscription's unbounded channel (Mesos never applies
 //! back-pressure to a subscriber), and work for the outside world
 //! (starting or killing a process) is queued as [`Effect`]s that the
@@ -17,10 +18,12 @@ mod oversubscription;
 mod roles;
 mod state;
 mod tasks;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Event, call, event};
@@ -32,6 +35,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::agent::Agent;
 use crate::agent::process::LaunchSpec;
 use crate::allocator::{AgentSlot, Allocator, Demand, Snapshot};
+use crate::clock::Now;
 use crate::config::Validated;
 use crate::resources::Resources;
 
@@ -138,13 +142,6 @@ fn has_capability(info: &FrameworkInfo, capability: Capability) -> bool {
         .any(|c| c.r#type == Some(capability as i32))
 }
 
-/// Seconds since the epoch, as Mesos timestamps are.
-pub(crate) fn wall_clock() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 fn event_of(kind: event::Type) -> Event {
     Event {
         r#type: Some(kind as i32),
@@ -162,14 +159,14 @@ fn error_event(message: &str) -> Event {
 }
 
 impl Master {
-    /// A master with the configured agents, all idle.
+    /// A master started at `now`, with the configured agents, all idle.
     pub(crate) fn new(
+        now: Now,
         config: &Validated,
         address: std::net::SocketAddr,
         work_dir: PathBuf,
     ) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
-        let now = wall_clock();
         let c = &config.config;
         let ip = match address.ip() {
             std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
@@ -192,7 +189,7 @@ impl Master {
         let mut master = Self {
             id,
             info,
-            start_time: now,
+            start_time: now.unix,
             allocation_interval: c.allocation_interval,
             heartbeat_interval: c.heartbeat_interval,
             offer_timeout: c.offer_timeout,
@@ -217,7 +214,7 @@ impl Master {
         let mut resources = config.resources.clone();
         resources.add_all(&config.revocable);
         for _ in 0..c.agents {
-            master.add_agent(resources.clone(), config.attributes.clone(), None);
+            master.add_agent(now, resources.clone(), config.attributes.clone(), None);
         }
         master
     }
@@ -249,7 +246,7 @@ impl Master {
     /// `connection`. Returns the framework id on success.
     pub(crate) fn subscribe(
         &mut self,
-        now: Instant,
+        now: Now,
         subscribe: call::Subscribe,
         connection: Connection,
     ) -> Option<String> {
@@ -293,7 +290,7 @@ impl Master {
                         connection: Some(connection),
                         next_heartbeat: None,
                         failover_deadline: None,
-                        registered_time: wall_clock(),
+                        registered_time: now.unix,
                         reregistered_time: None,
                         unregistered_time: None,
                         completed_tasks: VecDeque::new(),
@@ -312,7 +309,7 @@ impl Master {
         };
         self.send(&id, subscribed);
         if let Some(framework) = self.frameworks.get_mut(&id) {
-            framework.next_heartbeat = Some(now + self.heartbeat_interval);
+            framework.next_heartbeat = Some(now.instant + self.heartbeat_interval);
         }
         self.allocation_requested = true;
         Some(id)
@@ -320,14 +317,13 @@ impl Master {
 
     fn failover(
         &mut self,
-        now: Instant,
+        now: Now,
         id: &str,
         mut info: FrameworkInfo,
         roles: Vec<String>,
         suppressed: BTreeSet<String>,
         connection: Connection,
     ) {
-        let _ = now;
         self.drop_offers_of(id, false);
         let framework = self.frameworks.get_mut(id).expect("caller checked");
         if let Some(old) = framework.connection.take() {
@@ -342,13 +338,13 @@ impl Master {
         framework.suppressed = suppressed;
         framework.connection = Some(connection);
         framework.failover_deadline = None;
-        framework.reregistered_time = Some(wall_clock());
+        framework.reregistered_time = Some(now.unix);
         framework.unregistered_time = None;
     }
 
     /// The subscription with `stream_id` ended (the client went away or the
     /// master closed it). Starts the failover timeout if it was current.
-    pub(crate) fn disconnected(&mut self, now: Instant, framework: &str, stream_id: &str) {
+    pub(crate) fn disconnected(&mut self, now: Now, framework: &str, stream_id: &str) {
         let Some(f) = self.frameworks.get_mut(framework) else {
             return;
         };
@@ -360,12 +356,13 @@ impl Master {
         }
         f.connection = None;
         f.next_heartbeat = None;
-        f.unregistered_time = Some(wall_clock());
+        f.unregistered_time = Some(now.unix);
         let timeout = f.info.failover_timeout.unwrap_or(0.0).max(0.0);
         let timeout = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX);
         f.failover_deadline = Some(
-            now.checked_add(timeout)
-                .unwrap_or(now + Duration::from_secs(1 << 40)),
+            now.instant
+                .checked_add(timeout)
+                .unwrap_or(now.instant + Duration::from_secs(1 << 40)),
         );
         tracing::info!(%framework, failover_timeout = ?timeout, "framework disconnected");
         self.drop_offers_of(framework, false);
@@ -404,9 +401,9 @@ impl Master {
         Some(entry)
     }
 
-    /// Removes a framework: kills its tasks, drops its offers and filters,
-    /// closes its stream and retires its id.
-    fn remove_framework(&mut self, framework: &str) {
+    /// Removes a framework at `now`: kills its tasks, drops its offers and
+    /// filters, closes its stream and retires its id.
+    fn remove_framework(&mut self, now: Now, framework: &str) {
         let Some(mut f) = self.frameworks.remove(framework) else {
             return;
         };
@@ -450,7 +447,7 @@ impl Master {
         }
         self.allocator.filters.remove_framework(framework);
         f.connection = None;
-        f.unregistered_time.get_or_insert_with(wall_clock);
+        f.unregistered_time.get_or_insert(now.unix);
         while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
             f.completed_tasks.pop_front();
         }
@@ -471,17 +468,17 @@ impl Master {
 
     /// Runs everything due at `now`: heartbeats, failover timeouts, offer
     /// timeouts, status-update retries, simulated task progress.
-    pub(crate) fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Now) {
         let mut heartbeats = Vec::new();
         let mut expired = Vec::new();
         for f in self.frameworks.values_mut() {
             if let Some(at) = f.next_heartbeat
-                && at <= now
+                && at <= now.instant
             {
                 heartbeats.push(f.id.clone());
-                f.next_heartbeat = Some(now + self.heartbeat_interval);
+                f.next_heartbeat = Some(now.instant + self.heartbeat_interval);
             }
-            if f.failover_deadline.is_some_and(|at| at <= now) {
+            if f.failover_deadline.is_some_and(|at| at <= now.instant) {
                 expired.push(f.id.clone());
             }
         }
@@ -490,13 +487,13 @@ impl Master {
         }
         for id in expired {
             tracing::info!(framework = %id, "failover timeout elapsed");
-            self.remove_framework(&id);
+            self.remove_framework(now, &id);
         }
         if let Some(timeout) = self.offer_timeout {
             let stale: Vec<String> = self
                 .offers
                 .iter()
-                .filter(|(_, o)| o.created + timeout <= now)
+                .filter(|(_, o)| o.created + timeout <= now.instant)
                 .map(|(id, _)| id.clone())
                 .collect();
             for id in stale {
@@ -528,7 +525,7 @@ impl Master {
     }
 
     /// One allocation cycle: offers every free resource it can.
-    pub(crate) fn allocate(&mut self, now: Instant) {
+    pub(crate) fn allocate(&mut self, now: Now) {
         self.allocation_requested = false;
         let demands: Vec<Demand> = self
             .frameworks
@@ -563,7 +560,7 @@ impl Master {
             consumed: self.quota_consumption(true),
             totals: self.totals(),
         };
-        let allocations = self.allocator.allocate(now, snapshot, true);
+        let allocations = self.allocator.allocate(now.instant, snapshot, true);
         let mut by_framework: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
         for allocation in allocations {
             let offer = self.make_offer(
@@ -590,7 +587,7 @@ impl Master {
 
     fn make_offer(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         role: &str,
         agent_id: &str,
@@ -646,7 +643,7 @@ impl Master {
                 agent: agent_id.to_string(),
                 role: role.to_string(),
                 resources,
-                created: now,
+                created: now.instant,
             },
         );
         offer

@@ -8,9 +8,10 @@ use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::{Reason, Source};
 use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskInfo, TaskState, TaskStatus};
 
-use super::{Effect, Master, event_of, wall_clock};
+use super::{Effect, Master, event_of};
 use crate::agent::process::{LaunchSpec, ProcessEvent};
 use crate::agent::simulated;
+use crate::clock::Now;
 use crate::resources::Resources;
 
 /// The command executor's default grace between SIGTERM and SIGKILL.
@@ -67,8 +68,10 @@ pub(crate) fn is_terminal(state: TaskState) -> bool {
     )
 }
 
-/// A master-generated status: source MASTER, no uuid, never acknowledged.
+/// A master-generated status at `now`: source MASTER, no uuid, never
+/// acknowledged.
 pub(super) fn master_status(
+    now: Now,
     task_id: &str,
     agent: Option<&str>,
     state: TaskState,
@@ -86,7 +89,7 @@ pub(super) fn master_status(
         agent_id: agent.map(|a| AgentId {
             value: a.to_string(),
         }),
-        timestamp: Some(wall_clock()),
+        timestamp: Some(now.unix),
         ..Default::default()
     }
 }
@@ -101,7 +104,7 @@ pub(super) fn update_event(status: TaskStatus) -> Event {
 impl Master {
     /// Records a launched task and starts it (STARTING now; RUNNING once
     /// its process runs, or at once when simulated).
-    pub(super) fn start_task(&mut self, now: Instant, mut task: Task) {
+    pub(super) fn start_task(&mut self, now: Now, mut task: Task) {
         let key = (task.framework.clone(), task.info.task_id.value.clone());
         let command = task
             .info
@@ -112,7 +115,7 @@ impl Master {
         if self.simulate {
             let plan = simulated::plan(Some(&command));
             task.simulated_exit = plan.exit_code;
-            task.simulated_end = Some(now + plan.duration);
+            task.simulated_end = Some(now.instant + plan.duration);
         }
         let spec = LaunchSpec {
             framework: task.framework.clone(),
@@ -139,7 +142,7 @@ impl Master {
     /// the agent's status-update manager and forwarded reliably.
     pub(super) fn agent_update(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         state: TaskState,
         reason: Option<Reason>,
@@ -152,7 +155,7 @@ impl Master {
     /// the executor, or the agent itself (QoS preemption).
     pub(super) fn reliable_update(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         (state, source): (TaskState, Source),
         reason: Option<Reason>,
@@ -176,7 +179,7 @@ impl Master {
             executor_id: Some(ExecutorId {
                 value: task.executor.clone(),
             }),
-            timestamp: Some(wall_clock()),
+            timestamp: Some(now.unix),
             uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
             ..Default::default()
         };
@@ -201,7 +204,7 @@ impl Master {
         let forward = self
             .agents
             .get_mut(&agent)
-            .and_then(|a| a.updates.update(key.clone(), status, now));
+            .and_then(|a| a.updates.update(key.clone(), status, now.instant));
         if let Some(status) = forward {
             self.forward(status, &key.0);
         }
@@ -217,10 +220,10 @@ impl Master {
         self.send(framework, update_event(status));
     }
 
-    pub(super) fn retry_status_updates(&mut self, now: Instant) {
+    pub(super) fn retry_status_updates(&mut self, now: Now) {
         let mut due = Vec::new();
         for agent in self.agents.values_mut() {
-            due.extend(agent.updates.due(now));
+            due.extend(agent.updates.due(now.instant));
         }
         for ((framework, _), status) in due {
             tracing::debug!(%framework, task = %status.task_id.value, "retrying status update");
@@ -232,7 +235,7 @@ impl Master {
     /// task whose terminal update is acknowledged is forgotten.
     pub(super) fn acknowledge(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         agent: &str,
         task_id: &str,
@@ -243,7 +246,7 @@ impl Master {
             tracing::warn!(%framework, %agent, task = %task_id, "acknowledgement for an unknown agent");
             return;
         };
-        match a.updates.acknowledge(&key, uuid, now) {
+        match a.updates.acknowledge(&key, uuid, now.instant) {
             Err(error) => {
                 tracing::warn!(%framework, task = %task_id, %error, "ignoring acknowledgement")
             }
@@ -321,7 +324,7 @@ impl Master {
 
     fn kill_group_siblings(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         agent: &str,
         executor: &str,
@@ -345,12 +348,7 @@ impl Master {
     /// Kills a live task the way its executor would: TASK_KILLING first
     /// for frameworks that understand it, then the process is stopped (or
     /// the simulated task ends) and TASK_KILLED follows.
-    pub(super) fn kill_task(
-        &mut self,
-        now: Instant,
-        key: &(String, String),
-        grace: Option<Duration>,
-    ) {
+    pub(super) fn kill_task(&mut self, now: Now, key: &(String, String), grace: Option<Duration>) {
         let killing_state = self
             .frameworks
             .get(&key.0)
@@ -395,7 +393,7 @@ impl Master {
     /// What a task's process did.
     pub(crate) fn process_event(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         task: &str,
         event: ProcessEvent,
@@ -443,11 +441,11 @@ impl Master {
         }
     }
 
-    pub(super) fn advance_simulated(&mut self, now: Instant) {
+    pub(super) fn advance_simulated(&mut self, now: Now) {
         let due: Vec<((String, String), i32)> = self
             .tasks
             .iter()
-            .filter(|(_, t)| t.simulated_end.is_some_and(|end| end <= now))
+            .filter(|(_, t)| t.simulated_end.is_some_and(|end| end <= now.instant))
             .map(|(k, t)| (k.clone(), t.simulated_exit))
             .collect();
         for (key, exit) in due {
