@@ -15,7 +15,7 @@ use super::quantity::{Quantities, add_quantities};
 use super::quota::in_subtree;
 
 /// Dominant share of `allocated` against cluster `totals`.
-pub fn dominant_share(allocated: Option<&Quantities>, totals: &Quantities) -> f64 {
+pub(super) fn dominant_share(allocated: Option<&Quantities>, totals: &Quantities) -> f64 {
     let Some(allocated) = allocated else {
         return 0.0;
     };
@@ -42,7 +42,7 @@ fn compare(a: &[Level], b: &[Level]) -> Ordering {
 /// Orders `roles` for one agent of a cycle: lowest weighted share first,
 /// level by level. `usage` is what each role itself holds; `weight` gives
 /// each role's weight.
-pub fn order_roles(
+pub(super) fn order_roles(
     roles: &[String],
     usage: &HashMap<String, Quantities>,
     totals: &Quantities,

@@ -4,7 +4,7 @@
 //! `/devcluster/` endpoints.
 
 mod devcluster;
-pub mod media;
+pub(crate) mod media;
 mod operator;
 mod reply;
 mod required;

@@ -16,7 +16,7 @@ use crate::clock::Now;
 
 /// How a call succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
+pub(crate) enum CallOutcome {
     /// `202 Accepted`: queued.
     Accepted,
     /// `200 OK`: applied (UPDATE_FRAMEWORK).
@@ -25,7 +25,7 @@ pub enum CallOutcome {
 
 /// Why a call was refused, with the HTTP status Mesos uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// `400 Bad Request`.
     #[error("{0}")]
     BadRequest(String),

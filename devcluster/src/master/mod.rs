@@ -40,9 +40,11 @@ use crate::config::Validated;
 use crate::resources::Resources;
 
 pub(crate) use agents::Removal;
-pub use calls::{CallError, CallOutcome, validate_call};
+pub use calls::validate_call;
+pub(crate) use calls::{CallError, CallOutcome};
 use framework_info::{effective_roles, requested_id, validate_framework_info};
-pub use operator::{OperatorError, validate_operator_call};
+pub(crate) use operator::OperatorError;
+pub use operator::validate_operator_call;
 
 /// The Mesos version the devcluster speaks.
 pub const VERSION: &str = "1.11.0";
@@ -53,7 +55,7 @@ const MAX_COMPLETED_TASKS: usize = 1000;
 
 /// Work for the runtime, produced by a step of the master.
 #[derive(Debug, Clone)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Start a task's process.
     Launch(LaunchSpec),
     /// Stop a task's process: SIGTERM, then SIGKILL after `grace`.
@@ -69,7 +71,7 @@ pub enum Effect {
 
 /// One live SUBSCRIBE stream.
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     /// The `Mesos-Stream-Id` of the stream.
     pub stream_id: String,
     /// Where the stream's events go.
@@ -108,7 +110,7 @@ struct OfferEntry {
 
 /// The master.
 #[derive(Debug)]
-pub struct Master {
+pub(crate) struct Master {
     id: String,
     info: MasterInfo,
     start_time: f64,

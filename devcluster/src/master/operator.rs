@@ -24,7 +24,7 @@ const MAX_OTHER_QUOTA: f64 = 1e12;
 
 /// Why an operator call failed, with the HTTP status Mesos uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// `400 Bad Request`.
     #[error("{0}")]
     BadRequest(String),

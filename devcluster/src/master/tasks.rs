@@ -40,7 +40,7 @@ pub(super) struct Task {
 }
 
 impl Task {
-    pub fn is_terminal(&self) -> bool {
+    pub(super) fn is_terminal(&self) -> bool {
         is_terminal(self.state)
     }
 }
