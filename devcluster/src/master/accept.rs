@@ -9,8 +9,8 @@ use agora_proto::mesos::v1::scheduler::call;
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{ExecutorInfo, Filters, OfferId, Resource, TaskInfo, TaskState};
 
-use super::tasks::{Executor, Task, master_status, update_event};
-use super::{Master, OfferEntry};
+use super::model::{Executor, Master, OfferEntry, Task};
+use super::tasks::{master_status, update_event};
 use crate::allocator::refuse_duration;
 use crate::clock::Now;
 use crate::resources::Resources;

@@ -10,8 +10,8 @@ use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{AgentId, Attribute, ExecutorId, TaskState};
 
+use super::model::{Effect, MAX_COMPLETED_TASKS, Master, event_of};
 use super::tasks::{master_status, update_event};
-use super::{Effect, Master, event_of};
 use crate::agent::Agent;
 use crate::clock::Now;
 use crate::resources::Resources;
@@ -170,7 +170,7 @@ impl Master {
         }
         if let Some(f) = self.frameworks.get_mut(&key.0) {
             f.completed_tasks.push_back(task);
-            while f.completed_tasks.len() > super::MAX_COMPLETED_TASKS {
+            while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
                 f.completed_tasks.pop_front();
             }
         }

@@ -10,8 +10,9 @@ use agora_proto::mesos::v1::scheduler::{Call, call};
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{FrameworkId, TaskState};
 
+use super::framework_info::{effective_roles, validate_framework_info};
+use super::model::{Master, Task};
 use super::tasks::{master_status, update_event};
-use super::{Master, effective_roles, validate_framework_info};
 use crate::clock::Now;
 
 /// How a call succeeded.
@@ -293,7 +294,7 @@ impl Master {
             .frameworks
             .get(framework)
             .is_some_and(|f| f.has(Capability::PartitionAware));
-        let latest = |task: &super::tasks::Task| {
+        let latest = |task: &Task| {
             let state = task.status_update_state.unwrap_or(task.state);
             let mut status = master_status(
                 now,

@@ -10,7 +10,8 @@ use agora_proto::mesos::v1::master::{Call, Response, call, response};
 use agora_proto::mesos::v1::quota::{QuotaConfig, QuotaInfo, QuotaStatus};
 use agora_proto::mesos::v1::{FrameworkId, Resource, Role, WeightInfo, value};
 
-use super::{Master, Removal};
+use super::agents::Removal;
+use super::model::Master;
 use crate::allocator::quota::{
     Quota, in_subtree, is_quota_resource, quota_role, subtract, within_limits,
 };

@@ -14,7 +14,7 @@ use agora_proto::mesos::v1::TaskState;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::task_status::{Reason, Source};
 
-use super::{Effect, Master};
+use super::model::{Effect, Master};
 use crate::clock::Now;
 use crate::resources::Resources;
 

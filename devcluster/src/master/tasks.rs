@@ -1,72 +1,20 @@
 //! Tasks on agents: launching, the statuses agents generate, their
 //! reliable delivery and acknowledgement, and what terminal states free.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::{Reason, Source};
-use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskInfo, TaskState, TaskStatus};
+use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskState, TaskStatus};
 
-use super::{Effect, Master, event_of};
+use super::model::{Effect, MAX_COMPLETED_TASKS, Master, Task, event_of, is_terminal};
 use crate::agent::process::{LaunchSpec, ProcessEvent};
 use crate::agent::simulated;
 use crate::clock::Now;
-use crate::resources::Resources;
 
 /// The command executor's default grace between SIGTERM and SIGKILL.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
-
-/// A task the master knows (live, or terminal but not yet acknowledged).
-#[derive(Debug, Clone)]
-pub(super) struct Task {
-    pub info: TaskInfo,
-    pub framework: String,
-    pub agent: String,
-    pub executor: String,
-    /// The executor id when the task belongs to a task group.
-    pub group: Option<String>,
-    pub role: String,
-    pub resources: Resources,
-    /// Latest state the agent reported.
-    pub state: TaskState,
-    /// State of the latest update forwarded to the framework.
-    pub status_update_state: Option<TaskState>,
-    pub statuses: Vec<TaskStatus>,
-    pub killing: bool,
-    pub resources_released: bool,
-    pub simulated_end: Option<Instant>,
-    pub simulated_exit: i32,
-}
-
-impl Task {
-    pub(super) fn is_terminal(&self) -> bool {
-        is_terminal(self.state)
-    }
-}
-
-/// The executor of a task group, whose resources are held while any of
-/// its tasks lives.
-#[derive(Debug, Clone)]
-pub(super) struct Executor {
-    pub resources: Resources,
-    pub tasks: Vec<String>,
-}
-
-/// Whether a task state is terminal.
-pub(crate) fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
 
 /// A master-generated status at `now`: source MASTER, no uuid, never
 /// acknowledged.
@@ -275,7 +223,7 @@ impl Master {
         self.release_task_resources(&mut task);
         if let Some(f) = self.frameworks.get_mut(&key.0) {
             f.completed_tasks.push_back(task);
-            while f.completed_tasks.len() > super::MAX_COMPLETED_TASKS {
+            while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
                 f.completed_tasks.pop_front();
             }
         }

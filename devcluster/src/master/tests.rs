@@ -11,7 +11,7 @@ use agora_proto::mesos::v1::{FrameworkInfo, TaskId};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use super::{Connection, Master};
+use super::model::{Connection, Master};
 use crate::clock::Now;
 use crate::config::Config;
 
