@@ -97,7 +97,13 @@ fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error>
     if !validated.config.simulate {
         std::fs::create_dir_all(&work_dir)?;
     }
-    let master = Master::new(Now::read(), &validated, address, work_dir.clone());
+    let master = Master::new(
+        Now::read(),
+        rand::random(),
+        &validated,
+        address,
+        work_dir.clone(),
+    );
     tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
     let shared = Arc::new(Shared::new(
         master,

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::{Address, FrameworkInfo, MasterInfo, TaskInfo, TaskState, TaskStatus};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::agent::Agent;
@@ -115,6 +117,10 @@ pub(crate) struct Master {
     pub(super) next_offer: u64,
     pub(super) allocation_requested: bool,
     pub(super) effects: Vec<Effect>,
+    /// The master's only source of randomness (its id, status-update
+    /// uuids, the agent order of allocation cycles): seeded by the
+    /// runtime, so that a seed and the inputs decide every step.
+    pub(super) rng: StdRng,
 }
 
 /// Whether `info` declares `capability`: what a framework understands
@@ -132,6 +138,12 @@ pub(super) fn event_of(kind: event::Type) -> Event {
         r#type: Some(kind as i32),
         ..Default::default()
     }
+}
+
+/// A version 4 (random) uuid drawn from `rng`. A free function so that
+/// a step can draw one while it holds another field of the master.
+pub(super) fn random_uuid(rng: &mut StdRng) -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rng.random()).into_uuid()
 }
 
 /// The ERROR event a master sends on a subscription before it closes it.
@@ -196,14 +208,17 @@ pub(super) fn is_terminal(state: TaskState) -> bool {
 }
 
 impl Master {
-    /// A master started at `now`, with the configured agents, all idle.
+    /// A master started at `now`, with the configured agents, all idle,
+    /// drawing its randomness from `seed`.
     pub(crate) fn new(
         now: Now,
+        seed: u64,
         config: &Validated,
         address: std::net::SocketAddr,
         work_dir: PathBuf,
     ) -> Self {
-        let id = uuid::Uuid::new_v4().to_string();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let id = random_uuid(&mut rng).to_string();
         let c = &config.config;
         let ip = match address.ip() {
             std::net::IpAddr::V4(v4) => u32::from_le_bytes(v4.octets()),
@@ -247,6 +262,7 @@ impl Master {
             next_offer: 0,
             allocation_requested: true,
             effects: Vec::new(),
+            rng,
         };
         let mut resources = config.resources.clone();
         resources.add_all(&config.revocable);

@@ -83,7 +83,9 @@ impl Master {
             consumed: self.quota_consumption(true),
             totals: self.totals(),
         };
-        let allocations = self.allocator.allocate(now.instant, snapshot, true);
+        let allocations = self
+            .allocator
+            .allocate(now.instant, snapshot, Some(&mut self.rng));
         let mut by_framework: BTreeMap<String, Vec<Offer>> = BTreeMap::new();
         for allocation in allocations {
             let offer = self.make_offer(

@@ -8,7 +8,7 @@ use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::{Reason, Source};
 use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskState, TaskStatus};
 
-use super::model::{Effect, MAX_COMPLETED_TASKS, Master, Task, event_of, is_terminal};
+use super::model::{Effect, MAX_COMPLETED_TASKS, Master, Task, event_of, is_terminal, random_uuid};
 use crate::agent::process::{LaunchSpec, ProcessEvent};
 use crate::agent::simulated;
 use crate::clock::Now;
@@ -128,7 +128,7 @@ impl Master {
                 value: task.executor.clone(),
             }),
             timestamp: Some(now.unix),
-            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            uuid: Some(random_uuid(&mut self.rng).as_bytes().to_vec()),
             ..Default::default()
         };
         task.state = state;
