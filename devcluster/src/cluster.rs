@@ -1,6 +1,6 @@
-//! The runtime around the master: the shared state, the driver loop that
-//! fires timers and allocation cycles, effect execution (processes), the
-//! HTTP server, and graceful shutdown.
+//! The runtime around the master: the driver loop that fires timers and
+//! allocation cycles, the HTTP server, and graceful shutdown. The state
+//! they share (and effect execution) is in `shared`.
 //!
 //! Shutdown, step by step: stop accepting connections; close every
 //! subscription stream (so HTTP connections can finish); kill every task
@@ -9,21 +9,19 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-
-use agora_proto::mesos::v1::Attribute;
 
 use crate::agent::process::ProcessRunner;
 use crate::agent::{AgentError, AgentSpec};
+use crate::clock::Now;
 use crate::config::{Config, ConfigError, Validated};
-use crate::master::{Effect, Master, Removal};
-use crate::resources::Resources;
+use crate::master::Master;
+use crate::shared::Shared;
 
 /// Why a devcluster could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -39,98 +37,6 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// State shared by the HTTP handlers, the driver and the process runner.
-pub(crate) struct Shared {
-    master: Mutex<Master>,
-    runner: Arc<ProcessRunner>,
-    wake: Notify,
-    /// Resources, attributes and revocable estimate of agents added
-    /// without their own.
-    agent_defaults: (Resources, Vec<Attribute>, Resources),
-    /// The address the master listens on.
-    pub address: SocketAddr,
-}
-
-impl Shared {
-    /// Runs one step of the master under its lock, then carries out the
-    /// effects it queued and wakes the driver (deadlines may have moved).
-    pub fn step<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Instant) -> R) -> R {
-        let result = self.step_quietly(f);
-        self.wake.notify_one();
-        result
-    }
-
-    /// [`Shared::step`] without waking the driver: the driver's own steps.
-    fn step_quietly<R>(self: &Arc<Self>, f: impl FnOnce(&mut Master, Instant) -> R) -> R {
-        let (result, effects) = {
-            let mut master = self.master.lock().unwrap_or_else(|e| e.into_inner());
-            let now = tokio::time::Instant::now().into_std();
-            let result = f(&mut master, now);
-            (result, master.take_effects())
-        };
-        self.execute(effects);
-        result
-    }
-
-    /// Adds an agent to the running cluster; returns its id.
-    pub fn add_agent(self: &Arc<Self>, spec: &AgentSpec) -> Result<String, AgentError> {
-        let parsed = spec.parse()?;
-        let mut resources = parsed
-            .resources
-            .unwrap_or_else(|| self.agent_defaults.0.clone());
-        resources.add_all(
-            &parsed
-                .revocable
-                .unwrap_or_else(|| self.agent_defaults.2.clone()),
-        );
-        let attributes = parsed
-            .attributes
-            .unwrap_or_else(|| self.agent_defaults.1.clone());
-        Ok(self.step(|master, _| master.add_agent(resources, attributes, parsed.hostname)))
-    }
-
-    /// Removes an agent as if it died.
-    pub fn remove_agent(self: &Arc<Self>, id: &str) -> Result<(), AgentError> {
-        if self.step(|master, _| master.remove_agent(id, Removal::Died)) {
-            Ok(())
-        } else {
-            Err(AgentError::NotFound(id.to_string()))
-        }
-    }
-
-    /// Changes an agent's revocable estimate (`cpus:2;mem:512`).
-    pub fn set_revocable(self: &Arc<Self>, id: &str, estimate: &str) -> Result<(), AgentError> {
-        let estimate = crate::config::parse_revocable(estimate).map_err(AgentError::Revocable)?;
-        if self.step(|master, now| master.set_revocable(now, id, estimate)) {
-            Ok(())
-        } else {
-            Err(AgentError::NotFound(id.to_string()))
-        }
-    }
-
-    fn execute(self: &Arc<Self>, effects: Vec<Effect>) {
-        for effect in effects {
-            match effect {
-                Effect::Launch(spec) => {
-                    let shared = Arc::clone(self);
-                    let framework = spec.framework.clone();
-                    let task = spec.task.clone();
-                    self.runner.launch(spec, move |event| {
-                        shared.step(|master, now| {
-                            master.process_event(now, &framework, &task, event)
-                        });
-                    });
-                }
-                Effect::Kill {
-                    framework,
-                    task,
-                    grace,
-                } => self.runner.kill(&framework, &task, grace),
-            }
-        }
-    }
-}
-
 /// Fires the master's timers and runs allocation cycles: periodically
 /// every `allocation_interval`, and at once when a step asked for one.
 async fn drive(
@@ -141,10 +47,10 @@ async fn drive(
     let mut next_allocation = tokio::time::Instant::now();
     loop {
         let now = tokio::time::Instant::now();
-        let deadline = shared.step_quietly(|master, now_std| {
-            master.tick(now_std);
+        let deadline = shared.step_quietly(|master, step_now| {
+            master.tick(step_now);
             if now >= next_allocation || master.allocation_requested() {
-                master.allocate(now_std);
+                master.allocate(step_now);
                 next_allocation = now + interval;
             }
             master.next_deadline()
@@ -154,7 +60,7 @@ async fn drive(
             .map_or(next_allocation, |d| d.min(next_allocation));
         tokio::select! {
             _ = tokio::time::sleep_until(wake_at) => {}
-            _ = shared.wake.notified() => {}
+            _ = shared.stepped() => {}
             _ = stop.changed() => return,
         }
     }
@@ -191,19 +97,24 @@ fn prepare(validated: Validated, address: SocketAddr) -> Result<Prepared, Error>
     if !validated.config.simulate {
         std::fs::create_dir_all(&work_dir)?;
     }
-    let master = Master::new(&validated, address, work_dir.clone());
+    let master = Master::new(
+        Now::read(),
+        rand::random(),
+        &validated,
+        address,
+        work_dir.clone(),
+    );
     tracing::info!(%address, agents = validated.config.agents, simulate = validated.config.simulate, "devcluster master started");
-    let shared = Arc::new(Shared {
-        master: Mutex::new(master),
-        runner: Arc::new(ProcessRunner::new()?),
-        wake: Notify::new(),
-        agent_defaults: (
+    let shared = Arc::new(Shared::new(
+        master,
+        ProcessRunner::new()?,
+        (
             validated.resources,
             validated.attributes,
             validated.revocable,
         ),
         address,
-    });
+    ));
     Ok(Prepared {
         shared,
         work_dir,
@@ -249,10 +160,10 @@ async fn serve_prepared(
             shutdown.await;
             tracing::info!("devcluster shutting down");
             closing.step(|master, _| master.close_all_streams());
-            closing.runner.kill_all();
+            closing.kill_all();
         })
         .await;
-    shared.runner.kill_all();
+    shared.kill_all();
     let _ = stop_tx.send(true);
     driver.await?;
     if owns_work_dir {

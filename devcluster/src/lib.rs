@@ -50,7 +50,11 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], what a cluster is made of; duration parsing.
+//! - `clock`: the time a step of the master happens at, read once at the
+//!   edge so that the master and the allocator never read a clock.
 //! - [`cluster`]: [`Cluster`] and [`run`]: runtime, driver loop, shutdown.
+//! - `shared`: what the handlers, the driver and the process runner
+//!   share: the master behind its lock, and effect execution.
 //! - `http`: the endpoints (`/api/v1/scheduler`, `/api/v1`, `/version`,
 //!   `/redirect`, `/state`, `/devcluster/agents`) and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
@@ -64,12 +68,14 @@
 
 pub mod agent;
 pub mod allocator;
+mod clock;
 pub mod cluster;
 pub mod config;
 mod http;
 mod master;
 pub mod recordio;
 pub mod resources;
+mod shared;
 
 pub use agent::{AgentError, AgentSpec};
 pub use cluster::{Cluster, Error, run};

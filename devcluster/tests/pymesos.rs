@@ -33,6 +33,7 @@ struct Child(std::process::Child);
 impl Drop for Child {
     fn drop(&mut self) {
         if let Ok(pid) = i32::try_from(self.0.id()) {
+            #[allow(unsafe_code)]
             // SAFETY: kill(2) on our own child's pid.
             unsafe {
                 libc::kill(pid, libc::SIGTERM);

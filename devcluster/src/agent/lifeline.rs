@@ -26,7 +26,7 @@ const GUARD: &str = "trap '' TERM; read -r _; kill -KILL 0";
 
 /// The pipe that ends when the process running the agents ends.
 #[derive(Debug)]
-pub struct Lifeline {
+pub(crate) struct Lifeline {
     reader: PipeReader,
     /// Never written to: held only so that it closes when we die.
     _writer: PipeWriter,
@@ -34,7 +34,7 @@ pub struct Lifeline {
 
 impl Lifeline {
     /// Opens the pipe.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         let (reader, writer) = io::pipe()?;
         Ok(Self {
             reader,
@@ -44,7 +44,7 @@ impl Lifeline {
 
     /// Starts a guard in the process group `group`; it fails when the
     /// group no longer exists.
-    pub fn guard(&self, group: i32) -> io::Result<Child> {
+    pub(crate) fn guard(&self, group: i32) -> io::Result<Child> {
         Command::new("/bin/sh")
             .args(["-c", GUARD, "devcluster-guard"])
             .stdin(Stdio::from(self.reader.try_clone()?))

@@ -69,6 +69,7 @@ pub struct ProcessRunner {
 }
 
 fn signal_group(pid: i32, signal: i32) {
+    #[allow(unsafe_code)]
     // SAFETY: kill(2) with a negative pid signals a process group; it has
     // no memory-safety preconditions.
     unsafe {

@@ -42,7 +42,7 @@ static SPAWNER: Mutex<Option<mpsc::Sender<Request>>> = Mutex::new(None);
 /// Spawns `command` from the spawner thread, with a parent-death SIGKILL
 /// for the child. Must be called within a tokio runtime, which then
 /// watches the child.
-pub async fn spawn(mut command: Command) -> io::Result<Child> {
+pub(crate) async fn spawn(mut command: Command) -> io::Result<Child> {
     die_with_parent(&mut command);
     let (reply, answer) = oneshot::channel();
     let request = Request {
@@ -96,6 +96,7 @@ fn serve(requests: mpsc::Receiver<Request>) {
 fn die_with_parent(command: &mut Command) {
     // Read before the fork: in the child, `getppid` must still name us.
     let parent = i32::try_from(std::process::id()).unwrap_or(0);
+    #[allow(unsafe_code)]
     // SAFETY: the hook runs in the forked child before exec, where only
     // async-signal-safe calls are allowed: prctl(2) and getppid(2) are
     // plain system calls, and the errors are built without allocating.
@@ -148,6 +149,7 @@ mod tests {
         .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
         let survived = alive(pid);
+        #[allow(unsafe_code)]
         // SAFETY: kill(2) and waitpid(2) on our own child.
         unsafe {
             libc::kill(pid, libc::SIGKILL);

@@ -11,11 +11,11 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use super::Quantities;
+use super::quantity::{Quantities, add_quantities};
 use super::quota::in_subtree;
 
 /// Dominant share of `allocated` against cluster `totals`.
-pub fn dominant_share(allocated: Option<&Quantities>, totals: &Quantities) -> f64 {
+pub(super) fn dominant_share(allocated: Option<&Quantities>, totals: &Quantities) -> f64 {
     let Some(allocated) = allocated else {
         return 0.0;
     };
@@ -42,7 +42,7 @@ fn compare(a: &[Level], b: &[Level]) -> Ordering {
 /// Orders `roles` for one agent of a cycle: lowest weighted share first,
 /// level by level. `usage` is what each role itself holds; `weight` gives
 /// each role's weight.
-pub fn order_roles(
+pub(super) fn order_roles(
     roles: &[String],
     usage: &HashMap<String, Quantities>,
     totals: &Quantities,
@@ -52,7 +52,7 @@ pub fn order_roles(
         let mut sum = Quantities::new();
         for (role, quantities) in usage {
             if in_subtree(role, prefix) {
-                super::add_quantities(&mut sum, quantities);
+                add_quantities(&mut sum, quantities);
             }
         }
         dominant_share(Some(&sum), totals) / weight(prefix)

@@ -15,26 +15,27 @@
 //! In both stages reservations, non-scalar and revocable resources always
 //! go with the offer, while unreserved scalars are cut to the role's quota
 //! limit and to what must be held back for other roles' unmet guarantees
-//! (see [`quota`]). Pure: time and randomness come in.
+//! (see [`quota`]). Pure: time and randomness come in, so a cycle's
+//! outcome follows from its arguments alone.
 
 mod drf;
 mod filters;
+mod quantity;
 pub mod quota;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use rand::RngCore;
 use rand::seq::SliceRandom;
 
 use crate::resources::Resources;
 
 pub use filters::{RefuseFilters, refuse_duration};
+pub use quantity::{Quantities, add_quantities, quantities};
 use quota::{
     Absent, Quota, Quotas, is_quota_resource, limit_headroom, quota_role, shrink, subtract,
 };
-
-/// Scalar quantities by resource name.
-pub type Quantities = BTreeMap<String, f64>;
 
 /// Mesos's default `--min_allocatable_resources` is `cpus:0.01|mem:32`.
 const MIN_CPUS: f64 = 0.01;
@@ -97,24 +98,6 @@ pub struct Allocator {
     /// Quota per top-level role.
     pub quotas: Quotas,
     weights: BTreeMap<String, f64>,
-}
-
-/// Scalar quantities of `resources`.
-pub fn quantities(resources: &Resources) -> Quantities {
-    let mut out = Quantities::new();
-    for r in resources.iter() {
-        if let Some(scalar) = r.scalar {
-            *out.entry(r.name.clone()).or_default() += scalar.value;
-        }
-    }
-    out
-}
-
-/// Adds `other` into `into`, name by name.
-pub fn add_quantities(into: &mut Quantities, other: &Quantities) {
-    for (name, value) in other {
-        *into.entry(name.clone()).or_default() += value;
-    }
 }
 
 /// `available` with its quota resources replaced by the `chosen` part of
@@ -301,10 +284,10 @@ impl Cycle<'_> {
         }
     }
 
-    fn run_stage(&mut self, stage: Stage, shuffle: bool) {
+    fn run_stage<R: RngCore + ?Sized>(&mut self, stage: Stage, shuffle: Option<&mut R>) {
         let mut order: Vec<usize> = (0..self.snapshot.agents.len()).collect();
-        if shuffle {
-            order.shuffle(&mut rand::rng());
+        if let Some(rng) = shuffle {
+            order.shuffle(rng);
         }
         for agent in order {
             for role in self.role_order() {
@@ -344,8 +327,15 @@ impl Allocator {
         self.weights.iter()
     }
 
-    /// Runs one cycle over `snapshot`. `shuffle` randomizes agent order.
-    pub fn allocate(&mut self, now: Instant, snapshot: Snapshot, shuffle: bool) -> Vec<Allocation> {
+    /// Runs one cycle over `snapshot`. With `shuffle`, agents are visited
+    /// in an order drawn from it (as Mesos does, so that no agent is
+    /// always offered first); without, in the snapshot's order.
+    pub fn allocate(
+        &mut self,
+        now: Instant,
+        snapshot: Snapshot,
+        mut shuffle: Option<&mut dyn RngCore>,
+    ) -> Vec<Allocation> {
         let mut roles: Vec<String> = snapshot.demands.iter().map(|d| d.role.clone()).collect();
         roles.sort();
         roles.dedup();
@@ -366,7 +356,7 @@ impl Allocator {
             available_headroom,
             out: Vec::new(),
         };
-        cycle.run_stage(Stage::Guarantees, shuffle);
+        cycle.run_stage(Stage::Guarantees, shuffle.as_deref_mut());
         cycle.run_stage(Stage::Everyone, shuffle);
         cycle.out
     }
@@ -376,6 +366,8 @@ impl Allocator {
 mod tests {
     use super::*;
     use crate::resources::parse_resources;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
     use std::time::Duration;
 
     fn agents(n: usize, text: &str) -> Vec<AgentSlot> {
@@ -435,7 +427,7 @@ mod tests {
         let out = allocator.allocate(
             Instant::now(),
             snapshot(slots, &[demand("fw", "web")]),
-            false,
+            None,
         );
         assert_eq!(out.len(), 2);
         for a in &out {
@@ -451,7 +443,11 @@ mod tests {
         let slots = agents(10, "cpus:4;mem:1024");
         let mut allocator = Allocator::default();
         let demands = [demand("f1", "a"), demand("f2", "b")];
-        let out = allocator.allocate(Instant::now(), snapshot(slots, &demands), true);
+        let out = allocator.allocate(
+            Instant::now(),
+            snapshot(slots, &demands),
+            Some(&mut StdRng::seed_from_u64(7)),
+        );
         let counts = count_by_role(&out);
         assert_eq!(counts.get("a"), Some(&5));
         assert_eq!(counts.get("b"), Some(&5));
@@ -463,7 +459,7 @@ mod tests {
         let mut allocator = Allocator::default();
         allocator.set_weight("heavy", 2.0);
         let demands = [demand("f1", "heavy"), demand("f2", "light")];
-        let out = allocator.allocate(Instant::now(), snapshot(slots, &demands), false);
+        let out = allocator.allocate(Instant::now(), snapshot(slots, &demands), None);
         let counts = count_by_role(&out);
         assert_eq!(counts.get("heavy"), Some(&6));
         assert_eq!(counts.get("light"), Some(&3));
@@ -479,7 +475,7 @@ mod tests {
             ("f1".into(), "r".into()),
             q(&[("cpus", 8.0), ("mem", 2048.0)]),
         );
-        let out = allocator.allocate(Instant::now(), snap, false);
+        let out = allocator.allocate(Instant::now(), snap, None);
         let to_f2 = out.iter().filter(|a| a.framework == "f2").count();
         assert_eq!(to_f2, 3, "f2 catches up before f1 gets more");
     }
@@ -501,7 +497,7 @@ mod tests {
             now,
         );
         let demands = [demand("f1", "web"), demand("f2", "web"), demand("f3", "x")];
-        let out = allocator.allocate(now, snapshot(slots, &demands), false);
+        let out = allocator.allocate(now, snapshot(slots, &demands), None);
         let got: Vec<_> = out
             .iter()
             .map(|a| {
@@ -521,7 +517,7 @@ mod tests {
     fn nothing_below_the_minimum_is_offered() {
         let slots = agents(1, "cpus:0.001;mem:16;ports:[1-2]");
         let mut allocator = Allocator::default();
-        let out = allocator.allocate(Instant::now(), snapshot(slots, &[demand("f", "r")]), false);
+        let out = allocator.allocate(Instant::now(), snapshot(slots, &[demand("f", "r")]), None);
         assert!(out.is_empty());
     }
 
@@ -539,7 +535,7 @@ mod tests {
         let demands = [demand("f1", "eng/web"), demand("f2", "eng/api")];
         let mut snap = snapshot(slots, &demands);
         snap.consumed.insert("eng".into(), q(&[("cpus", 1.0)]));
-        let out = allocator.allocate(Instant::now(), snap, false);
+        let out = allocator.allocate(Instant::now(), snap, None);
         let total: f64 = out.iter().map(|a| a.resources.scalar("cpus")).sum();
         assert_eq!(total, 5.0, "the subtree stays within 6 cpus with 1 in use");
         assert!(
@@ -562,7 +558,11 @@ mod tests {
         // "dev" holds nothing and would win on DRF, but prod is below its
         // guarantee: it is served first and dev gets only the surplus.
         let demands = [demand("f1", "prod"), demand("f2", "dev")];
-        let out = allocator.allocate(Instant::now(), snapshot(slots, &demands), true);
+        let out = allocator.allocate(
+            Instant::now(),
+            snapshot(slots, &demands),
+            Some(&mut StdRng::seed_from_u64(7)),
+        );
         let cpus = cpus_by_role(&out);
         assert_eq!(cpus.get("prod"), Some(&10.0));
         assert_eq!(cpus.get("dev"), Some(&6.0));
@@ -572,8 +572,25 @@ mod tests {
         let out = allocator.allocate(
             Instant::now(),
             snapshot(slots, &[demand("f2", "dev")]),
-            true,
+            Some(&mut StdRng::seed_from_u64(7)),
         );
         assert_eq!(cpus_by_role(&out).get("dev"), Some(&6.0));
+    }
+
+    #[test]
+    fn the_agent_order_follows_the_randomness_passed_in() {
+        let demands = [demand("f1", "a"), demand("f2", "b")];
+        let cycle = |seed: u64| {
+            Allocator::default().allocate(
+                Instant::now(),
+                snapshot(agents(10, "cpus:4;mem:1024"), &demands),
+                Some(&mut StdRng::seed_from_u64(seed)),
+            )
+        };
+        assert_eq!(cycle(1), cycle(1));
+        assert!(
+            (2..20).any(|seed| cycle(seed) != cycle(1)),
+            "the agent order never changed with the seed"
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use agora_proto::mesos::v1::Resource;
 
-use super::Quantities;
+use super::quantity::{Quantities, add_quantities};
 use crate::resources::{Resources, reservation_role, round_scalar};
 
 /// Quantities below this are nothing (Mesos's scalar precision).
@@ -161,7 +161,7 @@ impl Quotas {
                 &quota.guarantees,
                 consumed.get(role).unwrap_or(&Quantities::new()),
             );
-            super::add_quantities(&mut out, &unmet);
+            add_quantities(&mut out, &unmet);
         }
         out
     }

@@ -19,9 +19,10 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{media, plain};
+use super::media;
+use super::reply::plain;
 use crate::agent::{AgentError, AgentSpec};
-use crate::cluster::Shared;
+use crate::shared::Shared;
 
 fn json(status: StatusCode, body: serde_json::Value) -> Response {
     (

@@ -6,9 +6,9 @@ use agora_proto::mesos_json::{from_json, to_json};
 use prost::{Message, Name};
 
 /// `application/json`.
-pub const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 /// `application/x-protobuf`.
-pub const PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const PROTOBUF: &str = "application/x-protobuf";
 
 /// One of the two encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl Media {
 }
 
 /// The request's `Content-Type`, compared exactly as Mesos does.
-pub enum ContentType {
+pub(crate) enum ContentType {
     /// The header is absent (Mesos: 400).
     Missing,
     /// Neither of the two (Mesos: 415).
@@ -77,7 +77,7 @@ pub enum ContentType {
 }
 
 /// Classifies a `Content-Type` header value.
-pub fn content_type(value: Option<&str>) -> ContentType {
+pub(crate) fn content_type(value: Option<&str>) -> ContentType {
     match value {
         None => ContentType::Missing,
         Some(JSON) => ContentType::Supported(Media::Json),
@@ -88,7 +88,7 @@ pub fn content_type(value: Option<&str>) -> ContentType {
 
 /// Whether an `Accept` header allows `media` (absent: anything). The most
 /// specific matching range decides; `q=0` refuses.
-pub fn accepts(accept: Option<&str>, media: &str) -> bool {
+pub(crate) fn accepts(accept: Option<&str>, media: &str) -> bool {
     let Some(accept) = accept else {
         return true;
     };
@@ -124,7 +124,7 @@ pub fn accepts(accept: Option<&str>, media: &str) -> bool {
 
 /// The response encoding for SUBSCRIBE: JSON if acceptable, else
 /// protobuf, else none (Mesos: 406).
-pub fn negotiate(accept: Option<&str>) -> Option<Media> {
+pub(crate) fn negotiate(accept: Option<&str>) -> Option<Media> {
     if accepts(accept, JSON) {
         Some(Media::Json)
     } else if accepts(accept, PROTOBUF) {

@@ -4,8 +4,9 @@
 //! `/devcluster/` endpoints.
 
 mod devcluster;
-pub mod media;
+pub(crate) mod media;
 mod operator;
+mod reply;
 mod required;
 
 use std::convert::Infallible;
@@ -20,10 +21,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, put};
 use tokio::sync::mpsc;
 
-use crate::cluster::Shared;
 use crate::master::{CallError, CallOutcome, Connection, VERSION};
 use crate::recordio;
-use media::{ContentType, Media};
+use crate::shared::Shared;
+use media::Media;
+use reply::{plain, post_media};
 
 /// The header carrying a subscription's id.
 const STREAM_ID: &str = "Mesos-Stream-Id";
@@ -53,49 +55,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(shared)
-}
-
-fn plain(status: StatusCode, message: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message.into(),
-    )
-        .into_response()
-}
-
-/// The checks every v1 API request passes first: POST (405 with `Allow`
-/// otherwise) and an exact JSON or protobuf `Content-Type` (400 when
-/// absent, 415 when another).
-fn post_media(method: &Method, headers: &HeaderMap) -> Result<Media, Box<Response>> {
-    if method != Method::POST {
-        let mut response = plain(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("Expecting one of {{ 'POST' }}, but received '{method}'"),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Err(Box::new(response));
-    }
-    let value = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    match media::content_type(value) {
-        ContentType::Missing => Err(Box::new(plain(
-            StatusCode::BAD_REQUEST,
-            "Expecting 'Content-Type' to be present",
-        ))),
-        ContentType::Unsupported => Err(Box::new(plain(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Expecting 'Content-Type' of {} or {}",
-                media::JSON,
-                media::PROTOBUF
-            ),
-        ))),
-        ContentType::Supported(media) => Ok(media),
-    }
 }
 
 async fn scheduler(

@@ -11,9 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{media, plain, post_media};
-use crate::cluster::Shared;
+use super::media;
+use super::reply::{plain, post_media};
 use crate::master::{OperatorError, validate_operator_call};
+use crate::shared::Shared;
 
 pub(super) async fn operator(
     State(shared): State<Arc<Shared>>,
@@ -46,7 +47,7 @@ pub(super) async fn operator(
             format!("Failed to validate master::Call: {message}"),
         );
     }
-    match shared.step(|master, _| master.operator_call(call)) {
+    match shared.step(|master, now| master.operator_call(now, call)) {
         Ok(Some(answer)) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, response_media.as_str())],

@@ -25,7 +25,7 @@ static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
 /// (`subscribe.framework_info.user`, `labels[1].key`). Empty when all are
 /// there, or when the body does not even decode (the caller's decoding
 /// reports that).
-pub fn missing<M: Name>(media: Media, body: &[u8]) -> Vec<String> {
+pub(super) fn missing<M: Name>(media: Media, body: &[u8]) -> Vec<String> {
     let Some(descriptor) = POOL.get_message_by_name(&M::full_name()) else {
         return Vec::new();
     };

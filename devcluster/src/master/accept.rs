@@ -2,8 +2,6 @@
 //! validation (§8.3 of the protocol digest), and returning what an
 //! answered offer did not use, under the call's refuse filter.
 
-use std::time::Instant;
-
 use agora_proto::mesos::v1::executor_info::Type as ExecutorType;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::offer::operation::Type as OperationType;
@@ -11,9 +9,10 @@ use agora_proto::mesos::v1::scheduler::call;
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{ExecutorInfo, Filters, OfferId, Resource, TaskInfo, TaskState};
 
-use super::tasks::{Executor, Task, master_status, update_event};
-use super::{Master, OfferEntry};
+use super::model::{Executor, Master, OfferEntry, Task};
+use super::tasks::{master_status, update_event};
 use crate::allocator::refuse_duration;
+use crate::clock::Now;
 use crate::resources::Resources;
 
 /// Checks a task or executor id as Mesos's `validateID` does.
@@ -76,7 +75,7 @@ struct Pool {
 
 impl Master {
     /// DECLINE: the offers' resources go back under a refuse filter.
-    pub(super) fn decline(&mut self, now: Instant, framework: &str, decline: call::Decline) {
+    pub(super) fn decline(&mut self, now: Now, framework: &str, decline: call::Decline) {
         for offer_id in &decline.offer_ids {
             let Some(entry) = self.take_offer(framework, &offer_id.value) else {
                 tracing::warn!(%framework, offer = %offer_id.value, "ignoring decline of an unknown offer");
@@ -109,7 +108,7 @@ impl Master {
     /// refuse filter of `filters` (default 5 s when absent).
     fn recover(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         agent: &str,
         role: &str,
@@ -124,15 +123,20 @@ impl Master {
         }
         let refuse = filters.map_or(5.0, Filters::refuse_seconds);
         if let Some(duration) = refuse_duration(refuse, self.allocation_interval) {
-            self.allocator
-                .filters
-                .install(framework, role, agent, resources, duration, now);
+            self.allocator.filters.install(
+                framework,
+                role,
+                agent,
+                resources,
+                duration,
+                now.instant,
+            );
         }
     }
 
     /// ACCEPT: validates the offers, runs the operations in order against
     /// their union, and recovers the rest under the call's filter.
-    pub(super) fn accept(&mut self, now: Instant, framework: &str, mut accept: call::Accept) {
+    pub(super) fn accept(&mut self, now: Now, framework: &str, mut accept: call::Accept) {
         let pool = match self.validate_offers(framework, &accept.offer_ids) {
             Ok(pool) => pool,
             Err(error) => {
@@ -146,7 +150,7 @@ impl Master {
                         self.remove_offer(&id.value, false);
                     }
                 }
-                self.lose_launches(framework, &accept.operations, &error);
+                self.lose_launches(now, framework, &accept.operations, &error);
                 return;
             }
         };
@@ -179,6 +183,7 @@ impl Master {
                 Some(OperationType::Launch) => {
                     let tasks = operation.launch.unwrap_or_default().task_infos;
                     self.error_tasks(
+                        now,
                         framework,
                         &tasks,
                         Reason::TaskInvalid,
@@ -191,6 +196,7 @@ impl Master {
                         .map(|g| g.task_group.tasks)
                         .unwrap_or_default();
                     self.error_tasks(
+                        now,
                         framework,
                         &tasks,
                         Reason::TaskGroupInvalid,
@@ -250,6 +256,7 @@ impl Master {
     /// PARTITION_AWARE frameworks) with REASON_INVALID_OFFERS.
     fn lose_launches(
         &mut self,
+        now: Now,
         framework: &str,
         operations: &[agora_proto::mesos::v1::offer::Operation],
         error: &str,
@@ -276,6 +283,7 @@ impl Master {
                 );
             for task in tasks {
                 let status = master_status(
+                    now,
                     &task.task_id.value,
                     Some(&task.agent_id.value),
                     state,
@@ -287,9 +295,17 @@ impl Master {
         }
     }
 
-    fn error_tasks(&mut self, framework: &str, tasks: &[TaskInfo], reason: Reason, message: &str) {
+    fn error_tasks(
+        &mut self,
+        now: Now,
+        framework: &str,
+        tasks: &[TaskInfo],
+        reason: Reason,
+        message: &str,
+    ) {
         for task in tasks {
             let status = master_status(
+                now,
                 &task.task_id.value,
                 Some(&task.agent_id.value),
                 TaskState::TaskError,
@@ -361,11 +377,11 @@ impl Master {
         Ok(resources)
     }
 
-    fn launch_task(&mut self, now: Instant, framework: &str, pool: &mut Pool, mut info: TaskInfo) {
+    fn launch_task(&mut self, now: Now, framework: &str, pool: &mut Pool, mut info: TaskInfo) {
         match self.validate_task(framework, pool, &mut info, false) {
             Err(message) => {
                 tracing::info!(%framework, task = %info.task_id.value, %message, "TASK_ERROR");
-                self.error_tasks(framework, &[info], Reason::TaskInvalid, &message);
+                self.error_tasks(now, framework, &[info], Reason::TaskInvalid, &message);
             }
             Ok(resources) => {
                 pool.resources.subtract_all(&resources);
@@ -381,7 +397,7 @@ impl Master {
 
     fn launch_group(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         pool: &mut Pool,
         mut executor: ExecutorInfo,
@@ -442,7 +458,7 @@ impl Master {
         match result {
             Err(message) => {
                 tracing::info!(%framework, %message, "task group TASK_ERROR");
-                self.error_tasks(framework, &tasks, Reason::TaskGroupInvalid, &message);
+                self.error_tasks(now, framework, &tasks, Reason::TaskGroupInvalid, &message);
             }
             Ok((total, executor_resources, key)) => {
                 pool.resources.subtract_all(&total);

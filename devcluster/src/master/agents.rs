@@ -10,9 +10,10 @@ use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{AgentId, Attribute, ExecutorId, TaskState};
 
+use super::model::{Effect, MAX_COMPLETED_TASKS, Master, event_of};
 use super::tasks::{master_status, update_event};
-use super::{Effect, Master, event_of, wall_clock};
 use crate::agent::Agent;
+use crate::clock::Now;
 use crate::resources::Resources;
 
 /// How an agent leaves the cluster; decides the state its tasks end in.
@@ -29,11 +30,12 @@ pub(crate) enum Removal {
 }
 
 impl Master {
-    /// Registers a new agent with `resources` (revocable ones included)
-    /// and `attributes`; its resources are offered at the next allocation
-    /// cycle. Returns its id.
+    /// Registers a new agent at `now` with `resources` (revocable ones
+    /// included) and `attributes`; its resources are offered at the next
+    /// allocation cycle. Returns its id.
     pub(crate) fn add_agent(
         &mut self,
+        now: Now,
         resources: Resources,
         attributes: Vec<Attribute>,
         hostname: Option<String>,
@@ -48,7 +50,7 @@ impl Master {
             hostname,
             resources,
             attributes,
-            wall_clock(),
+            now.unix,
             self.status_update_retry,
         );
         self.agents.insert(id.clone(), agent);
@@ -65,7 +67,7 @@ impl Master {
     /// (see [`Removal`]), their processes are killed, its offers are
     /// rescinded, and every connected framework gets a FAILURE event with
     /// the agent id. Returns false for an unknown agent.
-    pub(crate) fn remove_agent(&mut self, agent_id: &str, removal: Removal) -> bool {
+    pub(crate) fn remove_agent(&mut self, now: Now, agent_id: &str, removal: Removal) -> bool {
         let Some(agent) = self.agents.remove(agent_id) else {
             return false;
         };
@@ -81,7 +83,7 @@ impl Master {
             .map(|(k, _)| k.clone())
             .collect();
         for key in keys {
-            self.lose_task(&key, removal, &message);
+            self.lose_task(now, &key, removal, &message);
         }
         self.executors.retain(|(agent, _, _), _| agent != agent_id);
         let offers: Vec<String> = self
@@ -121,7 +123,7 @@ impl Master {
     /// Ends one task of a removed agent: the agent is gone, so the master
     /// itself reports the terminal state (no uuid, nothing to acknowledge)
     /// and moves the task to its framework's completed tasks.
-    fn lose_task(&mut self, key: &(String, String), removal: Removal, message: &str) {
+    fn lose_task(&mut self, now: Now, key: &(String, String), removal: Removal, message: &str) {
         let Some(mut task) = self.tasks.remove(key) else {
             return;
         };
@@ -146,6 +148,7 @@ impl Master {
                 });
             }
             let mut status = master_status(
+                now,
                 &key.1,
                 Some(&task.agent),
                 state,
@@ -167,7 +170,7 @@ impl Master {
         }
         if let Some(f) = self.frameworks.get_mut(&key.0) {
             f.completed_tasks.push_back(task);
-            while f.completed_tasks.len() > super::MAX_COMPLETED_TASKS {
+            while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
                 f.completed_tasks.pop_front();
             }
         }

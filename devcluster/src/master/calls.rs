@@ -3,19 +3,21 @@
 //! outcome Mesos gives (202, or 200 for UPDATE_FRAMEWORK).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Call, call};
 use agora_proto::mesos::v1::task_status::Reason;
 use agora_proto::mesos::v1::{FrameworkId, TaskState};
 
+use super::framework_info::{effective_roles, validate_framework_info};
+use super::model::{Master, Task};
 use super::tasks::{master_status, update_event};
-use super::{Master, effective_roles, validate_framework_info};
+use crate::clock::Now;
 
 /// How a call succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallOutcome {
+pub(crate) enum CallOutcome {
     /// `202 Accepted`: queued.
     Accepted,
     /// `200 OK`: applied (UPDATE_FRAMEWORK).
@@ -24,7 +26,7 @@ pub enum CallOutcome {
 
 /// Why a call was refused, with the HTTP status Mesos uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// `400 Bad Request`.
     #[error("{0}")]
     BadRequest(String),
@@ -101,7 +103,7 @@ impl Master {
     /// `Mesos-Stream-Id` header value `stream_id`.
     pub(crate) fn call(
         &mut self,
-        now: Instant,
+        now: Now,
         call: Call,
         stream_id: Option<&str>,
     ) -> Result<CallOutcome, CallError> {
@@ -133,7 +135,7 @@ impl Master {
         tracing::debug!(%framework, call = ?kind, "scheduler call");
         match kind {
             call::Type::Teardown => {
-                self.remove_framework(&framework);
+                self.remove_framework(now, &framework);
             }
             call::Type::Accept => {
                 self.accept(now, &framework, call.accept.unwrap_or_default());
@@ -174,7 +176,7 @@ impl Master {
             }
             call::Type::Reconcile => {
                 let tasks = call.reconcile.unwrap_or_default().tasks;
-                self.reconcile(&framework, tasks);
+                self.reconcile(now, &framework, tasks);
             }
             call::Type::UpdateFramework => {
                 let update = call.update_framework.unwrap_or_default();
@@ -238,11 +240,12 @@ impl Master {
         }
     }
 
-    fn kill(&mut self, now: Instant, framework: &str, kill: call::Kill) {
+    fn kill(&mut self, now: Now, framework: &str, kill: call::Kill) {
         let key = (framework.to_string(), kill.task_id.value.clone());
         let Some(task) = self.tasks.get(&key) else {
             tracing::info!(%framework, task = %key.1, "kill of an unknown task: reconciling it");
             self.reconcile(
+                now,
                 framework,
                 vec![call::reconcile::Task {
                     task_id: kill.task_id,
@@ -266,7 +269,7 @@ impl Master {
         self.kill_task(now, &key, grace);
     }
 
-    fn shutdown_executor(&mut self, now: Instant, framework: &str, agent: &str, executor: &str) {
+    fn shutdown_executor(&mut self, now: Now, framework: &str, agent: &str, executor: &str) {
         let keys: Vec<(String, String)> = self
             .tasks
             .iter()
@@ -281,14 +284,20 @@ impl Master {
     /// Answers RECONCILE (explicit when `tasks` is non-empty, else
     /// implicit) with master-generated updates: REASON_RECONCILIATION,
     /// source MASTER, no uuid.
-    pub(super) fn reconcile(&mut self, framework: &str, tasks: Vec<call::reconcile::Task>) {
+    pub(super) fn reconcile(
+        &mut self,
+        now: Now,
+        framework: &str,
+        tasks: Vec<call::reconcile::Task>,
+    ) {
         let partition_aware = self
             .frameworks
             .get(framework)
             .is_some_and(|f| f.has(Capability::PartitionAware));
-        let latest = |task: &super::tasks::Task| {
+        let latest = |task: &Task| {
             let state = task.status_update_state.unwrap_or(task.state);
             let mut status = master_status(
+                now,
                 &task.info.task_id.value,
                 Some(&task.agent),
                 state,
@@ -317,6 +326,7 @@ impl Master {
                     Some(task) => latest(task),
                     None => match agent.as_deref() {
                         Some(agent) if self.is_gone(agent) => master_status(
+                            now,
                             &t.task_id.value,
                             Some(agent),
                             if partition_aware {
@@ -328,6 +338,7 @@ impl Master {
                             "Reconciliation: Task is gone".into(),
                         ),
                         Some(agent) if self.agents.contains_key(agent) => master_status(
+                            now,
                             &t.task_id.value,
                             Some(agent),
                             if partition_aware {
@@ -339,6 +350,7 @@ impl Master {
                             "Reconciliation: Task is unknown to the agent".into(),
                         ),
                         agent => master_status(
+                            now,
                             &t.task_id.value,
                             agent,
                             if partition_aware {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use agora_proto::mesos::v1::FrameworkInfo;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 
-use super::has_capability;
+use super::model::has_capability;
 use crate::resources::is_valid_role;
 
 /// The longest framework id: ids name directories on agents, so Mesos

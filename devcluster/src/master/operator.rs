@@ -10,11 +10,13 @@ use agora_proto::mesos::v1::master::{Call, Response, call, response};
 use agora_proto::mesos::v1::quota::{QuotaConfig, QuotaInfo, QuotaStatus};
 use agora_proto::mesos::v1::{FrameworkId, Resource, Role, WeightInfo, value};
 
-use super::{Master, Removal};
+use super::agents::Removal;
+use super::model::Master;
 use crate::allocator::quota::{
     Quota, in_subtree, is_quota_resource, quota_role, subtract, within_limits,
 };
 use crate::allocator::{Quantities, add_quantities, quantities};
+use crate::clock::Now;
 use crate::resources::{Resources, is_valid_role, reservation_role};
 
 /// Mesos refuses quota above these (its fixed-point scalars overflow).
@@ -23,7 +25,7 @@ const MAX_OTHER_QUOTA: f64 = 1e12;
 
 /// Why an operator call failed, with the HTTP status Mesos uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     /// `400 Bad Request`.
     #[error("{0}")]
     BadRequest(String),
@@ -130,8 +132,13 @@ fn validate_quota(config: &QuotaConfig) -> Result<Quota, String> {
 }
 
 impl Master {
-    /// Handles a validated operator call; `Some` is a response body.
-    pub(crate) fn operator_call(&mut self, call: Call) -> Result<Option<Response>, OperatorError> {
+    /// Handles a validated operator call at `now`; `Some` is a response
+    /// body.
+    pub(crate) fn operator_call(
+        &mut self,
+        now: Now,
+        call: Call,
+    ) -> Result<Option<Response>, OperatorError> {
         let kind = call
             .r#type
             .and_then(|t| call::Type::try_from(t).ok())
@@ -201,12 +208,12 @@ impl Master {
                         "No framework found with ID {id}"
                     )));
                 }
-                self.remove_framework(&id);
+                self.remove_framework(now, &id);
                 Ok(None)
             }
             call::Type::MarkAgentGone => {
                 let id = call.mark_agent_gone.unwrap_or_default().agent_id.value;
-                if self.is_gone(&id) || self.remove_agent(&id, Removal::Gone) {
+                if self.is_gone(&id) || self.remove_agent(now, &id, Removal::Gone) {
                     Ok(None)
                 } else {
                     Err(OperatorError::NotFound(format!("Agent '{id}' not found")))

@@ -8,19 +8,20 @@
 //! agent, revocable or not.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_proto::mesos::v1::TaskState;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::task_status::{Reason, Source};
 
-use super::{Effect, Master};
+use super::model::{Effect, Master};
+use crate::clock::Now;
 use crate::resources::Resources;
 
 impl Master {
     /// Sets `agent`'s revocable estimate (resources marked revocable).
     /// Returns false for an unknown agent.
-    pub(crate) fn set_revocable(&mut self, now: Instant, agent: &str, estimate: Resources) -> bool {
+    pub(crate) fn set_revocable(&mut self, now: Now, agent: &str, estimate: Resources) -> bool {
         if !self.agents.contains_key(agent) {
             return false;
         }
@@ -65,7 +66,7 @@ impl Master {
 
     /// The QoS correction: destroys executors using revocable resources,
     /// in id order, until what is left fits in `estimate`.
-    fn preempt_beyond(&mut self, now: Instant, agent: &str, estimate: &Resources) {
+    fn preempt_beyond(&mut self, now: Now, agent: &str, estimate: &Resources) {
         let mut executors: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
         for (key, task) in &self.tasks {
             if task.agent == agent && !task.is_terminal() {

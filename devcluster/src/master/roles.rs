@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::Master;
+use super::model::Master;
 use crate::allocator::quota::{is_quota_resource, quota_role};
 use crate::allocator::{Quantities, add_quantities, quantities};
 use crate::resources::reservation_role;

@@ -5,8 +5,7 @@ use agora_proto::mesos::v1::value;
 use agora_proto::mesos::v1::{Attribute, TaskState};
 use serde_json::{Map, Value, json};
 
-use super::tasks::Task;
-use super::{Framework, Master, VERSION};
+use super::model::{Framework, Master, Task, VERSION};
 use crate::resources::{Resources, reservation_role, value_text};
 
 /// Mesos's "resources map": scalars as numbers, ranges and sets as text.

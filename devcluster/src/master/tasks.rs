@@ -1,74 +1,25 @@
 //! Tasks on agents: launching, the statuses agents generate, their
 //! reliable delivery and acknowledgement, and what terminal states free.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Event, event};
 use agora_proto::mesos::v1::task_status::{Reason, Source};
-use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskInfo, TaskState, TaskStatus};
+use agora_proto::mesos::v1::{AgentId, ExecutorId, TaskState, TaskStatus};
 
-use super::{Effect, Master, event_of, wall_clock};
+use super::model::{Effect, MAX_COMPLETED_TASKS, Master, Task, event_of, is_terminal, random_uuid};
 use crate::agent::process::{LaunchSpec, ProcessEvent};
 use crate::agent::simulated;
-use crate::resources::Resources;
+use crate::clock::Now;
 
 /// The command executor's default grace between SIGTERM and SIGKILL.
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 
-/// A task the master knows (live, or terminal but not yet acknowledged).
-#[derive(Debug, Clone)]
-pub(super) struct Task {
-    pub info: TaskInfo,
-    pub framework: String,
-    pub agent: String,
-    pub executor: String,
-    /// The executor id when the task belongs to a task group.
-    pub group: Option<String>,
-    pub role: String,
-    pub resources: Resources,
-    /// Latest state the agent reported.
-    pub state: TaskState,
-    /// State of the latest update forwarded to the framework.
-    pub status_update_state: Option<TaskState>,
-    pub statuses: Vec<TaskStatus>,
-    pub killing: bool,
-    pub resources_released: bool,
-    pub simulated_end: Option<Instant>,
-    pub simulated_exit: i32,
-}
-
-impl Task {
-    pub fn is_terminal(&self) -> bool {
-        is_terminal(self.state)
-    }
-}
-
-/// The executor of a task group, whose resources are held while any of
-/// its tasks lives.
-#[derive(Debug, Clone)]
-pub(super) struct Executor {
-    pub resources: Resources,
-    pub tasks: Vec<String>,
-}
-
-/// Whether a task state is terminal.
-pub(crate) fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
-
-/// A master-generated status: source MASTER, no uuid, never acknowledged.
+/// A master-generated status at `now`: source MASTER, no uuid, never
+/// acknowledged.
 pub(super) fn master_status(
+    now: Now,
     task_id: &str,
     agent: Option<&str>,
     state: TaskState,
@@ -86,7 +37,7 @@ pub(super) fn master_status(
         agent_id: agent.map(|a| AgentId {
             value: a.to_string(),
         }),
-        timestamp: Some(wall_clock()),
+        timestamp: Some(now.unix),
         ..Default::default()
     }
 }
@@ -101,7 +52,7 @@ pub(super) fn update_event(status: TaskStatus) -> Event {
 impl Master {
     /// Records a launched task and starts it (STARTING now; RUNNING once
     /// its process runs, or at once when simulated).
-    pub(super) fn start_task(&mut self, now: Instant, mut task: Task) {
+    pub(super) fn start_task(&mut self, now: Now, mut task: Task) {
         let key = (task.framework.clone(), task.info.task_id.value.clone());
         let command = task
             .info
@@ -112,7 +63,7 @@ impl Master {
         if self.simulate {
             let plan = simulated::plan(Some(&command));
             task.simulated_exit = plan.exit_code;
-            task.simulated_end = Some(now + plan.duration);
+            task.simulated_end = Some(now.instant + plan.duration);
         }
         let spec = LaunchSpec {
             framework: task.framework.clone(),
@@ -139,7 +90,7 @@ impl Master {
     /// the agent's status-update manager and forwarded reliably.
     pub(super) fn agent_update(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         state: TaskState,
         reason: Option<Reason>,
@@ -152,7 +103,7 @@ impl Master {
     /// the executor, or the agent itself (QoS preemption).
     pub(super) fn reliable_update(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         (state, source): (TaskState, Source),
         reason: Option<Reason>,
@@ -176,8 +127,8 @@ impl Master {
             executor_id: Some(ExecutorId {
                 value: task.executor.clone(),
             }),
-            timestamp: Some(wall_clock()),
-            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            timestamp: Some(now.unix),
+            uuid: Some(random_uuid(&mut self.rng).as_bytes().to_vec()),
             ..Default::default()
         };
         task.state = state;
@@ -201,7 +152,7 @@ impl Master {
         let forward = self
             .agents
             .get_mut(&agent)
-            .and_then(|a| a.updates.update(key.clone(), status, now));
+            .and_then(|a| a.updates.update(key.clone(), status, now.instant));
         if let Some(status) = forward {
             self.forward(status, &key.0);
         }
@@ -217,10 +168,10 @@ impl Master {
         self.send(framework, update_event(status));
     }
 
-    pub(super) fn retry_status_updates(&mut self, now: Instant) {
+    pub(super) fn retry_status_updates(&mut self, now: Now) {
         let mut due = Vec::new();
         for agent in self.agents.values_mut() {
-            due.extend(agent.updates.due(now));
+            due.extend(agent.updates.due(now.instant));
         }
         for ((framework, _), status) in due {
             tracing::debug!(%framework, task = %status.task_id.value, "retrying status update");
@@ -232,7 +183,7 @@ impl Master {
     /// task whose terminal update is acknowledged is forgotten.
     pub(super) fn acknowledge(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         agent: &str,
         task_id: &str,
@@ -243,7 +194,7 @@ impl Master {
             tracing::warn!(%framework, %agent, task = %task_id, "acknowledgement for an unknown agent");
             return;
         };
-        match a.updates.acknowledge(&key, uuid, now) {
+        match a.updates.acknowledge(&key, uuid, now.instant) {
             Err(error) => {
                 tracing::warn!(%framework, task = %task_id, %error, "ignoring acknowledgement")
             }
@@ -272,7 +223,7 @@ impl Master {
         self.release_task_resources(&mut task);
         if let Some(f) = self.frameworks.get_mut(&key.0) {
             f.completed_tasks.push_back(task);
-            while f.completed_tasks.len() > super::MAX_COMPLETED_TASKS {
+            while f.completed_tasks.len() > MAX_COMPLETED_TASKS {
                 f.completed_tasks.pop_front();
             }
         }
@@ -321,7 +272,7 @@ impl Master {
 
     fn kill_group_siblings(
         &mut self,
-        now: Instant,
+        now: Now,
         key: &(String, String),
         agent: &str,
         executor: &str,
@@ -345,12 +296,7 @@ impl Master {
     /// Kills a live task the way its executor would: TASK_KILLING first
     /// for frameworks that understand it, then the process is stopped (or
     /// the simulated task ends) and TASK_KILLED follows.
-    pub(super) fn kill_task(
-        &mut self,
-        now: Instant,
-        key: &(String, String),
-        grace: Option<Duration>,
-    ) {
+    pub(super) fn kill_task(&mut self, now: Now, key: &(String, String), grace: Option<Duration>) {
         let killing_state = self
             .frameworks
             .get(&key.0)
@@ -395,7 +341,7 @@ impl Master {
     /// What a task's process did.
     pub(crate) fn process_event(
         &mut self,
-        now: Instant,
+        now: Now,
         framework: &str,
         task: &str,
         event: ProcessEvent,
@@ -443,11 +389,11 @@ impl Master {
         }
     }
 
-    pub(super) fn advance_simulated(&mut self, now: Instant) {
+    pub(super) fn advance_simulated(&mut self, now: Now) {
         let due: Vec<((String, String), i32)> = self
             .tasks
             .iter()
-            .filter(|(_, t)| t.simulated_end.is_some_and(|end| end <= now))
+            .filter(|(_, t)| t.simulated_end.is_some_and(|end| end <= now.instant))
             .map(|(k, t)| (k.clone(), t.simulated_exit))
             .collect();
         for (key, exit) in due {

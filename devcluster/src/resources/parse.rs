@@ -8,7 +8,8 @@
 
 use agora_proto::mesos::v1::{Attribute, Resource, value};
 
-use super::{Resources, is_valid_role, round_scalar};
+use super::bag::{Resources, round_scalar};
+use super::role::is_valid_role;
 
 /// Why a resource or attribute string could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -20,11 +20,11 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prost::Message;
 
-pub const JSON: &str = "application/json";
-pub const PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const JSON: &str = "application/json";
+pub(crate) const PROTOBUF: &str = "application/x-protobuf";
 
 /// A devcluster with fast clocks for tests.
-pub fn fast_config() -> devcluster::Config {
+pub(crate) fn fast_config() -> devcluster::Config {
     devcluster::Config {
         agents: 1,
         allocation_interval: Duration::from_millis(100),
@@ -34,13 +34,13 @@ pub fn fast_config() -> devcluster::Config {
     }
 }
 
-pub async fn start(config: devcluster::Config) -> devcluster::Cluster {
+pub(crate) async fn start(config: devcluster::Config) -> devcluster::Cluster {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     devcluster::Cluster::start(config, listener).await.unwrap()
 }
 
 /// Sends one request on a fresh connection.
-pub async fn request(
+pub(crate) async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -66,7 +66,7 @@ pub async fn request(
 }
 
 /// Sends a request and reads the whole answer.
-pub async fn request_full(
+pub(crate) async fn request_full(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -79,7 +79,7 @@ pub async fn request_full(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-pub fn encode(media: &str, call: &Call) -> Vec<u8> {
+pub(crate) fn encode(media: &str, call: &Call) -> Vec<u8> {
     if media == JSON {
         to_json(call)
     } else {
@@ -87,7 +87,7 @@ pub fn encode(media: &str, call: &Call) -> Vec<u8> {
     }
 }
 
-pub fn decode(media: &str, bytes: &[u8]) -> Event {
+pub(crate) fn decode(media: &str, bytes: &[u8]) -> Event {
     if media == JSON {
         from_json(bytes).unwrap()
     } else {
@@ -95,7 +95,7 @@ pub fn decode(media: &str, bytes: &[u8]) -> Event {
     }
 }
 
-pub fn framework_info(roles: &[&str]) -> FrameworkInfo {
+pub(crate) fn framework_info(roles: &[&str]) -> FrameworkInfo {
     FrameworkInfo {
         user: "tester".into(),
         name: "devcluster-test".into(),
@@ -108,7 +108,7 @@ pub fn framework_info(roles: &[&str]) -> FrameworkInfo {
     }
 }
 
-pub fn subscribe_call(info: FrameworkInfo) -> Call {
+pub(crate) fn subscribe_call(info: FrameworkInfo) -> Call {
     Call {
         framework_id: info.id.clone(),
         r#type: Some(call::Type::Subscribe as i32),
@@ -121,18 +121,22 @@ pub fn subscribe_call(info: FrameworkInfo) -> Call {
 }
 
 /// A live SUBSCRIBE stream.
-pub struct Subscription {
-    pub addr: SocketAddr,
-    pub media: &'static str,
-    pub stream_id: String,
-    pub framework_id: String,
-    pub content_type: String,
+pub(crate) struct Subscription {
+    pub(crate) addr: SocketAddr,
+    pub(crate) media: &'static str,
+    pub(crate) stream_id: String,
+    pub(crate) framework_id: String,
+    pub(crate) content_type: String,
     body: Incoming,
     decoder: Decoder,
     pending: std::collections::VecDeque<Event>,
 }
 
-pub async fn subscribe(addr: SocketAddr, media: &'static str, info: FrameworkInfo) -> Subscription {
+pub(crate) async fn subscribe(
+    addr: SocketAddr,
+    media: &'static str,
+    info: FrameworkInfo,
+) -> Subscription {
     let body = encode(media, &subscribe_call(info));
     let response = request(
         addr,
@@ -178,7 +182,7 @@ pub async fn subscribe(addr: SocketAddr, media: &'static str, info: FrameworkInf
 
 impl Subscription {
     /// The next event, or `None` when the stream ended.
-    pub async fn next_event(&mut self) -> Option<Event> {
+    pub(crate) async fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
@@ -196,7 +200,7 @@ impl Subscription {
     }
 
     /// The next event of `kind`, skipping heartbeats and others.
-    pub async fn next_of(&mut self, kind: event::Type) -> Event {
+    pub(crate) async fn next_of(&mut self, kind: event::Type) -> Event {
         loop {
             let event = self.next_event().await.expect("stream open");
             if event.r#type == Some(kind as i32) {
@@ -206,7 +210,7 @@ impl Subscription {
     }
 
     /// Events of `kind` arriving within `window` (others are dropped).
-    pub async fn collect_for(&mut self, kind: event::Type, window: Duration) -> Vec<Event> {
+    pub(crate) async fn collect_for(&mut self, kind: event::Type, window: Duration) -> Vec<Event> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + window;
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.next_event()).await {
@@ -217,7 +221,7 @@ impl Subscription {
         out
     }
 
-    pub async fn next_offers(&mut self) -> Vec<Offer> {
+    pub(crate) async fn next_offers(&mut self) -> Vec<Offer> {
         self.next_of(event::Type::Offers)
             .await
             .offers
@@ -225,7 +229,7 @@ impl Subscription {
             .offers
     }
 
-    pub async fn next_update(&mut self) -> TaskStatus {
+    pub(crate) async fn next_update(&mut self) -> TaskStatus {
         self.next_of(event::Type::Update)
             .await
             .update
@@ -234,7 +238,7 @@ impl Subscription {
     }
 
     /// Sends a call with this subscription's ids; returns status and body.
-    pub async fn call(&self, mut call: Call) -> (StatusCode, String) {
+    pub(crate) async fn call(&self, mut call: Call) -> (StatusCode, String) {
         call.framework_id = Some(FrameworkId {
             value: self.framework_id.clone(),
         });
@@ -251,7 +255,7 @@ impl Subscription {
         .await
     }
 
-    pub async fn acknowledge(&self, status: &TaskStatus) -> StatusCode {
+    pub(crate) async fn acknowledge(&self, status: &TaskStatus) -> StatusCode {
         let call = Call {
             r#type: Some(call::Type::Acknowledge as i32),
             acknowledge: Some(call::Acknowledge {
@@ -265,7 +269,7 @@ impl Subscription {
     }
 }
 
-pub fn launch_call(
+pub(crate) fn launch_call(
     offer: &Offer,
     tasks: Vec<agora_proto::mesos::v1::TaskInfo>,
     refuse: Option<f64>,
@@ -288,7 +292,7 @@ pub fn launch_call(
     }
 }
 
-pub fn command_task(
+pub(crate) fn command_task(
     id: &str,
     offer: &Offer,
     resources: &str,
@@ -309,7 +313,7 @@ pub fn command_task(
     }
 }
 
-pub fn state_name(status: &TaskStatus) -> &'static str {
+pub(crate) fn state_name(status: &TaskStatus) -> &'static str {
     agora_proto::mesos::v1::TaskState::try_from(status.state)
         .unwrap()
         .as_str_name()
@@ -317,7 +321,7 @@ pub fn state_name(status: &TaskStatus) -> &'static str {
 
 /// Sends an operator call to `/api/v1`; returns the status and the decoded
 /// response when there is a body.
-pub async fn operator(
+pub(crate) async fn operator(
     addr: SocketAddr,
     media: &str,
     call: &agora_proto::mesos::v1::master::Call,
@@ -356,7 +360,7 @@ pub async fn operator(
 }
 
 /// A framework that also has the capabilities `extra`.
-pub fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo {
+pub(crate) fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo {
     let mut info = framework_info(roles);
     info.capabilities.extend(extra.iter().map(|c| Capability {
         r#type: Some(*c as i32),
@@ -366,15 +370,15 @@ pub fn framework_with(roles: &[&str], extra: &[CapabilityType]) -> FrameworkInfo
 
 /// A `devcluster` binary running as a child of the test, with the address
 /// it printed. Dropping it stops it gracefully (SIGTERM) and reaps it.
-pub struct Standalone {
+pub(crate) struct Standalone {
     child: std::process::Child,
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Standalone {
     /// Starts the binary on port 0 with fast allocation and `args`, and
     /// waits for its `listening on` line.
-    pub fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_devcluster"))
             .args(["--listen", "127.0.0.1:0", "--allocation-interval", "100ms"])
@@ -398,13 +402,13 @@ impl Standalone {
     }
 
     /// The process id of the devcluster.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Ends the devcluster with SIGKILL, as a crash or `kill -9` would:
     /// no shutdown code of its own runs. Reaps it.
-    pub fn kill_hard(&mut self) {
+    pub(crate) fn kill_hard(&mut self) {
         self.child.kill().expect("SIGKILL the devcluster");
         self.child.wait().expect("reap the devcluster");
     }
@@ -413,6 +417,7 @@ impl Standalone {
 impl Drop for Standalone {
     fn drop(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
+            #[allow(unsafe_code)]
             // SAFETY: kill(2) on our own child's pid (SIGTERM: graceful);
             // harmless when it was already killed and reaped.
             unsafe {
@@ -426,27 +431,28 @@ impl Drop for Standalone {
 /// A process seen alive once, recognised again by its start time so that
 /// a recycled pid is not mistaken for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessId {
-    pub pid: i32,
+pub(crate) struct ProcessId {
+    pub(crate) pid: i32,
     start_time: u64,
 }
 
 impl ProcessId {
     /// The live (non-zombie) process `pid`, if there is one.
-    pub fn of(pid: i32) -> Option<Self> {
+    pub(crate) fn of(pid: i32) -> Option<Self> {
         let (state, start_time) = proc_stat(pid)?;
         (!matches!(state, 'Z' | 'X')).then_some(Self { pid, start_time })
     }
 
     /// Whether the process still runs: a zombie, a process that is gone
     /// and a pid now used by another process all count as dead.
-    pub fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         Self::of(self.pid) == Some(*self)
     }
 
     /// SIGKILLs the process if it is still this one (test cleanup).
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         if self.is_alive() {
+            #[allow(unsafe_code)]
             // SAFETY: kill(2) has no memory-safety preconditions.
             unsafe {
                 libc::kill(self.pid, libc::SIGKILL);
@@ -475,7 +481,7 @@ fn proc_stat(pid: i32) -> Option<(char, u64)> {
 }
 
 /// The live (non-zombie) processes of process group `group`.
-pub fn group_members(group: i32) -> Vec<i32> {
+pub(crate) fn group_members(group: i32) -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -493,7 +499,7 @@ pub fn group_members(group: i32) -> Vec<i32> {
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes;
 /// returns whether it held.
-pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if condition() {
@@ -507,10 +513,10 @@ pub async fn eventually(timeout: Duration, mut condition: impl FnMut() -> bool) 
 }
 
 /// A scratch directory removed when the test ends.
-pub struct Scratch(pub std::path::PathBuf);
+pub(crate) struct Scratch(pub std::path::PathBuf);
 
 impl Scratch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("devcluster-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -525,7 +531,7 @@ impl Drop for Scratch {
 
 /// Kills the processes still alive when the test ends, pass or fail, so
 /// a failing run leaves no `sleep 600` behind.
-pub struct Reaper(pub Vec<ProcessId>);
+pub(crate) struct Reaper(pub Vec<ProcessId>);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -534,7 +540,7 @@ impl Drop for Reaper {
 }
 
 /// Reads the pid a task wrote to `file`, once it is complete.
-pub async fn pid_in(file: &std::path::Path) -> ProcessId {
+pub(crate) async fn pid_in(file: &std::path::Path) -> ProcessId {
     let mut found = None;
     let written = eventually(Duration::from_secs(10), || {
         found = std::fs::read_to_string(file)
@@ -552,7 +558,7 @@ pub async fn pid_in(file: &std::path::Path) -> ProcessId {
 /// A scheduler `Call` written as JSON, in protobuf: through a dynamic
 /// message, so that absent required fields stay absent on the wire (a
 /// prost `Call` always writes them).
-pub fn call_json_to_protobuf(json: &str) -> Vec<u8> {
+pub(crate) fn call_json_to_protobuf(json: &str) -> Vec<u8> {
     use prost_reflect::{DescriptorPool, DynamicMessage};
     let pool = DescriptorPool::decode(agora_proto::FILE_DESCRIPTOR_SET).unwrap();
     let descriptor = pool.get_message_by_name("mesos.v1.scheduler.Call").unwrap();
