@@ -24,11 +24,8 @@
 use std::{io::Read, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use agora_broker::{
-    api::{
-        auth::TokenHash,
-        server::{Security, SecurityError},
-    },
-    config::{Config, ConfigError},
+    api::server::{Security, SecurityError},
+    config::{Config, ConfigError, TokenHash},
     telemetry,
 };
 use anyhow::Context;
