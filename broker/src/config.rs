@@ -40,10 +40,11 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    api::auth::TokenHash,
-    core::{CoreConfig, Lending, Namespace, Resources},
-};
+use crate::core::{CoreConfig, Lending, Namespace, Resources};
+
+mod principals;
+
+pub use principals::{BadTokenHash, PrincipalSettings, TokenHash};
 
 /// Everything `agora serve` and `agora dev` need to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,28 +294,6 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     pub principals: Vec<PrincipalSettings>,
-}
-
-/// One caller identity and what it is granted (`[[auth.principals]]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrincipalSettings {
-    /// The name sessions and frontend names are bound to.
-    pub name: String,
-    /// SHA-256 (hex) of the principal's bearer token; `agora hash-token`
-    /// prints it. The token itself never goes into the file.
-    #[serde(default)]
-    pub token_sha256: Option<TokenHash>,
-    /// The subject CN of the principal's client certificate, verified
-    /// against `tls.client_ca`.
-    #[serde(default)]
-    pub tls_subject: Option<String>,
-    /// Namespaces it may subscribe in; `["*"]` grants every namespace.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    /// Whether it may call the `Admin` service.
-    #[serde(default)]
-    pub admin: bool,
 }
 
 /// The server's certificate and, to verify client certificates, a CA.

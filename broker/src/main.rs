@@ -2,7 +2,9 @@
 //!
 //! - `agora serve --master URL` connects to a real Mesos master.
 //! - `agora dev` starts the embedded devcluster in this process and the
-//!   broker against it: one command gives a working system.
+//!   broker against it: one command gives a working system. It comes with
+//!   the default `dev` feature; a production build
+//!   (`--no-default-features`) leaves it and the devcluster out.
 //!
 //! - `agora hash-token` prints the SHA-256 of a token read on stdin, for
 //!   `token_sha256` in `[[auth.principals]]`.
@@ -22,11 +24,8 @@
 use std::{io::Read, net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use agora_broker::{
-    api::{
-        auth::TokenHash,
-        server::{Security, SecurityError},
-    },
-    config::{Config, ConfigError},
+    api::server::{Security, SecurityError},
+    config::{Config, ConfigError, TokenHash},
     telemetry,
 };
 use anyhow::Context;
@@ -77,6 +76,7 @@ enum Mode {
         common: CommonArgs,
     },
     /// Broker plus an embedded devcluster, for trying Agora out.
+    #[cfg(feature = "dev")]
     Dev {
         /// Number of devcluster agents.
         #[arg(long, default_value_t = 3)]
@@ -145,6 +145,7 @@ impl Mode {
                 masters,
                 framework_id,
             } => (common, masters.as_slice(), framework_id.as_ref()),
+            #[cfg(feature = "dev")]
             Mode::Dev { common, .. } => (common, [].as_slice(), None),
             Mode::HashToken => return None,
         };
@@ -164,6 +165,7 @@ impl Mode {
     fn security(&self, config: &Config) -> Option<Result<Security, SecurityError>> {
         let open = match self {
             Mode::Serve { insecure, .. } => *insecure,
+            #[cfg(feature = "dev")]
             Mode::Dev { .. } => true,
             Mode::Teardown { .. } | Mode::HashToken => return None,
         };
@@ -225,9 +227,9 @@ fn hash_token() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run(mode: Mode, mut config: Config, security: Option<Security>) -> anyhow::Result<()> {
+async fn run(mode: Mode, config: Config, security: Option<Security>) -> anyhow::Result<()> {
     let telemetry = telemetry::init(&config.telemetry)?;
-    let dev_cluster = match mode {
+    let result = match mode {
         Mode::HashToken => anyhow::bail!("agora hash-token needs no runtime"),
         Mode::Teardown { .. } => {
             let framework = agora_broker::teardown(&config).await;
@@ -235,17 +237,27 @@ async fn run(mode: Mode, mut config: Config, security: Option<Security>) -> anyh
             println!("framework {} torn down", framework?);
             return Ok(());
         }
-        Mode::Serve { .. } => None,
+        Mode::Serve { .. } => serve(config, security, None).await,
+        #[cfg(feature = "dev")]
         Mode::Dev {
             agents,
             agent_resources,
             ..
-        } => {
-            let cluster = start_devcluster(agents, agent_resources).await?;
-            config.mesos.masters = vec![cluster.url()];
-            Some(cluster)
-        }
+        } => dev(config, security, agents, agent_resources).await,
     };
+    telemetry.shutdown();
+    result
+}
+
+/// Binds the gRPC port, announces it and runs the broker until a signal.
+/// `devcluster` is the embedded master's URL under `agora dev`, announced
+/// after the address (which stays the first line, for scripts) in place of
+/// the warnings `agora serve` gives about its security.
+async fn serve(
+    config: Config,
+    security: Option<Security>,
+    devcluster: Option<&str>,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -257,9 +269,9 @@ async fn run(mode: Mode, mut config: Config, security: Option<Security>) -> anyh
         "http"
     };
     println!("listening on {scheme}://{address}");
-    if let Some(cluster) = &dev_cluster {
+    if let Some(devcluster) = devcluster {
         println!("authentication is off (agora dev): every caller may use every namespace");
-        println!("devcluster (Mesos-compatible master) at {}", cluster.url());
+        println!("devcluster (Mesos-compatible master) at {devcluster}");
     } else if security.authenticator.is_open() {
         tracing::warn!(
             "authentication is off (--insecure): every caller may use every namespace and the Admin service"
@@ -273,16 +285,28 @@ async fn run(mode: Mode, mut config: Config, security: Option<Security>) -> anyh
         encoding = ?config.mesos.encoding,
         "agora starting"
     );
-    let result = agora_broker::run(config, security, listener, shutdown_signal()).await;
-    if let Some(cluster) = dev_cluster
-        && let Err(error) = cluster.shutdown().await
-    {
-        tracing::warn!(%error, "the devcluster did not shut down cleanly");
-    }
-    telemetry.shutdown();
-    Ok(result?)
+    Ok(agora_broker::run(config, security, listener, shutdown_signal()).await?)
 }
 
+/// `agora dev`: the broker against a devcluster started in this process,
+/// stopped again once the broker has.
+#[cfg(feature = "dev")]
+async fn dev(
+    mut config: Config,
+    security: Option<Security>,
+    agents: usize,
+    agent_resources: String,
+) -> anyhow::Result<()> {
+    let cluster = start_devcluster(agents, agent_resources).await?;
+    config.mesos.masters = vec![cluster.url()];
+    let result = serve(config, security, Some(&cluster.url())).await;
+    if let Err(error) = cluster.shutdown().await {
+        tracing::warn!(%error, "the devcluster did not shut down cleanly");
+    }
+    result
+}
+
+#[cfg(feature = "dev")]
 async fn start_devcluster(
     agents: usize,
     agent_resources: String,
@@ -509,7 +533,12 @@ mod tests {
             .map(|(variable, value, _)| (*variable, *value))
             .collect();
         variables.extend([("AGORA_UNRELATED", "x"), ("AGORA_VERSION", "1.2")]);
-        for mode in ["serve", "dev", "teardown"] {
+        for mode in [
+            "serve",
+            #[cfg(feature = "dev")]
+            "dev",
+            "teardown",
+        ] {
             let (parsed, config) = load_with(mode, &variables);
             let config = config.unwrap_or_else(|error| panic!("agora {mode}: {error}"));
             for (variable, _, effect) in ADVERTISED {

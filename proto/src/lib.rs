@@ -21,6 +21,9 @@ pub mod mesos_json;
 /// Agora's public API.
 pub mod agora {
     /// `agora.v1`: Broker and Admin services.
+    // Generated code: the `.proto` comments become its docs, and the
+    // fields and variants whose names say it all have none.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("agora.v1");
         include!(concat!(env!("OUT_DIR"), "/servers/agora.v1.rs"));
@@ -30,6 +33,9 @@ pub mod agora {
 /// Mesos v1 wire types.
 pub mod mesos {
     /// `mesos.v1`: ids, resources, offers, tasks, statuses.
+    // Generated from upstream's `.proto` files, kept as upstream wrote them
+    // so the bytes match a real master; Mesos documents these messages.
+    #[allow(missing_docs)]
     pub mod v1 {
         tonic::include_proto!("mesos.v1");
 

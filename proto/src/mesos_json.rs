@@ -29,14 +29,19 @@ pub enum JsonError {
     /// The body is not JSON, or does not fit the message's schema.
     #[error("invalid JSON for {message}: {source}")]
     Invalid {
+        /// The expected message's full protobuf name, so the error says
+        /// what the body was read as.
         message: String,
+        /// Where the body stopped making sense.
         #[source]
         source: serde_json::Error,
     },
     /// The JSON fit the schema but could not be carried into the Rust type.
     #[error("JSON for {message} does not fit its protobuf type: {source}")]
     Transcode {
+        /// The expected message's full protobuf name.
         message: String,
+        /// Why prost refused the transcoded bytes.
         #[source]
         source: prost::DecodeError,
     },

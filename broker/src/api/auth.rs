@@ -9,90 +9,11 @@
 //! handlers read it with [`caller`]. What a principal may touch (its
 //! sessions, its frontend names) is tracked in [`super::ownership`].
 
-use std::{collections::BTreeSet, fmt, sync::Arc};
+use std::{collections::BTreeSet, sync::Arc};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tonic::{Request, Status, metadata::MetadataMap, service::Interceptor};
 
-use crate::config::PrincipalSettings;
-
-/// The SHA-256 of a bearer token, as the configuration stores it.
-///
-/// Why SHA-256 and not a password hash such as Argon2: tokens are long
-/// random machine credentials (e.g. 32 random bytes, hex), not passwords a
-/// person chose, so nobody can guess one from its hash however fast the
-/// hash is; a deliberately slow hash would only cost CPU on every call.
-/// Why store a hash at all: a leaked configuration file then leaks no
-/// working credential.
-///
-/// Equality is constant-time, and `Debug` never shows the digest.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TokenHash([u8; 32]);
-
-impl TokenHash {
-    /// The hash of `token`, as `agora hash-token` prints it.
-    pub fn of(token: &str) -> TokenHash {
-        TokenHash(Sha256::digest(token.as_bytes()).into())
-    }
-
-    /// Lower-case hex, the form the configuration file takes.
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
-    }
-
-    /// Compares in constant time, so that the time a refusal takes tells
-    /// an attacker nothing about how close a guess was.
-    pub fn matches(&self, other: &TokenHash) -> bool {
-        self.0.ct_eq(&other.0).into()
-    }
-}
-
-impl PartialEq for TokenHash {
-    fn eq(&self, other: &TokenHash) -> bool {
-        self.matches(other)
-    }
-}
-
-impl Eq for TokenHash {}
-
-impl fmt::Debug for TokenHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<sha256 redacted>")
-    }
-}
-
-/// Why a `token_sha256` value was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "token_sha256 must be 64 hexadecimal digits (a SHA-256); `agora hash-token` prints it from the token on stdin"
-)]
-pub struct BadTokenHash;
-
-impl TryFrom<String> for TokenHash {
-    type Error = BadTokenHash;
-
-    fn try_from(hex: String) -> Result<TokenHash, BadTokenHash> {
-        let hex = hex.trim().as_bytes();
-        if hex.len() != 64 {
-            return Err(BadTokenHash);
-        }
-        let mut digest = [0u8; 32];
-        for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| BadTokenHash)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| BadTokenHash)?;
-        }
-        Ok(TokenHash(digest))
-    }
-}
-
-impl From<TokenHash> for String {
-    fn from(hash: TokenHash) -> String {
-        hash.to_hex()
-    }
-}
+use crate::config::{PrincipalSettings, TokenHash};
 
 /// The namespaces a principal may subscribe in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,9 +288,6 @@ pub fn caller<T>(request: &Request<T>) -> Result<Arc<Principal>, AuthError> {
 mod tests {
     use super::*;
 
-    /// SHA-256 of "abc", from FIPS 180-2.
-    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-
     fn settings(name: &str, token: Option<&str>, subject: Option<&str>) -> PrincipalSettings {
         PrincipalSettings {
             name: name.into(),
@@ -391,39 +309,6 @@ mod tests {
         let mut metadata = MetadataMap::new();
         metadata.insert("authorization", value.parse().unwrap());
         metadata
-    }
-
-    #[test]
-    fn hashes_are_sha256_in_lower_hex_and_parse_back() {
-        let hash = TokenHash::of("abc");
-        assert_eq!(hash.to_hex(), ABC);
-        assert_eq!(TokenHash::try_from(ABC.to_owned()), Ok(hash.clone()));
-        assert_eq!(TokenHash::try_from(ABC.to_uppercase()), Ok(hash));
-    }
-
-    #[test]
-    fn refuses_hashes_that_are_not_64_hex_digits() {
-        for bad in [
-            "",
-            "abc",
-            &ABC[1..],
-            &format!("{ABC}0"),
-            &ABC.replace('b', "g"),
-        ] {
-            assert_eq!(
-                TokenHash::try_from(bad.to_owned()),
-                Err(BadTokenHash),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn compares_by_value_and_never_prints_the_digest() {
-        assert!(TokenHash::of("x").matches(&TokenHash::of("x")));
-        assert!(!TokenHash::of("x").matches(&TokenHash::of("y")));
-        let shown = format!("{:?}", TokenHash::of("abc"));
-        assert!(!shown.contains(&ABC[..8]), "{shown}");
     }
 
     #[test]

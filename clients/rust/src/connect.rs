@@ -174,7 +174,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// Opens an authenticated channel to the broker at `address`.
-pub async fn channel(address: &str, options: &ConnectOptions) -> Result<Authenticated, Error> {
+async fn channel(address: &str, options: &ConnectOptions) -> Result<Authenticated, Error> {
     let credentials = Credentials::new(options.token.as_deref())?;
     let mut endpoint =
         Channel::from_shared(address.to_owned()).map_err(|_| Error::Address(address.to_owned()))?;

@@ -52,7 +52,10 @@ pub enum Error {
     /// No connection could be made.
     #[error("cannot connect to the broker at {address}: {source}")]
     Connect {
+        /// The address as the caller gave it, so the message shows which
+        /// broker was unreachable.
         address: String,
+        /// Why the transport gave up.
         #[source]
         source: tonic::transport::Error,
     },

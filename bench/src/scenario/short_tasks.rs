@@ -39,7 +39,7 @@ const ACKNOWLEDGE: &str = "acknowledge";
 
 /// Flags of the short-tasks scenario.
 #[derive(Debug, Clone, Args)]
-pub struct ShortTasksArgs {
+pub(crate) struct ShortTasksArgs {
     /// Concurrent frontends (and concurrent submitters to the direct
     /// framework).
     #[arg(long, default_value_t = 8)]
@@ -55,7 +55,7 @@ pub struct ShortTasksArgs {
 
 /// Starts a devcluster, runs the direct framework's loop and tears it down,
 /// then starts a broker on the same devcluster and runs the loop through it.
-pub async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::Result<Report> {
     let window = args.window.window();
     let clients = args.clients;
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;

@@ -25,7 +25,7 @@ use crate::{
 
 /// How long a run warms up and then measures.
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
+pub(crate) struct Window {
     pub warmup: Duration,
     pub duration: Duration,
 }
@@ -33,7 +33,7 @@ pub struct Window {
 impl Window {
     /// The settings every report names: load, cluster size and window;
     /// a scenario adds its own.
-    pub fn settings(&self, clients: usize, agents: usize) -> BTreeMap<&'static str, String> {
+    pub(crate) fn settings(&self, clients: usize, agents: usize) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("clients", clients.to_string()),
             ("agents", agents.to_string()),
@@ -54,20 +54,20 @@ const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// The shared clock of one run, fixed when every worker is ready.
 #[derive(Debug, Clone, Copy)]
-pub struct Clock {
+pub(crate) struct Clock {
     measure_from: Instant,
     end: Instant,
 }
 
 impl Clock {
     /// Whether workers should start another operation.
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         Instant::now() < self.end
     }
 
     /// Whether an operation that started at `started` and finished now
     /// falls inside the measured window.
-    pub fn counts(&self, started: Instant) -> bool {
+    pub(crate) fn counts(&self, started: Instant) -> bool {
         started >= self.measure_from && Instant::now() <= self.end
     }
 
@@ -75,7 +75,7 @@ impl Clock {
     /// just ended: a success inside the window is counted and returned for
     /// its latencies to be recorded; a failure inside it is counted as an
     /// error; every failure is followed by a short pause.
-    pub async fn settle<T>(
+    pub(crate) async fn settle<T>(
         &self,
         recorder: &mut Recorder,
         started: Instant,
@@ -100,14 +100,14 @@ impl Clock {
 }
 
 /// Handed to each worker: wait on it once set up to learn the clock.
-pub struct Gate {
+pub(crate) struct Gate {
     barrier: Arc<Barrier>,
     clock: watch::Receiver<Option<Clock>>,
 }
 
 impl Gate {
     /// Reports this worker ready and waits for the run to start.
-    pub async fn ready(mut self) -> Clock {
+    pub(crate) async fn ready(mut self) -> Clock {
         self.barrier.wait().await;
         let clock = self.clock.wait_for(Option::is_some).await;
         clock
@@ -119,7 +119,7 @@ impl Gate {
 
 /// What one run measured.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     /// Every worker's samples, merged.
     pub recorded: Recorder,
     /// CPU time each metered process used in the measured window.
@@ -129,7 +129,7 @@ pub struct Run {
 /// Runs `clients` workers; `worker(index, gate)` sets itself up, calls
 /// [`Gate::ready`], loops while [`Clock::running`] and returns what it
 /// recorded. A worker that fails before it is ready fails the run.
-pub async fn run<F, Fut>(
+pub(crate) async fn run<F, Fut>(
     clients: usize,
     window: Window,
     metered: &[Metered],

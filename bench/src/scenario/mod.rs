@@ -9,9 +9,9 @@
 //! - [`scale`]: thousands of agents, many namespaces and frontends; acquire
 //!   latency and broker memory.
 
-pub mod acquire_release;
-pub mod scale;
-pub mod short_tasks;
+pub(crate) mod acquire_release;
+pub(crate) mod scale;
+pub(crate) mod short_tasks;
 
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use crate::load::Window;
 
 /// How long each measured loop runs.
 #[derive(Debug, Clone, Args)]
-pub struct WindowArgs {
+pub(crate) struct WindowArgs {
     /// Measured time of each loop (baselines included).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -31,7 +31,7 @@ pub struct WindowArgs {
 }
 
 impl WindowArgs {
-    pub fn window(&self) -> Window {
+    pub(crate) fn window(&self) -> Window {
         Window {
             warmup: self.warmup,
             duration: self.duration,

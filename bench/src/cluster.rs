@@ -12,7 +12,7 @@ use crate::{binaries::Binaries, process::Process};
 
 /// How the devcluster and the broker are configured.
 #[derive(Debug, Clone, Args)]
-pub struct ClusterArgs {
+pub(crate) struct ClusterArgs {
     /// Resources of each simulated agent, Mesos syntax.
     #[arg(
         long,
@@ -29,7 +29,7 @@ pub struct ClusterArgs {
 }
 
 /// Starts a devcluster of `agents` simulated agents.
-pub async fn devcluster(
+pub(crate) async fn devcluster(
     binaries: &Binaries,
     cluster: &ClusterArgs,
     agents: usize,
@@ -51,7 +51,7 @@ pub async fn devcluster(
 /// Starts a broker subscribed to the master at `master_url`, with the
 /// namespaces `namespaces` (written to a TOML file, the only place the
 /// broker reads a namespace list from).
-pub async fn broker(
+pub(crate) async fn broker(
     binaries: &Binaries,
     cluster: &ClusterArgs,
     master_url: &str,
@@ -81,7 +81,7 @@ pub async fn broker(
 }
 
 /// `default` for one namespace (the broker's own default), else `ns-0`…
-pub fn namespace_names(count: usize) -> Vec<String> {
+pub(crate) fn namespace_names(count: usize) -> Vec<String> {
     if count <= 1 {
         vec!["default".to_owned()]
     } else {
@@ -99,7 +99,7 @@ fn namespaces_toml(namespaces: &[String]) -> String {
 /// Waits until the broker pools an offer from each of `agents` agents, so
 /// that the measured loops are served from a warm pool. Returns how long
 /// that took.
-pub async fn wait_for_warm_pool(
+pub(crate) async fn wait_for_warm_pool(
     broker_url: &str,
     namespaces: &[String],
     agents: usize,

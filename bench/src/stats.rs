@@ -13,7 +13,7 @@ const MAX_LATENCY: Duration = Duration::from_secs(120);
 
 /// What one worker (or, merged, a whole run) measured.
 #[derive(Debug, Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     latencies: BTreeMap<&'static str, Histogram<u64>>,
     /// Completed operations (cycles) inside the measured window.
     pub ops: u64,
@@ -30,7 +30,7 @@ impl Default for Recorder {
 }
 
 impl Recorder {
-    pub fn new() -> Recorder {
+    pub(crate) fn new() -> Recorder {
         Recorder {
             latencies: BTreeMap::new(),
             ops: 0,
@@ -40,14 +40,14 @@ impl Recorder {
     }
 
     /// Adds one sample of the step `name`.
-    pub fn record(&mut self, name: &'static str, latency: Duration) {
+    pub(crate) fn record(&mut self, name: &'static str, latency: Duration) {
         let histogram = self.latencies.entry(name).or_insert_with(new_histogram);
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         histogram.saturating_record(nanos.max(1));
     }
 
     /// Counts a failed operation, keeping the first message.
-    pub fn error(&mut self, error: &anyhow::Error) {
+    pub(crate) fn error(&mut self, error: &anyhow::Error) {
         self.errors += 1;
         if self.first_error.is_none() {
             self.first_error = Some(format!("{error:#}"));
@@ -55,7 +55,7 @@ impl Recorder {
     }
 
     /// Folds another worker's samples into this one.
-    pub fn merge(&mut self, other: Recorder) {
+    pub(crate) fn merge(&mut self, other: Recorder) {
         for (name, histogram) in other.latencies {
             self.latencies
                 .entry(name)
@@ -71,7 +71,7 @@ impl Recorder {
     }
 
     /// The summary of step `name`, if it has samples.
-    pub fn latency(&self, name: &str) -> Option<Latency> {
+    pub(crate) fn latency(&self, name: &str) -> Option<Latency> {
         self.latencies
             .get(name)
             .filter(|h| !h.is_empty())
@@ -87,7 +87,7 @@ fn new_histogram() -> Histogram<u64> {
 /// Percentiles of one step, in microseconds (fractions kept: an empty RPC
 /// on loopback takes tens of them).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Latency {
+pub(crate) struct Latency {
     pub samples: u64,
     pub p50_us: f64,
     pub p90_us: f64,

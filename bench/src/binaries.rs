@@ -13,7 +13,7 @@ use clap::Args;
 
 /// Flags choosing the binaries under test.
 #[derive(Debug, Clone, Args)]
-pub struct BinaryArgs {
+pub(crate) struct BinaryArgs {
     /// The broker binary (default: `agora` beside this one).
     #[arg(long, env = "AGORA_BENCH_AGORA", global = true)]
     pub agora_bin: Option<PathBuf>,
@@ -27,7 +27,7 @@ pub struct BinaryArgs {
 
 /// The programs a run starts.
 #[derive(Debug, Clone)]
-pub struct Binaries {
+pub(crate) struct Binaries {
     pub agora: PathBuf,
     pub devcluster: PathBuf,
     /// This binary, re-run as the empty-RPC baseline server.
@@ -38,7 +38,7 @@ pub struct Binaries {
 
 impl Binaries {
     /// Resolves (and, under cargo, rebuilds) the binaries.
-    pub fn resolve(args: &BinaryArgs) -> anyhow::Result<Binaries> {
+    pub(crate) fn resolve(args: &BinaryArgs) -> anyhow::Result<Binaries> {
         let bench = std::env::current_exe().context("cannot find this binary's path")?;
         let dir = target_dir(&bench)?;
         let defaults_needed = args.agora_bin.is_none() || args.devcluster_bin.is_none();

@@ -44,7 +44,7 @@ const DECLINE_REFUSE_SECONDS: f64 = 5.0;
 
 /// What the framework does with offers that no queued task uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdleOffers {
+pub(crate) enum IdleOffers {
     /// Holds every offer until a task fits it: every submission finds an
     /// offer in hand, and no other framework gets the agents meanwhile.
     Keep,
@@ -55,7 +55,7 @@ pub enum IdleOffers {
 
 /// When a task reached its states, as the framework saw the updates.
 #[derive(Debug, Clone, Copy)]
-pub struct TaskTimes {
+pub(crate) struct TaskTimes {
     pub running: Instant,
     pub finished: Instant,
 }
@@ -77,7 +77,7 @@ struct Watch {
 /// A subscribed direct framework. Cheap to clone; submissions from many
 /// workers go to one dispatcher that owns the offers.
 #[derive(Clone)]
-pub struct Direct {
+pub(crate) struct Direct {
     submissions: mpsc::Sender<Submission>,
     mesos: MesosHandle,
 }
@@ -85,7 +85,10 @@ pub struct Direct {
 impl Direct {
     /// Subscribes to the master at `master_url` and starts the dispatcher,
     /// which stops when the last clone is dropped.
-    pub async fn subscribe(master_url: &str, idle_offers: IdleOffers) -> anyhow::Result<Direct> {
+    pub(crate) async fn subscribe(
+        master_url: &str,
+        idle_offers: IdleOffers,
+    ) -> anyhow::Result<Direct> {
         let (mesos, mut events, _subscription) = mesos::start(config(master_url));
         let subscribed = async {
             while let Some(event) = events.recv().await {
@@ -118,7 +121,7 @@ impl Direct {
 
     /// Runs one task of `cpus` and `mem_mb` running `command`, and reports
     /// when it reached TASK_RUNNING and TASK_FINISHED.
-    pub async fn run_task(
+    pub(crate) async fn run_task(
         &self,
         cpus: f64,
         mem_mb: f64,
@@ -150,7 +153,7 @@ impl Direct {
     }
 
     /// Ends the framework, so its offers go back to the cluster.
-    pub async fn teardown(self) -> anyhow::Result<()> {
+    pub(crate) async fn teardown(self) -> anyhow::Result<()> {
         self.mesos
             .call(teardown_call())
             .await

@@ -22,11 +22,11 @@ use crate::{
 };
 
 /// The step name of one Check call.
-pub const STEP: &str = "check";
+pub(crate) const STEP: &str = "check";
 
 /// Serves only health on `listen`, printing `listening on URL` first, until
 /// the process is killed.
-pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -44,7 +44,7 @@ pub async fn serve(listen: SocketAddr) -> anyhow::Result<()> {
 
 /// The baseline loop: starts the server, runs `clients` loops of Check on
 /// it for `window`, and stops it again before the system under test starts.
-pub async fn baseline(
+pub(crate) async fn baseline(
     binaries: &Binaries,
     clients: usize,
     per_connection: usize,
@@ -80,7 +80,7 @@ async fn start(binaries: &Binaries) -> anyhow::Result<Process> {
 
 /// Runs `clients` closed loops of Check against `url`, `per_connection`
 /// of them on each connection as frontends would be, metering `server`.
-pub async fn measure(
+pub(crate) async fn measure(
     url: &str,
     clients: usize,
     per_connection: usize,

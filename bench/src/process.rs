@@ -18,7 +18,7 @@ use tokio::{
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A started child that is killed on drop.
-pub struct Process {
+pub(crate) struct Process {
     child: Child,
     url: String,
 }
@@ -26,7 +26,7 @@ pub struct Process {
 impl Process {
     /// Starts `binary` with `args` and `env`, stderr to a file in
     /// `log_dir`, and waits for its `listening on URL` line.
-    pub async fn start(
+    pub(crate) async fn start(
         binary: &Path,
         args: &[String],
         env: &[(String, String)],
@@ -67,18 +67,18 @@ impl Process {
     }
 
     /// The URL from the `listening on` line.
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// The child as a process whose CPU time a loop reports.
-    pub fn metered(&self, name: &'static str) -> anyhow::Result<Metered> {
+    pub(crate) fn metered(&self, name: &'static str) -> anyhow::Result<Metered> {
         let pid = self.child.id().context("the child has exited")?;
         Ok(Metered { name, pid })
     }
 
     /// The child's memory now, from `/proc/PID/status`.
-    pub fn memory(&self) -> anyhow::Result<Memory> {
+    pub(crate) fn memory(&self) -> anyhow::Result<Memory> {
         let pid = self.child.id().context("the child has exited")?;
         let path = format!("/proc/{pid}/status");
         let status =
@@ -89,7 +89,7 @@ impl Process {
 
 /// Resident memory of a process, in KiB as the kernel counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Memory {
+pub(crate) struct Memory {
     /// Resident set size now (`VmRSS`).
     pub rss_kib: u64,
     /// The highest resident set size so far (`VmHWM`).

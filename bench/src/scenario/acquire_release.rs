@@ -23,7 +23,7 @@ use crate::{
 
 /// Flags of the acquire-release scenario.
 #[derive(Debug, Clone, Args)]
-pub struct AcquireReleaseArgs {
+pub(crate) struct AcquireReleaseArgs {
     /// Concurrent frontends.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
@@ -43,7 +43,7 @@ pub struct AcquireReleaseArgs {
 /// Measures the empty-RPC baseline, then starts a devcluster and a broker,
 /// waits for a warm pool and measures Health/Check on the broker and the
 /// acquire-release loop.
-pub async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyhow::Result<Report> {
     let window = args.window.window();
     let clients = args.clients;
 

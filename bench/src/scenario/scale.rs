@@ -25,7 +25,7 @@ const SUBSCRIBE_BATCH: usize = 50;
 
 /// Flags of the scale scenario.
 #[derive(Debug, Clone, Args)]
-pub struct ScaleArgs {
+pub(crate) struct ScaleArgs {
     /// Simulated agents.
     #[arg(long, default_value_t = 1_000)]
     pub agents: usize,
@@ -47,7 +47,7 @@ pub struct ScaleArgs {
 /// Measures the empty-RPC baseline, then grows the system step by step —
 /// cluster, warm pool, idle frontends, the active loop — sampling the
 /// broker's memory after each step.
-pub async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result<Report> {
     ensure!(
         args.clients <= args.frontends,
         "--clients ({}) cannot exceed --frontends ({})",

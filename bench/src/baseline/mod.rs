@@ -7,5 +7,5 @@
 //! - [`direct`]: a Mesos framework that launches the short tasks itself,
 //!   without Agora.
 
-pub mod direct;
-pub mod empty_rpc;
+pub(crate) mod direct;
+pub(crate) mod empty_rpc;

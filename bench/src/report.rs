@@ -10,7 +10,7 @@ use crate::{load::Run, process::Memory, stats::Latency};
 
 /// The outcome of one scenario.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub scenario: &'static str,
     /// The flags that shaped the run, as given.
     pub settings: BTreeMap<&'static str, String>,
@@ -22,7 +22,7 @@ pub struct Report {
 
 /// One closed loop (a scenario's or a baseline's).
 #[derive(Debug, Clone, Serialize)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub name: String,
     pub clients: usize,
     /// Completed cycles in the measured window.
@@ -39,7 +39,7 @@ pub struct Measured {
 
 /// One process's CPU use over a measured window.
 #[derive(Debug, Clone, Serialize)]
-pub struct CpuUse {
+pub(crate) struct CpuUse {
     pub process: &'static str,
     /// Average cores busy (user + system).
     pub cores: f64,
@@ -49,7 +49,7 @@ pub struct CpuUse {
 
 /// One timed step of a cycle.
 #[derive(Debug, Clone, Serialize)]
-pub struct Step {
+pub(crate) struct Step {
     pub name: &'static str,
     pub latency: Latency,
 }
@@ -57,7 +57,7 @@ pub struct Step {
 impl Measured {
     /// Summarises `run` over a window of `duration`, listing `steps` that
     /// have samples.
-    pub fn new(
+    pub(crate) fn new(
         name: &str,
         clients: usize,
         duration: Duration,
@@ -95,7 +95,7 @@ impl Measured {
     }
 
     /// The latency of `step`, if it was measured.
-    pub fn step(&self, step: &str) -> Option<Latency> {
+    pub(crate) fn step(&self, step: &str) -> Option<Latency> {
         self.steps
             .iter()
             .find(|s| s.name == step)
@@ -105,7 +105,7 @@ impl Measured {
 
 /// A process's memory at one moment of the run.
 #[derive(Debug, Clone, Serialize)]
-pub struct MemorySample {
+pub(crate) struct MemorySample {
     pub process: &'static str,
     pub when: String,
     #[serde(flatten)]
@@ -114,7 +114,7 @@ pub struct MemorySample {
 
 /// A figure the issue sets a target for, and whether this run met it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Target {
+pub(crate) struct Target {
     pub what: String,
     pub value: f64,
     pub unit: &'static str,
@@ -126,7 +126,12 @@ pub struct Target {
 
 impl Target {
     /// `value` must not exceed `limit`.
-    pub fn at_most(what: impl Into<String>, value: f64, limit: f64, unit: &'static str) -> Target {
+    pub(crate) fn at_most(
+        what: impl Into<String>,
+        value: f64,
+        limit: f64,
+        unit: &'static str,
+    ) -> Target {
         Target {
             what: what.into(),
             value,
@@ -138,7 +143,12 @@ impl Target {
     }
 
     /// `value` must reach `limit`.
-    pub fn at_least(what: impl Into<String>, value: f64, limit: f64, unit: &'static str) -> Target {
+    pub(crate) fn at_least(
+        what: impl Into<String>,
+        value: f64,
+        limit: f64,
+        unit: &'static str,
+    ) -> Target {
         Target {
             what: what.into(),
             value,
@@ -152,12 +162,12 @@ impl Target {
 
 impl Report {
     /// The report as pretty JSON.
-    pub fn json(&self) -> String {
+    pub(crate) fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serialises")
     }
 
     /// The report as an aligned text table.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = String::new();
         let settings: Vec<String> = self
             .settings

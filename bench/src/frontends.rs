@@ -11,19 +11,19 @@ use anyhow::Context;
 use crate::{load::Clock, stats::Recorder};
 
 /// The slot every cycle acquires: small, so a few agents hold thousands.
-pub const SLOT_CPUS: f64 = 0.1;
-pub const SLOT_MEM_MB: f64 = 32.0;
+pub(crate) const SLOT_CPUS: f64 = 0.1;
+pub(crate) const SLOT_MEM_MB: f64 = 32.0;
 /// How long an acquire may wait when the pool is momentarily empty; a warm
 /// pool answers at once, so this only bounds a broken run.
 const ACQUIRE_WAIT: Duration = Duration::from_secs(10);
 
 /// Step names of the cycle.
-pub const ACQUIRE: &str = "acquire";
-pub const RELEASE: &str = "release";
-pub const CYCLE: &str = "acquire+release";
+pub(crate) const ACQUIRE: &str = "acquire";
+pub(crate) const RELEASE: &str = "release";
+pub(crate) const CYCLE: &str = "acquire+release";
 
 /// A connection to the broker at `url`.
-pub async fn connect(url: &str) -> anyhow::Result<Client> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<Client> {
     agora_client::connect(url)
         .await
         .with_context(|| format!("cannot connect to {url}"))
@@ -31,7 +31,7 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
 
 /// Subscribes `name` in `namespace` over `client` and drains its events in
 /// the background.
-pub async fn subscribe_drained(
+pub(crate) async fn subscribe_drained(
     client: Client,
     name: &str,
     namespace: &str,
@@ -44,7 +44,7 @@ pub async fn subscribe_drained(
 }
 
 /// Subscribes `name` in `namespace`.
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     url: &str,
     name: &str,
     namespace: &str,
@@ -59,7 +59,11 @@ async fn drain(mut events: Events) {
 }
 
 /// Loops acquire(1 slot) → release until the clock stops.
-pub async fn acquire_release(frontend: &mut Frontend, namespace: &str, clock: Clock) -> Recorder {
+pub(crate) async fn acquire_release(
+    frontend: &mut Frontend,
+    namespace: &str,
+    clock: Clock,
+) -> Recorder {
     let mut recorder = Recorder::new();
     while clock.running() {
         let started = Instant::now();

@@ -5,18 +5,18 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
 
 /// A process whose CPU time a measured loop reports.
 #[derive(Debug, Clone, Copy)]
-pub struct Metered {
+pub(crate) struct Metered {
     pub name: &'static str,
     pub pid: u32,
 }
 
 impl Metered {
     /// This process: the load generator (and the direct framework).
-    pub fn this() -> Metered {
+    pub(crate) fn this() -> Metered {
         Metered {
             name: "agora-bench",
             pid: std::process::id(),
@@ -25,16 +25,13 @@ impl Metered {
 }
 
 /// User plus system CPU time of all threads of `pid` so far.
-pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let ticks = parse_ticks(&stat).with_context(|| format!("{path} has no utime/stime"))?;
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let per_second = u64::try_from(per_second)
-        .ok()
-        .filter(|&t| t > 0)
-        .context("sysconf(_SC_CLK_TCK) failed")?;
+    // rustix's safe `sysconf(_SC_CLK_TCK)`: the workspace forbids unsafe code.
+    let per_second = rustix::param::clock_ticks_per_second();
+    ensure!(per_second > 0, "the kernel reports no clock tick rate");
     Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 

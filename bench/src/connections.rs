@@ -7,14 +7,14 @@ use std::future::Future;
 
 /// `per_connection` loops on each connection, in loop-index order.
 #[derive(Clone)]
-pub struct Connections<T> {
+pub(crate) struct Connections<T> {
     opened: Vec<T>,
     per_connection: usize,
 }
 
 impl<T: Clone> Connections<T> {
     /// Opens enough connections for `clients` loops with `connect`.
-    pub async fn open<F, Fut>(
+    pub(crate) async fn open<F, Fut>(
         clients: usize,
         per_connection: usize,
         connect: F,
@@ -35,7 +35,7 @@ impl<T: Clone> Connections<T> {
     }
 
     /// The connection of loop `index`.
-    pub fn get(&self, index: usize) -> T {
+    pub(crate) fn get(&self, index: usize) -> T {
         self.opened[index / self.per_connection].clone()
     }
 }
