@@ -40,7 +40,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::core::{CoreConfig, Lending, Namespace, Resources};
+use agora_core::{CoreConfig, Lending, Namespace, Resources};
 
 mod principals;
 

@@ -37,10 +37,10 @@ use crate::{
         server::{Security, ServeError},
     },
     config::{Config, ConfigError, WireEncoding},
-    core::{Core, CoreConfig, Namespace},
     mesos::{Encoding, MesosConfig, backoff::Backoff},
     store::{Store, StoreError},
 };
+use agora_core::{Core, CoreConfig, Namespace};
 
 /// Serves the broker on `listener` until `shutdown` resolves, letting in
 /// the callers `security` authenticates. The Mesos subscription is kept in

@@ -13,10 +13,8 @@ use super::{
     namespace::{from_api, to_api, usage},
     status::invalid_field,
 };
-use crate::{
-    core::{self, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp},
-    runtime::{Command, NamespaceChange},
-};
+use crate::runtime::{Command, NamespaceChange};
+use agora_core::{self as core, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp};
 
 /// Serves `agora.v1.Admin` by talking to the runtime.
 #[derive(Clone)]
@@ -265,7 +263,7 @@ mod tests {
             frontend_name("spark").unwrap(),
             FrontendName("spark".into())
         );
-        for bad in ["", "  ", "*", &"x".repeat(crate::core::MAX_NAME_BYTES + 1)] {
+        for bad in ["", "  ", "*", &"x".repeat(agora_core::MAX_NAME_BYTES + 1)] {
             let status = frontend_name(bad).unwrap_err();
             assert_eq!(status.code(), Code::InvalidArgument);
             assert!(

@@ -23,10 +23,8 @@ use super::{
     session_stream::SessionStream,
     status::{invalid_field, with_reason},
 };
-use crate::{
-    core::{self, Answer, Core, CoreError, FrontendName, SessionId},
-    runtime::{Command, SESSION_BUFFER},
-};
+use crate::runtime::{Command, SESSION_BUFFER};
+use agora_core::{self as core, Answer, Core, CoreError, FrontendName, SessionId};
 
 /// Serves `agora.v1.Broker` by talking to the runtime.
 #[derive(Clone)]

@@ -8,10 +8,8 @@ use agora_proto::agora::v1::{self as api};
 use tonic::Status;
 
 use super::{limits, status::invalid_field};
-use crate::{
-    core::{self, Resources, Timestamp},
-    runtime::SessionEvent,
-};
+use crate::runtime::SessionEvent;
+use agora_core::{self as core, Resources, Timestamp};
 
 /// The Mesos name of each named scalar field of `agora.v1.Resources`.
 const NAMED_SCALARS: [(&str, &str); 4] = [

@@ -10,7 +10,8 @@ use super::{
     ownership::OwnershipError,
     status::{invalid_field, with_reason},
 };
-use crate::{core::CoreError, runtime::AdminError};
+use crate::runtime::AdminError;
+use agora_core::CoreError;
 
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Status {
@@ -183,7 +184,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::core::{FrontendName, LeaseId, SessionId, TaskId};
+    use agora_core::{FrontendName, LeaseId, SessionId, TaskId};
     use tonic_types::StatusExt;
 
     #[test]

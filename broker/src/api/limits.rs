@@ -20,7 +20,7 @@ use tonic::Status;
 
 use super::status::invalid_field;
 
-pub use crate::core::MAX_NAME_BYTES;
+pub use agora_core::MAX_NAME_BYTES;
 /// A frontend's own task id (`TaskSpec.id`): with two names and a
 /// generated suffix it must fit Mesos's 255-byte task ids.
 pub const MAX_CLIENT_TASK_ID_BYTES: usize = 64;
@@ -104,9 +104,9 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), Status> {
 }
 
 /// Refuses a frontend or namespace name that breaks the core's rule for
-/// names ([`crate::core::check_name`]).
+/// names ([`agora_core::check_name`]).
 pub fn name(field: &str, value: &str) -> Result<(), Status> {
-    crate::core::check_name(value).map_err(|reason| invalid_field(field, reason))
+    agora_core::check_name(value).map_err(|reason| invalid_field(field, reason))
 }
 
 /// Refuses an id that Mesos's own validation of ids refuses: empty, longer

@@ -32,10 +32,8 @@ pub mod status;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
-use crate::{
-    core::{Answer, Core, CoreError, Request, Timestamp},
-    runtime::{self, Command},
-};
+use crate::runtime::{self, Command};
+use agora_core::{Answer, Core, CoreError, Request, Timestamp};
 
 /// Hands `request` to the core through the runtime and awaits its answer:
 /// how every handler that changes something talks to the core.

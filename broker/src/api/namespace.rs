@@ -11,7 +11,7 @@ use super::{
     limits,
     status::invalid_field,
 };
-use crate::core::{self, Lending};
+use agora_core::{self as core, Lending};
 
 /// The core's namespace for `namespace`; an empty role becomes
 /// `role_prefix` + name, an unset weight 1. The core checks the rest.

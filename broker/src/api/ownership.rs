@@ -17,7 +17,7 @@ use std::{
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
-use crate::core::SessionId;
+use agora_core::SessionId;
 
 /// Why a caller may not use a session.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

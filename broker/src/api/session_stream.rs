@@ -91,7 +91,7 @@ mod tests {
     };
     use tokio_stream::StreamExt;
 
-    use crate::core::{FrontendEvent, LeaseId, Timestamp};
+    use agora_core::{FrontendEvent, LeaseId, Timestamp};
 
     fn event(sequence: u64) -> SessionEvent {
         SessionEvent::Event {

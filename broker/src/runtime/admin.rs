@@ -4,10 +4,8 @@
 
 use agora_proto::agora::v1 as api;
 
-use crate::{
-    core::{self, Core, CoreError, Request},
-    store::{Store, StoreError},
-};
+use crate::store::{Store, StoreError};
+use agora_core::{self as core, Core, CoreError, Request};
 
 /// Why an operator's namespace change failed.
 #[derive(Debug, thiserror::Error)]

@@ -21,12 +21,12 @@ mod pump;
 pub use admin::{AdminError, NamespaceChange};
 
 use crate::{
-    core::{
-        Answer, Core, CoreError, Effect, FrontendEvent, Input, MesosInput, Request, SessionId,
-        Ticket, Timestamp,
-    },
     mesos::{self, MesosEvent, MesosHandle},
     store::Store,
+};
+use agora_core::{
+    Answer, Core, CoreError, Effect, FrontendEvent, Input, MesosInput, Request, SessionId, Ticket,
+    Timestamp,
 };
 
 /// How many events may wait for a slow session before it is closed; the
@@ -138,7 +138,7 @@ pub struct Runtime {
     next_ticket: u64,
     /// Effects decided and not carried out yet, oldest first.
     effects: VecDeque<Effect>,
-    calls: mpsc::Sender<crate::core::MesosCall>,
+    calls: mpsc::Sender<agora_core::MesosCall>,
     /// The last connection change, as frontends are told of it.
     mesos_connection: MesosConnection,
 }

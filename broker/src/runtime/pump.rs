@@ -9,10 +9,8 @@
 use tokio::{sync::mpsc, task::JoinSet};
 use tracing::warn;
 
-use crate::{
-    core::{MesosCall, MesosInput, TaskId},
-    mesos::MesosHandle,
-};
+use crate::mesos::MesosHandle;
+use agora_core::{MesosCall, MesosInput, TaskId};
 
 /// Commuting calls in flight at once, each on a connection of its own
 /// (HTTP/1.1 answers one request at a time per connection).

@@ -13,10 +13,8 @@ use prometheus_client::{
 use tokio::{net::TcpListener, sync::mpsc};
 use tracing::warn;
 
-use crate::{
-    core::{NamespaceUsage, Resources},
-    runtime::{self, Command},
-};
+use crate::runtime::{self, Command};
+use agora_core::{NamespaceUsage, Resources};
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -119,7 +117,7 @@ pub fn render(report: &[NamespaceUsage]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Namespace;
+    use agora_core::Namespace;
 
     #[test]
     fn renders_usage_quota_and_shares_per_namespace() {
