@@ -254,7 +254,7 @@ impl AcquireRequest {
 pub enum Command {
     /// `/bin/sh -c` this line.
     Shell(String),
-    /// argv[0] with its arguments, without a shell.
+    /// `argv[0]` with its arguments, without a shell.
     Exec(Vec<String>),
 }
 
