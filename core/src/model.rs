@@ -460,8 +460,9 @@ pub enum LeaseLostReason {
 /// Something a frontend is told on its event stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FrontendEvent {
-    /// A lease will expire soon: sent once per hold, the expiring notice
-    /// before its end, so that the frontend can launch on it or hold it.
+    /// A lease expires soon: sent once per hold, the configured
+    /// `expiring_notice` before `expires_at`, so that the frontend can
+    /// launch on it or hold it in time.
     LeaseExpiring {
         /// The lease about to expire.
         lease: LeaseId,
