@@ -758,8 +758,8 @@ pub enum CoreError {
         /// The part of the request that cannot fit: `slots[i]`, `slots`
         /// (a gang together) or `constraints[i]`.
         field: String,
-        /// What it needs more of: a resource, or agents or distinct values
-        /// that satisfy a constraint.
+        /// What it needs more of: a resource, agents, or distinct values of
+        /// a constrained field.
         resource: String,
         /// How much it needs, in the resource's units or as a count.
         asked: f64,
