@@ -10,7 +10,7 @@ use super::resources::Resources;
 
 /// Where a namespace stands for fair sharing.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Standing {
+pub(crate) struct Standing {
     /// The largest fraction of any guaranteed resource not yet used
     /// (0 when every guarantee is met).
     pub deficit: f64,
@@ -21,7 +21,7 @@ pub struct Standing {
 
 impl Standing {
     /// `namespace`'s standing with `usage` out of `capacity`.
-    pub fn of(namespace: &Namespace, usage: &Resources, capacity: &Resources) -> Standing {
+    pub(crate) fn of(namespace: &Namespace, usage: &Resources, capacity: &Resources) -> Standing {
         let deficit = namespace
             .guarantee
             .scalars()
@@ -35,7 +35,7 @@ impl Standing {
 
     /// Who is served first: below guarantee before not, larger deficits
     /// first, then smaller weighted shares.
-    pub fn serve_before(&self, other: &Standing) -> Ordering {
+    pub(crate) fn serve_before(&self, other: &Standing) -> Ordering {
         let below = |s: &Standing| s.deficit > 0.0;
         below(other)
             .cmp(&below(self))
@@ -45,7 +45,7 @@ impl Standing {
 }
 
 /// The largest share of any resource of `capacity` that `usage` holds.
-pub fn dominant_share(usage: &Resources, capacity: &Resources) -> f64 {
+pub(crate) fn dominant_share(usage: &Resources, capacity: &Resources) -> f64 {
     usage
         .scalars()
         .filter_map(|(name, used)| {

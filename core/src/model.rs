@@ -75,7 +75,11 @@ pub struct Ticket(pub u64);
 /// A Mesos agent as the core knows it from its offers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
+    /// How Mesos names the agent; leases, tasks and
+    /// [`MesosInput::AgentLost`](crate::MesosInput::AgentLost) refer to it by this.
     pub id: AgentId,
+    /// As the agent reports it; constraints match it as the field
+    /// [`HOSTNAME`].
     pub hostname: String,
     /// Attributes rendered as text, by name.
     pub attributes: Vec<(String, String)>,
@@ -84,9 +88,15 @@ pub struct Agent {
 /// An offer from Mesos: resources of one agent allocated to one role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offer {
+    /// Mesos's id, named again in its ACCEPT or DECLINE, or in a rescind.
     pub id: OfferId,
+    /// The agent as this offer describes it: if its hostname or attributes
+    /// changed since an earlier offer, the leases placed on it are lost.
     pub agent: Agent,
+    /// The role Mesos allocated the resources to: only namespaces on this
+    /// role lease them, except as capacity borrowed from one of them.
     pub role: String,
+    /// The regular (not revocable) resources, reserved parts included.
     pub resources: Resources,
     /// What Mesos offers as revocable (oversubscribed): it may be taken
     /// back at any time, so only requests that allow it get it.
@@ -99,10 +109,16 @@ pub struct Offer {
 /// A slice of one offer granted to one frontend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lease {
+    /// Unique across restarts; Hold, Release and Launch name the lease by it.
     pub id: LeaseId,
+    /// The holder: only its sessions may hold, release or launch on it.
     pub frontend: FrontendName,
+    /// The namespace it was acquired in, whose usage it counts in.
     pub namespace: String,
+    /// Where the resources are, as the agent was when the lease was granted.
     pub agent: Agent,
+    /// The role of the backing offer: the namespace's own, or the lender's
+    /// when the capacity is borrowed.
     pub role: String,
     /// Everything granted, ports as exact numbers.
     pub resources: Resources,
@@ -112,6 +128,8 @@ pub struct Lease {
     /// The namespace that lent the capacity and may reclaim it; its role is
     /// `role`.
     pub borrowed_from: Option<String>,
+    /// When the lease is lost as [`LeaseLostReason::Expired`] unless it is
+    /// launched, released or held longer first.
     pub expires_at: Timestamp,
     /// The offer backing the lease; `None` while a sibling slice of its old
     /// offer was launched and this one waits for the agent's next offer.
@@ -119,11 +137,17 @@ pub struct Lease {
 }
 
 /// One slot kind of an Acquire: `count` times `resources` plus `port_count`
-/// ports of any number.
+/// ports of any number. A slot that wants ports is served from regular
+/// resources only, never revocable ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
+    /// What each slot needs; port ranges named here are wanted exactly.
     pub resources: Resources,
+    /// How many more ports each slot needs, whatever their numbers; 0 for
+    /// none.
     pub port_count: u32,
+    /// How many such slots, at least 1; each is granted as a lease of its
+    /// own.
     pub count: u32,
 }
 
@@ -131,7 +155,10 @@ pub struct Slot {
 /// [`HOSTNAME`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constraint {
+    /// An attribute name, or [`HOSTNAME`]; not blank.
     pub field: String,
+    /// What the field's value must be; an agent without the field fails
+    /// every rule but [`Rule::NotIn`].
     pub rule: Rule,
 }
 
@@ -158,7 +185,9 @@ pub enum Rule {
 /// A frontend's request for capacity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcquireRequest {
+    /// Where the leases count; one of the session's namespaces.
     pub namespace: String,
+    /// What to lease: at least one slot kind.
     pub slots: Vec<Slot>,
     /// Every slot goes on an agent that satisfies all of these.
     pub constraints: Vec<Constraint>,
@@ -225,7 +254,7 @@ impl AcquireRequest {
 pub enum Command {
     /// `/bin/sh -c` this line.
     Shell(String),
-    /// argv[0] with its arguments, without a shell.
+    /// `argv[0]` with its arguments, without a shell.
     Exec(Vec<String>),
 }
 
@@ -234,11 +263,19 @@ pub enum Command {
 pub struct TaskSpec {
     /// The frontend's own id, unique among its live tasks.
     pub client_id: String,
+    /// A name for people, shown by Mesos; need not be unique.
     pub name: String,
+    /// What the task takes of its lease; the lease must hold it (for a
+    /// group, together with the other tasks and the executor).
     pub resources: Resources,
+    /// The process Mesos starts for the task.
     pub command: Command,
+    /// Variables set for the process, `(name, value)`.
     pub environment: Vec<(String, String)>,
+    /// The Unix user to run as; the framework's user when `None`.
     pub user: Option<String>,
+    /// `(key, value)` pairs passed to Mesos with the task, for tools that
+    /// read them; Agora gives them no meaning.
     pub labels: Vec<(String, String)>,
 }
 
@@ -246,7 +283,10 @@ pub struct TaskSpec {
 /// share one executor and start and stop together (a Mesos task group).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Work {
+    /// One task, run by a command executor of its own.
     Task(TaskSpec),
+    /// Tasks run together by Mesos's default executor, which takes
+    /// [`group_executor_resources`] from the lease as well.
     Group(Vec<TaskSpec>),
 }
 
@@ -283,19 +323,38 @@ pub fn group_executor_resources() -> Resources {
 /// A Mesos task state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TaskState {
+    /// Recorded and on its way to the agent: the state of a task before
+    /// Mesos reports any.
     Staging,
+    /// Its executor is starting it.
     Starting,
+    /// Started on the agent.
     Running,
+    /// Asked to stop and within its kill grace period.
     Killing,
+    /// Exited successfully. Terminal.
     Finished,
+    /// Exited with a failure. Terminal.
     Failed,
+    /// Stopped by a kill. Terminal.
     Killed,
+    /// Mesos found the task description invalid, so it never ran. Terminal.
     Error,
+    /// Lost with its agent or executor, in Mesos's older catch-all word.
+    /// Terminal.
     Lost,
+    /// Never started: the launch did not reach the agent, or never reached
+    /// Mesos at all. Terminal.
     Dropped,
+    /// Its agent is cut off from the master; the task may still run and
+    /// come back.
     Unreachable,
+    /// Its agent is gone for good, so the task no longer runs. Terminal.
     Gone,
+    /// An operator marked its agent gone. Terminal.
     GoneByOperator,
+    /// Mesos does not know the task (an answer to reconciliation), or sent
+    /// a state this version does not know.
     Unknown,
 }
 
@@ -319,10 +378,16 @@ impl TaskState {
 /// A status update from Mesos.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
+    /// The task as Agora named it at launch.
     pub task_id: TaskId,
+    /// The agent the task is on, when Mesos says; an update without it is
+    /// not acknowledged.
     pub agent_id: Option<AgentId>,
+    /// Where the task is now; a terminal state frees its capacity.
     pub state: TaskState,
+    /// Mesos's reason code by its enum name (`REASON_...`), when given.
     pub reason: Option<String>,
+    /// Mesos's explanation for people, when given.
     pub message: Option<String>,
     /// Seconds since the epoch, as Mesos stamps it.
     pub timestamp: Option<f64>,
@@ -333,11 +398,20 @@ pub struct StatusUpdate {
 /// What the core knows of one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
+    /// The Mesos task id: namespace, frontend and `client_id`, plus a
+    /// suffix that keeps it unique across restarts.
     pub id: TaskId,
+    /// The id the frontend gave it in its [`TaskSpec`].
     pub client_id: String,
+    /// The owner: it receives the task's statuses and alone may kill or
+    /// reconcile it.
     pub frontend: FrontendName,
+    /// The namespace of the lease it was launched on, whose usage it counts
+    /// in while it lives.
     pub namespace: String,
+    /// Where it runs; a status naming another agent moves it.
     pub agent: AgentId,
+    /// The lease it was launched on, which the launch ended.
     pub lease: LeaseId,
     /// What the task holds of its namespace's capacity while it lives: its
     /// own resources, plus for the first task of a group its executor's.
@@ -348,19 +422,31 @@ pub struct TaskRecord {
     pub borrowed_from: Option<String>,
     /// When it was launched: reclaims stop the newest borrowed tasks first.
     pub launched_at: Timestamp,
+    /// The latest state Mesos reported; `Staging` until the first status.
     pub state: TaskState,
+    /// Of the latest status, as in [`StatusUpdate::reason`].
     pub reason: Option<String>,
+    /// Of the latest status, as in [`StatusUpdate::message`]; for a task
+    /// whose launch never reached Mesos, why.
     pub message: Option<String>,
+    /// Of the latest status, as in [`StatusUpdate::timestamp`].
     pub timestamp: Option<f64>,
 }
 
 /// Why a lease ended without being launched or released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LeaseLostReason {
+    /// Not launched, released or held again before its `expires_at`.
     Expired,
+    /// Mesos took back the offer behind it.
     OfferRescinded,
+    /// Its agent left the cluster.
     AgentGone,
+    /// Its offer was used by a sibling lease's launch (or lost with the
+    /// connection to Mesos), and the agent did not offer the slice again
+    /// within the rebind timeout.
     RebindTimeout,
+    /// Its frontend had no live session for the session grace.
     SessionEnded,
     /// The agent's hostname or attributes changed since the lease was
     /// granted, so the constraints it was placed by may no longer hold.
@@ -374,15 +460,27 @@ pub enum LeaseLostReason {
 /// Something a frontend is told on its event stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FrontendEvent {
+    /// A lease expires soon: sent once per hold, the configured
+    /// `expiring_notice` before `expires_at`, so that the frontend can
+    /// launch on it or hold it in time.
     LeaseExpiring {
+        /// The lease about to expire.
         lease: LeaseId,
+        /// When it is lost unless launched or held longer first.
         expires_at: Timestamp,
     },
+    /// A lease ended without being launched or released: its resources
+    /// are no longer the frontend's.
     LeaseLost {
+        /// The lease that ended; naming it now gets
+        /// [`CoreError::LeaseNotFound`].
         lease: LeaseId,
+        /// Why, for programs.
         reason: LeaseLostReason,
+        /// Why, for people.
         message: String,
     },
+    /// A task of the frontend changed state: its record after the change.
     TaskStatus(Box<TaskRecord>),
     /// The owner of borrowed capacity wants it back: these tasks end at
     /// `deadline` unless the frontend ends them first.
@@ -394,10 +492,16 @@ pub enum FrontendEvent {
 pub struct Reclaim {
     /// The namespace taking its capacity back.
     pub owner: String,
+    /// The namespace whose tasks give the capacity back.
     pub borrower: String,
+    /// The frontend that owns the tasks and is told.
     pub frontend: FrontendName,
+    /// The tasks to end; those still alive at `deadline` are killed.
     pub tasks: Vec<TaskId>,
+    /// When the owner's waiting demand made the core decide.
     pub decided_at: Timestamp,
+    /// Until when the frontend may end the tasks itself: the owner's
+    /// `reclaim_grace` after `decided_at`.
     pub deadline: Timestamp,
     /// Why these tasks and not others.
     pub reason: String,
@@ -406,30 +510,42 @@ pub struct Reclaim {
 /// A task to put in an ACCEPT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchTask {
+    /// The id Agora generated, under which Mesos reports the task.
     pub task_id: TaskId,
+    /// The lease's agent, where Mesos starts the task.
     pub agent_id: AgentId,
+    /// The lease's role, which Mesos needs on every resource the task uses.
     pub role: String,
     /// Its resources are marked revocable for Mesos.
     pub revocable: bool,
+    /// What the frontend asked to run.
     pub spec: TaskSpec,
 }
 
 /// A task group to put in an ACCEPT, under one default executor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchGroup {
+    /// Generated, unique: names the default executor that runs the group.
     pub executor_id: String,
+    /// The lease's agent, where the executor starts.
     pub agent_id: AgentId,
+    /// The lease's role, for the executor's and the tasks' resources.
     pub role: String,
     /// The executor's resources are revocable like its tasks'.
     pub revocable: bool,
+    /// What the executor itself takes: [`group_executor_resources`].
     pub executor_resources: Resources,
+    /// The group's tasks, started and stopped together (LAUNCH_GROUP).
     pub tasks: Vec<LaunchTask>,
 }
 
 /// A call the runtime must send to Mesos.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MesosCall {
+    /// Launch on offers (ACCEPT); Mesos declines whatever of them the
+    /// launches leave.
     Accept {
+        /// The offers launched on, all of one agent; the core sends one.
         offer_ids: Vec<OfferId>,
         /// The offer's reserved parts, which the launches use first.
         reserved: Vec<(String, Resources)>,
@@ -437,43 +553,73 @@ pub enum MesosCall {
         tasks: Vec<LaunchTask>,
         /// Task groups (one LAUNCH_GROUP each).
         groups: Vec<LaunchGroup>,
+        /// How long Mesos keeps what is left from the framework; the core
+        /// sends 0, so that sibling leases come back in the next offer.
         refuse_seconds: f64,
     },
+    /// Give offers back unused (DECLINE).
     Decline {
+        /// The offers Agora no longer holds.
         offer_ids: Vec<OfferId>,
+        /// How long Mesos should not offer those resources to the framework
+        /// again: the configured `decline_refuse`.
         refuse_seconds: f64,
     },
+    /// Confirm a status update, so that Mesos stops resending it; sent once
+    /// the core has recorded the update.
     Acknowledge {
+        /// The agent that sent the update.
         agent_id: AgentId,
+        /// The task the update is about.
         task_id: TaskId,
+        /// The update's [`StatusUpdate::uuid`].
         uuid: Vec<u8>,
     },
+    /// Stop a task (KILL).
     Kill {
+        /// The task as Agora named it at launch.
         task_id: TaskId,
+        /// The agent it was last reported on.
         agent_id: AgentId,
+        /// How long the task may take to stop once signalled; `None` keeps
+        /// Mesos's default.
         grace: Option<Duration>,
     },
+    /// Ask Mesos to offer these roles again, clearing the framework's
+    /// refuse filters (REVIVE).
     Revive {
+        /// The roles that need offers; the core sends one at a time.
         roles: Vec<String>,
     },
+    /// Ask Mesos to stop offering these roles until they are revived
+    /// (SUPPRESS).
     Suppress {
+        /// The roles that need no offers; the core sends one at a time.
         roles: Vec<String>,
     },
+    /// Ask Mesos for the latest state of tasks (RECONCILE); the answers
+    /// come back as status updates.
     Reconcile {
+        /// Each task with the agent it was last reported on.
         tasks: Vec<(TaskId, AgentId)>,
     },
     /// The framework's roles changed. Mesos replaces its suppressed roles
     /// with the ones listed, so the core lists those it has suppressed.
     UpdateFramework {
+        /// Every namespace's role, sorted, each once.
         roles: Vec<String>,
+        /// Those of `roles` the core has suppressed.
         suppressed_roles: Vec<String>,
     },
     /// Operator API: set these top-level roles' quota (empty resets one).
     UpdateQuota {
+        /// Only the roles whose quota changed since the last push.
         quotas: Vec<RoleQuota>,
     },
     /// Operator API: set these roles' weights.
     UpdateWeights {
+        /// `(role, weight)` for each role whose weight changed: the sum of
+        /// its namespaces' weights, or 1 for a role no longer used.
         weights: Vec<(String, f64)>,
     },
 }
@@ -498,85 +644,168 @@ impl MesosCall {
 /// the role's whole subtree; only the scalars named are limited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleQuota {
+    /// A top-level role: no `/` in it.
     pub role: String,
+    /// The sum of the guarantees of the namespaces in the role's subtree.
     pub guarantee: Resources,
+    /// For each scalar that every namespace in the subtree limits, the sum
+    /// of their limits; the other scalars are not limited.
     pub limit: Resources,
 }
 
 /// Refusals, naming the facts a caller needs to fix the request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum CoreError {
+    /// An amount or a port range that no agent could hold: negative, NaN,
+    /// absurdly large, or not a range.
     #[error("invalid resource {0}")]
     InvalidResource(#[from] InvalidResource),
+    /// A field of the request is missing or malformed.
     #[error("{field}: {reason}")]
-    InvalidRequest { field: String, reason: String },
+    InvalidRequest {
+        /// Where in the request, as a path such as `slots[0].count`.
+        field: String,
+        /// What is wrong with it, and what to send instead.
+        reason: String,
+    },
+    /// The session was never opened or its stream has ended.
     #[error("session {0} is unknown or has ended; subscribe again")]
     SessionNotFound(SessionId),
+    /// No namespace has this name.
     #[error("namespace {0:?} does not exist")]
     NamespaceNotFound(String),
+    /// The namespace exists, but the session did not subscribe with it.
     #[error("namespace {namespace:?} is not among this session's namespaces; subscribe with it")]
-    NamespaceNotSubscribed { namespace: String },
+    NamespaceNotSubscribed {
+        /// The namespace asked for.
+        namespace: String,
+    },
+    /// No such lease among the frontend's: it ended, or it is another
+    /// frontend's (the two are not told apart).
     #[error("no lease {0}")]
     LeaseNotFound(LeaseId),
+    /// A launch needs more of a resource than its lease holds.
     #[error("lease {lease} holds {available} {resource}, the task asks for {asked}")]
     TaskExceedsLease {
+        /// The lease launched on.
         lease: LeaseId,
+        /// The first resource short, or `ports`.
         resource: String,
+        /// What the work needs of it, in its units (of ports: how many).
         asked: f64,
+        /// What the lease holds of it (of ports: how many of those asked).
         available: f64,
     },
+    /// The frontend already has a live task with this id, or the launch
+    /// names it twice.
     #[error("a live task with id {client_id:?} already exists for this frontend")]
-    DuplicateTask { client_id: String },
+    DuplicateTask {
+        /// The frontend's own task id, as in [`TaskSpec::client_id`].
+        client_id: String,
+    },
+    /// No such task among the frontend's: unknown, another frontend's, or
+    /// finished long enough ago to be forgotten.
     #[error("no task {0}")]
     TaskNotFound(TaskId),
+    /// Granting the request would take the namespace past its limit.
     #[error(
         "namespace {namespace:?} would exceed its limit of {allowed} {resource}: \
          {asked} asked, {used} in use; release leases or ask for less"
     )]
     QuotaExceeded {
+        /// The namespace at its limit.
         namespace: String,
+        /// The first limited scalar the request would exceed.
         resource: String,
+        /// What the request asks of it: all slots of a gang, else one slot.
         asked: f64,
+        /// What the namespace's leases and live tasks hold of it now.
         used: f64,
+        /// The namespace's limit on it.
         allowed: f64,
     },
+    /// A namespace that Mesos or the quota rules would not accept.
     #[error("namespace {namespace:?}: {reason}")]
-    InvalidNamespace { namespace: String, reason: String },
+    InvalidNamespace {
+        /// The name it was given.
+        namespace: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// The namespace holds leases, live tasks or waiting requests, so it
+    /// cannot be deleted or moved to another role.
     #[error("namespace {namespace:?} still holds {what}; release or end it first")]
-    NamespaceInUse { namespace: String, what: String },
+    NamespaceInUse {
+        /// The namespace asked to change.
+        namespace: String,
+        /// What it still holds, counted, and what that prevents.
+        what: String,
+    },
+    /// No capacity came free while the request could wait; it may fit
+    /// later.
     #[error("no capacity for the request within {waited:?}")]
-    NoCapacity { waited: Duration },
+    NoCapacity {
+        /// The request's `wait_for`, zero when it could not wait.
+        waited: Duration,
+    },
+    /// The request asks more than the agents Agora has seen could ever
+    /// give it, so waiting would not help.
     #[error(
         "the request cannot fit the cluster as Agora has seen it: {field} needs {asked} {resource}, \
          and the most seen is {available}; ask for less or add agents"
     )]
     CannotFit {
+        /// The part of the request that cannot fit: `slots[i]`, `slots`
+        /// (a gang together) or `constraints[i]`.
         field: String,
+        /// What it needs more of: a resource, agents, or distinct values of
+        /// a constrained field.
         resource: String,
+        /// How much it needs, in the resource's units or as a count.
         asked: f64,
+        /// The most of it Agora has seen.
         available: f64,
     },
+    /// The frontend used this request id before, for a request that asked
+    /// for something else.
     #[error("request_id {request_id:?} was already used for a different request; use a new id")]
-    RequestIdReused { request_id: String },
+    RequestIdReused {
+        /// The reused id.
+        request_id: String,
+    },
+    /// No frontend of this name is known: it never subscribed, or it was
+    /// forgotten.
     #[error("no frontend {:?} is known to this broker", .0.0)]
     FrontendNotFound(FrontendName),
+    /// Another principal subscribed under this frontend name first, and
+    /// owns it for as long as the core remembers it.
     #[error(
         "frontend {:?} belongs to another principal: subscribe under a frontend name of your own",
         .frontend.0
     )]
-    FrontendTaken { frontend: FrontendName },
+    FrontendTaken {
+        /// The name asked for.
+        frontend: FrontendName,
+    },
+    /// An operator drained the frontend: its acquires are refused until
+    /// the drain is undone.
     #[error(
         "frontend {:?} is drained by an operator: it may not acquire until the drain is undone; \
          its tasks, events and other calls work as before",
         .frontend.0
     )]
-    FrontendDraining { frontend: FrontendName },
+    FrontendDraining {
+        /// The drained frontend.
+        frontend: FrontendName,
+    },
 }
 
 /// A tenant: one Mesos role with the quota, weight and policies Agora
 /// enforces for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
+    /// Unique; it becomes part of task ids, so it follows
+    /// [`check_name`](crate::check_name).
     pub name: String,
     /// The Mesos role its offers are allocated to.
     pub role: String,
@@ -589,8 +818,11 @@ pub struct Namespace {
     pub weight: f64,
     /// The longest a lease may be held; the broker's maximum when `None`.
     pub max_hold: Option<Duration>,
+    /// Whether other namespaces may borrow its idle capacity, and how it
+    /// takes it back.
     pub lending: Lending,
-    /// Cap on borrowed plus revocable capacity in use.
+    /// Cap on borrowed plus revocable capacity in use; only the scalars
+    /// named here are capped.
     pub max_borrowed: Resources,
 }
 
@@ -610,44 +842,68 @@ impl Namespace {
     }
 }
 
-/// Whether and how a namespace lends its idle allocation (used by the
-/// lending of a later version; kept so that operators can set it now).
+/// Whether and how a namespace lends its idle allocation to requests of
+/// other namespaces that accept revocable capacity. Lends nothing by
+/// default.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Lending {
     /// Lend what the namespace's own demand does not need.
     pub lend_idle: bool,
+    /// Cap on what others borrow of it at once; only the scalars named here
+    /// are capped.
     pub max_lent: Resources,
+    /// How long borrowers have, after a
+    /// [`PreemptionNotice`](FrontendEvent::PreemptionNotice), to end their
+    /// tasks before Agora kills them.
     pub reclaim_grace: Duration,
 }
 
 /// The core's policies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreConfig {
-    /// The namespaces to start with.
+    /// The namespaces to start with; by default one, `default`, on the
+    /// role `default`.
     pub namespaces: Vec<Namespace>,
+    /// How long an unleased offer may stay in the pool before it is
+    /// declined, unless warm or wanted by waiting demand; default 5 s.
     pub pool_ttl: Duration,
+    /// How long Mesos is asked not to offer declined resources to the
+    /// framework again; default 5 s.
     pub decline_refuse: Duration,
+    /// Lease duration for requests that set none; default 30 s.
     pub default_hold: Duration,
+    /// The longest a lease may be held, in namespaces without a
+    /// `max_hold` of their own; default 5 min.
     pub max_hold: Duration,
+    /// How long before a lease expires its holder is sent
+    /// [`FrontendEvent::LeaseExpiring`]; default 5 s.
     pub expiring_notice: Duration,
+    /// How long a frontend's leases outlive its last session, so that it
+    /// can subscribe again and keep them; default 30 s.
     pub session_grace: Duration,
+    /// How long a lease whose offer a sibling's launch used (or the
+    /// connection to Mesos lost) waits for its agent's next offer before
+    /// it is lost; default 10 s.
     pub rebind_timeout: Duration,
     /// Unleased offers each role keeps past `pool_ttl`, so that acquires
     /// are answered from memory; with a full warm pool and no demand the
-    /// role is suppressed.
+    /// role is suppressed; default 2.
     pub warm_pool: usize,
     /// How long a launch on an offer that other leases share waits for
-    /// their launches, so that one ACCEPT carries them all.
+    /// their launches, so that one ACCEPT carries them all; default 20 ms.
     pub launch_linger: Duration,
     /// How long a waiting request lets later, smaller requests of its
-    /// namespace be served before it; after that they wait behind it.
+    /// namespace be served before it; after that they wait behind it;
+    /// default 5 s.
     pub backfill_window: Duration,
-    /// How long a request id is remembered for retries.
+    /// How long a request id is remembered for retries; default 10 min.
     pub request_memory: Duration,
-    /// Set each role's quota and weight in Mesos, so Mesos and Agora agree.
+    /// Set each role's quota and weight in Mesos, so Mesos and Agora agree;
+    /// off by default.
     pub push_quota: bool,
     /// Finished tasks kept for frontends to look up; older ones are
-    /// forgotten (their statuses already reached their frontends).
+    /// forgotten (their statuses already reached their frontends); default
+    /// 1000.
     pub completed_tasks: usize,
     /// How long a frontend is remembered after its last session ended,
     /// when it holds nothing: no leases, live tasks, unacknowledged events
@@ -655,6 +911,7 @@ pub struct CoreConfig {
     /// request ids and refused agents are forgotten, and the name is free
     /// for any principal: names are chosen by callers, and keeping each
     /// for the broker's lifetime would let them grow its memory forever.
+    /// Default 1 h.
     pub frontend_retention: Duration,
 }
 

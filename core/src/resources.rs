@@ -19,7 +19,9 @@ pub const MAX_PORT: u64 = 65_535;
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[error("{name}: {reason}")]
 pub struct InvalidResource {
+    /// The resource refused, such as `cpus` or `ports`.
     pub name: String,
+    /// What is wrong with the amount or range, in words.
     pub reason: String,
 }
 
@@ -222,8 +224,11 @@ impl fmt::Display for Resources {
 /// The first resource that did not fit, for an error a person can act on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shortfall {
+    /// The scalar's name, or `ports`.
     pub resource: String,
+    /// What was asked of it, in its units (of ports: how many).
     pub asked: f64,
+    /// What is there of it (of ports: how many of those asked).
     pub available: f64,
 }
 

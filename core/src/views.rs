@@ -9,15 +9,22 @@ use crate::resources::Resources;
 /// A task the runtime launched, as Launch answers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launched {
+    /// The Mesos task id Agora generated; statuses, Kill and Reconcile
+    /// name the task by it.
     pub task_id: TaskId,
+    /// The frontend's own id for the task, from its
+    /// [`TaskSpec`](crate::TaskSpec).
     pub client_id: String,
+    /// The lease the task was launched on, which the launch ended.
     pub lease: LeaseId,
+    /// The agent the task starts on.
     pub agent: AgentId,
 }
 
 /// A namespace's usage against its quota, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamespaceUsage {
+    /// The namespace as configured, quota included.
     pub namespace: Namespace,
     /// Leased and not launched.
     pub leased: Resources,
@@ -38,22 +45,29 @@ pub struct NamespaceUsage {
 /// An agent and what Agora holds of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentView {
+    /// As its pooled offers or its leases describe it.
     pub agent: Agent,
+    /// The regular resources of its pooled offers that no lease holds.
     pub pooled: Resources,
+    /// What leases on it hold, revocable resources included.
     pub leased: Resources,
 }
 
 /// A frontend as operators see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrontendView {
+    /// The name it subscribes under.
     pub name: FrontendName,
     /// The namespaces of its live sessions; of its latest Subscribe when
     /// none is live.
     pub namespaces: Vec<String>,
     /// Live sessions.
     pub sessions: usize,
+    /// Leases it holds.
     pub leases: usize,
+    /// Its tasks not yet in a terminal state.
     pub live_tasks: usize,
+    /// Events not acknowledged yet, replayed when it subscribes again.
     pub unacknowledged_events: usize,
     /// Acquires waiting for capacity.
     pub waiting_requests: usize,
@@ -87,5 +101,7 @@ pub struct DrainReport {
     pub requests_refused: usize,
     /// Live tasks Mesos was asked to kill by this drain.
     pub tasks_killed: usize,
+    /// The frontend after the drain; [`FrontendView::drained`] tells
+    /// whether the drain is complete.
     pub frontend: FrontendView,
 }

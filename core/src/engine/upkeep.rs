@@ -237,7 +237,8 @@ impl Core {
         }
     }
 
-    /// When [`Core::tick`] next has something to do.
+    /// When an [`Input::Tick`](crate::Input::Tick) next has something to
+    /// do; `None` while nothing is due.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         let leases = self.leases.next_deadline();
         // Offers kept past their time to live at the last tick (warm, held
