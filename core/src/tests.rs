@@ -6,148 +6,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::*;
 use crate::engine::Outcome;
-
-const T0: Timestamp = Timestamp(1_000_000);
-
-fn res(cpus: f64, mem: f64) -> Resources {
-    Resources::from_scalars([("cpus", cpus), ("mem", mem)], []).unwrap()
-}
-
-fn agent(n: u32) -> Agent {
-    Agent {
-        id: AgentId(format!("agent-{n}")),
-        hostname: format!("host-{n}"),
-        attributes: vec![],
-    }
-}
-
-fn offer(id: &str, agent_n: u32, resources: Resources) -> Offer {
-    Offer {
-        id: OfferId(id.into()),
-        agent: agent(agent_n),
-        role: "default".into(),
-        resources,
-        revocable: Resources::default(),
-        reserved: vec![],
-    }
-}
-
-fn slot(cpus: f64, mem: f64) -> Slot {
-    Slot {
-        resources: res(cpus, mem),
-        port_count: 0,
-        count: 1,
-    }
-}
-
-fn acquire(slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
-    AcquireRequest {
-        namespace: "default".into(),
-        slots,
-        constraints: vec![],
-        gang: false,
-        hold_for: None,
-        wait_for,
-        request_id: None,
-        revocable: RevocablePolicy::Deny,
-    }
-}
-
-fn task(id: &str, cpus: f64, mem: f64) -> Work {
-    Work::Task(spec(id, cpus, mem))
-}
-
-fn spec(id: &str, cpus: f64, mem: f64) -> TaskSpec {
-    TaskSpec {
-        client_id: id.into(),
-        name: id.into(),
-        resources: res(cpus, mem),
-        command: Command::Shell("true".into()),
-        environment: vec![],
-        user: None,
-        labels: vec![],
-    }
-}
-
-/// A core without a warm pool, so that every unleased offer is declined
-/// after the pool's time to live.
-fn core() -> Core {
-    Core::new(
-        CoreConfig {
-            warm_pool: 0,
-            ..CoreConfig::default()
-        },
-        "boot",
-    )
-}
-
-fn session(core: &mut Core, name: &str) -> SessionId {
-    core.subscribe(FrontendName(name.into()), "p", vec!["default".into()], 0)
-        .unwrap()
-}
-
-fn granted(outcome: Result<Outcome<Vec<Lease>>, CoreError>) -> Vec<Lease> {
-    match outcome.unwrap() {
-        Outcome::Now(leases) => leases,
-        Outcome::Later => panic!("expected leases at once"),
-    }
-}
-
-/// One lease of `cpus` and `mem`, granted from the pool at once.
-fn lease_now(core: &mut Core, session: &SessionId, cpus: f64, mem: f64) -> Lease {
-    let request = acquire(vec![slot(cpus, mem)], Duration::ZERO);
-    granted(core.acquire(T0, Ticket(1), session, request)).remove(0)
-}
-
-/// A core where frontend "a" has launched task "t" on agent 1.
-fn one_launched_task() -> (Core, SessionId, TaskId) {
-    let mut core = core();
-    let s = session(&mut core, "a");
-    core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
-    let lease = lease_now(&mut core, &s, 1.0, 128.0);
-    let tasks = launched(core.launch(T0, Ticket(99), &s, vec![(lease.id, task("t", 1.0, 128.0))]));
-    (core, s, tasks[0].task_id.clone())
-}
-
-/// A status update from agent 1.
-fn update(task_id: &TaskId, state: TaskState, uuid: Option<Vec<u8>>) -> StatusUpdate {
-    StatusUpdate {
-        task_id: task_id.clone(),
-        agent_id: Some(agent(1).id),
-        state,
-        reason: None,
-        message: None,
-        timestamp: None,
-        uuid,
-    }
-}
-
-fn launched(outcome: Result<Outcome<Vec<Launched>>, CoreError>) -> Vec<Launched> {
-    match outcome.unwrap() {
-        Outcome::Now(tasks) => tasks,
-        Outcome::Later => panic!("expected the launch at once"),
-    }
-}
-
-/// The ACCEPT calls among the effects.
-fn accepts(effects: &[Effect]) -> Vec<&MesosCall> {
-    mesos_calls(effects)
-        .into_iter()
-        .filter(|call| matches!(call, MesosCall::Accept { .. }))
-        .collect()
-}
-
-fn mesos_calls(effects: &[Effect]) -> Vec<&MesosCall> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Mesos(call) => Some(call),
-            _ => None,
-        })
-        .collect()
-}
+use crate::testing::*;
+use crate::*;
 
 #[test]
 fn acquires_from_the_pool_at_once() {
@@ -464,7 +325,7 @@ fn launch_accepts_the_offer_with_refuse_zero_and_siblings_rebind() {
 #[test]
 fn a_sibling_stranded_by_a_launch_revives_its_role_even_when_offers_flow() {
     // The warm pool is not full, so the role was never suppressed.
-    let mut core = Core::new(CoreConfig::default(), "boot");
+    let mut core = TestCore::builder().build();
     let a = session(&mut core, "a");
     let b = session(&mut core, "b");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
@@ -834,16 +695,12 @@ fn a_dropped_session_keeps_its_leases_for_the_grace() {
 
 #[test]
 fn refuses_requests_outside_the_sessions_namespaces() {
-    let mut core = Core::new(
-        CoreConfig {
-            namespaces: vec![
-                Namespace::new("default", "default"),
-                Namespace::new("other", "other"),
-            ],
-            ..Default::default()
-        },
-        "boot",
-    );
+    let mut core = TestCore::builder()
+        .namespaces([
+            Namespace::new("default", "default"),
+            Namespace::new("other", "other"),
+        ])
+        .build();
     let s = session(&mut core, "a");
     let mut request = acquire(vec![slot(1.0, 1.0)], Duration::ZERO);
     request.namespace = "other".into();
@@ -861,27 +718,6 @@ fn refuses_requests_outside_the_sessions_namespaces() {
 }
 
 // ----- the offer book ------------------------------------------------------
-
-fn agent_with(n: u32, attributes: &[(&str, &str)]) -> Agent {
-    Agent {
-        attributes: attributes
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..agent(n)
-    }
-}
-
-fn offer_on(id: &str, agent: Agent, resources: Resources) -> Offer {
-    Offer {
-        id: OfferId(id.into()),
-        agent,
-        role: "default".into(),
-        resources,
-        revocable: Resources::default(),
-        reserved: vec![],
-    }
-}
 
 /// Three agents on racks r1, r1, r2 with 4 cpus each.
 fn racked_core() -> (Core, SessionId) {
@@ -909,13 +745,6 @@ fn constrained(count: u32, constraints: Vec<Constraint>, gang: bool) -> AcquireR
             }],
             Duration::ZERO,
         )
-    }
-}
-
-fn on(field: &str, rule: Rule) -> Constraint {
-    Constraint {
-        field: field.into(),
-        rule,
     }
 }
 
@@ -1030,13 +859,6 @@ fn ports_are_granted_as_numbers_and_never_twice() {
     assert_eq!(second[0].resources.port_ranges(), &[(31002, 31002)]);
 }
 
-fn with_id(request: AcquireRequest, id: &str) -> AcquireRequest {
-    AcquireRequest {
-        request_id: Some(id.into()),
-        ..request
-    }
-}
-
 #[test]
 fn a_retried_request_id_returns_the_same_leases() {
     let mut core = core();
@@ -1098,23 +920,6 @@ fn gang_of_two(wait_for: Duration) -> AcquireRequest {
     }
 }
 
-/// The deferred Acquire answers among the effects, in order.
-fn answers(effects: Vec<Effect>) -> Vec<(Ticket, Result<Vec<Lease>, CoreError>)> {
-    effects
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Reply { ticket, answer } => Some((
-                ticket,
-                answer.map(|answer| match answer {
-                    Answer::Leases(leases) => leases,
-                    other => panic!("an Acquire answered {other:?}"),
-                }),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_waiting_gang_lets_smaller_requests_pass_until_its_backfill_window_ends() {
     let mut core = core();
@@ -1171,13 +976,7 @@ fn a_blocking_gang_delays_others_only_for_its_own_wait() {
 
 #[test]
 fn a_full_warm_pool_suppresses_and_new_demand_revives() {
-    let mut core = Core::new(
-        CoreConfig {
-            warm_pool: 1,
-            ..CoreConfig::default()
-        },
-        "boot",
-    );
+    let mut core = TestCore::builder().warm_pool(1).build();
     let s = session(&mut core, "a");
     assert!(
         core.drain_effects().is_empty(),
@@ -1274,13 +1073,7 @@ fn a_launch_whose_offer_is_rescinded_before_the_accept_is_dropped() {
 
 #[test]
 fn finished_tasks_are_remembered_up_to_the_bound_and_free_their_ids() {
-    let mut core = Core::new(
-        CoreConfig {
-            completed_tasks: 2,
-            ..CoreConfig::default()
-        },
-        "boot",
-    );
+    let mut core = TestCore::builder().completed_tasks(2).build();
     let s = session(&mut core, "a");
     let mut ids = Vec::new();
     for (n, offer_id) in ["o1", "o2", "o3", "o4"].into_iter().enumerate() {
@@ -1358,44 +1151,12 @@ fn usage_follows_leases_and_live_tasks_and_a_terminal_state_is_final() {
 
 // ----- namespaces, quota, fair share ----------------------------------------
 
-fn with_namespaces(namespaces: Vec<Namespace>) -> Core {
-    Core::new(
-        CoreConfig {
-            namespaces,
-            warm_pool: 0,
-            ..CoreConfig::default()
-        },
-        "boot",
-    )
-}
-
-fn limited(name: &str, role: &str, cpus: f64) -> Namespace {
-    Namespace {
-        limit: Resources::from_scalars([("cpus", cpus)], []).unwrap(),
-        ..Namespace::new(name, role)
-    }
-}
-
-fn in_namespace(core: &mut Core, frontend: &str, namespace: &str) -> SessionId {
-    core.subscribe(
-        FrontendName(frontend.into()),
-        "p",
-        vec![namespace.into()],
-        0,
-    )
-    .unwrap()
-}
-
-fn acquire_in(namespace: &str, slots: Vec<Slot>, wait_for: Duration) -> AcquireRequest {
-    AcquireRequest {
-        namespace: namespace.into(),
-        ..acquire(slots, wait_for)
-    }
-}
-
 #[test]
 fn a_new_role_updates_the_framework_and_a_namespace_in_use_stays() {
-    let mut core = with_namespaces(vec![Namespace::new("default", "default")]);
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([Namespace::new("default", "default")])
+        .build();
     core.put_namespace(Namespace::new("batch", "eng/batch"))
         .unwrap();
     assert_eq!(
@@ -1406,10 +1167,7 @@ fn a_new_role_updates_the_framework_and_a_namespace_in_use_stays() {
         }
     );
     // Same role, new weight: nothing to tell Mesos.
-    let heavier = Namespace {
-        weight: 4.0,
-        ..Namespace::new("batch", "eng/batch")
-    };
+    let heavier = Namespace::new("batch", "eng/batch").weight(4.0);
     core.put_namespace(heavier).unwrap();
     assert!(
         mesos_calls(&core.drain_effects())
@@ -1442,10 +1200,13 @@ fn a_new_role_updates_the_framework_and_a_namespace_in_use_stays() {
 
 #[test]
 fn deleting_a_namespace_removes_its_role_and_refuses_its_acquires() {
-    let mut core = with_namespaces(vec![
-        Namespace::new("default", "default"),
-        Namespace::new("old", "old"),
-    ]);
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([
+            Namespace::new("default", "default"),
+            Namespace::new("old", "old"),
+        ])
+        .build();
     let s = core
         .subscribe(
             FrontendName("a".into()),
@@ -1470,7 +1231,10 @@ fn deleting_a_namespace_removes_its_role_and_refuses_its_acquires() {
 
 #[test]
 fn an_acquire_over_the_limit_is_refused_with_the_numbers() {
-    let mut core = with_namespaces(vec![limited("default", "default", 2.0)]);
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([Namespace::new("default", "default").limit_cpus(2.0)])
+        .build();
     let s = session(&mut core, "a");
     core.offers(T0, vec![offer("o1", 1, res(8.0, 8192.0))]);
     lease_now(&mut core, &s, 1.5, 128.0);
@@ -1502,11 +1266,8 @@ fn an_acquire_over_the_limit_is_refused_with_the_numbers() {
 
 #[test]
 fn a_namespaces_max_hold_caps_its_leases() {
-    let short = Namespace {
-        max_hold: Some(Duration::from_secs(10)),
-        ..Namespace::new("default", "default")
-    };
-    let mut core = with_namespaces(vec![short]);
+    let short = Namespace::new("default", "default").max_hold(Duration::from_secs(10));
+    let mut core = TestCore::builder().warm_pool(0).namespaces([short]).build();
     let s = session(&mut core, "a");
     core.offers(T0, vec![offer("o1", 1, res(8.0, 8192.0))]);
     let lease = lease_now(&mut core, &s, 1.0, 128.0);
@@ -1519,15 +1280,12 @@ fn a_namespaces_max_hold_caps_its_leases() {
 
 #[test]
 fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
-    let heavy = Namespace {
-        weight: 3.0,
-        ..Namespace::new("heavy", "shared")
-    };
-    let guaranteed = Namespace {
-        guarantee: Resources::from_scalars([("cpus", 4.0)], []).unwrap(),
-        ..Namespace::new("small", "shared")
-    };
-    let mut core = with_namespaces(vec![heavy, Namespace::new("light", "shared"), guaranteed]);
+    let heavy = Namespace::new("heavy", "shared").weight(3.0);
+    let guaranteed = Namespace::new("small", "shared").guarantee_cpus(4.0);
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([heavy, Namespace::new("light", "shared"), guaranteed])
+        .build();
     let sessions: Vec<SessionId> = ["heavy", "light", "small"]
         .iter()
         .map(|ns| in_namespace(&mut core, ns, ns))
@@ -1559,17 +1317,13 @@ fn namespaces_sharing_a_role_are_served_by_weight_and_guarantee() {
 
 #[test]
 fn idle_offers_go_back_to_mesos_when_another_role_waits_for_them() {
-    let mut core = Core::new(
-        CoreConfig {
-            namespaces: vec![
-                Namespace::new("default", "default"),
-                Namespace::new("batch", "batch"),
-            ],
-            warm_pool: 2,
-            ..CoreConfig::default()
-        },
-        "boot",
-    );
+    let mut core = TestCore::builder()
+        .warm_pool(2)
+        .namespaces([
+            Namespace::new("default", "default"),
+            Namespace::new("batch", "batch"),
+        ])
+        .build();
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
     core.drain_effects();
     let s = in_namespace(&mut core, "a", "batch");
@@ -1597,13 +1351,7 @@ fn quota(role: &str, cpus: f64) -> RoleQuota {
 
 #[test]
 fn pushed_quota_follows_namespace_changes_only() {
-    let mut core = Core::new(
-        CoreConfig {
-            push_quota: true,
-            ..CoreConfig::default()
-        },
-        "boot",
-    );
+    let mut core = TestCore::builder().push_quota().build();
     core.mesos_subscribed(false, &["default".to_owned()]);
     let quota_calls = |core: &mut Core| -> Vec<MesosCall> {
         mesos_calls(&core.drain_effects())
@@ -1629,7 +1377,8 @@ fn pushed_quota_follows_namespace_changes_only() {
             }
         ]
     );
-    core.put_namespace(limited("batch", "batch", 8.0)).unwrap();
+    core.put_namespace(Namespace::new("batch", "batch").limit_cpus(8.0))
+        .unwrap();
     assert_eq!(
         quota_calls(&mut core),
         vec![
@@ -1658,21 +1407,6 @@ fn pushed_quota_follows_namespace_changes_only() {
 }
 
 // ----- revocable capacity ----------------------------------------------------
-
-/// An offer of 2 regular and 4 revocable cpus on agent 1.
-fn oversubscribed() -> Offer {
-    Offer {
-        revocable: res(4.0, 0.0),
-        ..offer("o1", 1, res(2.0, 1024.0))
-    }
-}
-
-fn with_policy(policy: RevocablePolicy, cpus: f64) -> AcquireRequest {
-    AcquireRequest {
-        revocable: policy,
-        ..acquire(vec![slot(cpus, 0.0)], Duration::ZERO)
-    }
-}
 
 #[test]
 fn only_requests_that_allow_it_get_revocable_capacity() {
@@ -1713,11 +1447,13 @@ fn only_requests_that_allow_it_get_revocable_capacity() {
 
 #[test]
 fn revocable_use_is_capped_by_max_borrowed_not_by_the_limit() {
-    let capped = Namespace {
-        max_borrowed: res(1.0, 0.0),
-        ..limited("default", "default", 1.0)
-    };
-    let mut core = with_namespaces(vec![capped]);
+    let capped = Namespace::new("default", "default")
+        .limit_cpus(1.0)
+        .max_borrowed(res(1.0, 0.0));
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([capped])
+        .build();
     let s = session(&mut core, "a");
     core.offers(T0, vec![oversubscribed()]);
     granted(core.acquire(T0, Ticket(1), &s, with_policy(RevocablePolicy::Deny, 1.0)));
@@ -1768,15 +1504,12 @@ fn a_task_on_revocable_capacity_is_launched_as_revocable() {
 /// `batch` lends its idle capacity (up to `max_lent` cpus, unlimited when
 /// zero); `ci` may borrow. One 4-cpu offer on batch's role.
 fn lending_core(max_lent: f64) -> (Core, SessionId, SessionId) {
-    let batch = Namespace {
-        lending: Lending {
-            lend_idle: true,
-            max_lent: res(max_lent, 0.0),
-            reclaim_grace: Duration::from_secs(30),
-        },
-        ..Namespace::new("batch", "batch")
-    };
-    let mut core = with_namespaces(vec![batch, Namespace::new("ci", "ci")]);
+    let batch =
+        Namespace::new("batch", "batch").lends_idle(res(max_lent, 0.0), Duration::from_secs(30));
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([batch, Namespace::new("ci", "ci")])
+        .build();
     let owner = in_namespace(&mut core, "owner", "batch");
     let borrower = in_namespace(&mut core, "borrower", "ci");
     core.offers(
@@ -1969,7 +1702,7 @@ fn a_borrower_that_ends_its_tasks_in_time_has_nothing_killed() {
 
 #[test]
 fn a_warm_offer_past_its_time_to_live_does_not_keep_waking_the_core() {
-    let mut core = Core::new(CoreConfig::default(), "boot");
+    let mut core = TestCore::builder().build();
     core.offers(
         T0,
         vec![offer("o1", 1, res(1.0, 1.0)), offer("o2", 2, res(1.0, 1.0))],
@@ -2369,19 +2102,12 @@ proptest! {
 
     #[test]
     fn reclaims_stop_only_borrowed_work_and_caps_hold(steps in proptest::collection::vec(lend_step(), 1..60)) {
-        let batch = Namespace {
-            lending: Lending {
-                lend_idle: true,
-                max_lent: Resources::default(),
-                reclaim_grace: Duration::from_secs(10),
-            },
-            ..Namespace::new("batch", "batch")
-        };
-        let ci = Namespace {
-            max_borrowed: res(6.0, 0.0),
-            ..Namespace::new("ci", "ci")
-        };
-        let mut core = with_namespaces(vec![batch, ci, Namespace::new("web", "web")]);
+        let batch = Namespace::new("batch", "batch").lends_idle(Resources::default(), Duration::from_secs(10));
+        let ci = Namespace::new("ci", "ci").max_borrowed(res(6.0, 0.0));
+        let mut core = TestCore::builder()
+            .warm_pool(0)
+            .namespaces([batch, ci, Namespace::new("web", "web")])
+            .build();
         let sessions: Vec<SessionId> = LEND_NAMESPACES.iter().map(|ns| in_namespace(&mut core, ns, ns)).collect();
         let mut now = T0;
         let mut ticket = 0;
@@ -2659,10 +2385,13 @@ fn a_frontend_that_subscribes_again_within_the_retention_is_kept() {
 
 #[test]
 fn frontends_show_their_namespaces_sessions_leases_tasks_and_last_seen() {
-    let mut core = with_namespaces(vec![
-        Namespace::new("default", "default"),
-        Namespace::new("batch", "batch"),
-    ]);
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([
+            Namespace::new("default", "default"),
+            Namespace::new("batch", "batch"),
+        ])
+        .build();
     let web = in_namespace(&mut core, "a", "default");
     let batch = in_namespace(&mut core, "a", "batch");
     core.offers(T0, vec![offer("o1", 1, res(4.0, 1024.0))]);
@@ -2846,61 +2575,6 @@ fn a_drained_frontend_is_remembered_until_the_drain_is_undone() {
     assert!(known(&core).is_empty());
 }
 
-/// What must hold of the frontends' books: the forgettable index agrees
-/// with the frontends, holds exactly those that hold nothing and have no
-/// live session, and nothing refers to a frontend that was forgotten.
-fn check_frontend_books(core: &Core) -> Result<(), TestCaseError> {
-    let scheduled: BTreeSet<(Timestamp, FrontendName)> = core
-        .sessions
-        .frontends
-        .iter()
-        .filter_map(|(name, state)| state.forget_at.map(|at| (at, name.clone())))
-        .collect();
-    prop_assert_eq!(
-        &scheduled,
-        &core.sessions.forgettable,
-        "the index matches the frontends"
-    );
-    for (name, state) in &core.sessions.frontends {
-        let holds_nothing = state.sessions.is_empty()
-            && state.outbox.is_empty()
-            && state.draining.is_none()
-            && core.leases.values().all(|s| &s.lease.frontend != name)
-            && core
-                .tasks
-                .values()
-                .all(|t| &t.frontend != name || t.state.is_terminal())
-            && core.queue.waiting.iter().all(|w| &w.frontend != name);
-        prop_assert_eq!(
-            state.forget_at.is_some(),
-            holds_nothing,
-            "frontend {} is scheduled to be forgotten exactly when it holds nothing",
-            name
-        );
-        prop_assert!(state.owner.is_some(), "frontend {} has an owner", name);
-        if state.draining.is_some() {
-            prop_assert!(core.leases.values().all(|s| &s.lease.frontend != name));
-            prop_assert!(core.queue.waiting.iter().all(|w| &w.frontend != name));
-        }
-    }
-    for state in core.leases.values() {
-        prop_assert!(core.sessions.frontends.contains_key(&state.lease.frontend));
-    }
-    for task in core.tasks.values().filter(|t| !t.state.is_terminal()) {
-        prop_assert!(
-            core.sessions.frontends.contains_key(&task.frontend),
-            "a forgotten frontend had no live task"
-        );
-    }
-    for waiting in &core.queue.waiting {
-        prop_assert!(core.sessions.frontends.contains_key(&waiting.frontend));
-    }
-    for (frontend, _) in core.queue.requests.keys() {
-        prop_assert!(core.sessions.frontends.contains_key(frontend));
-    }
-    Ok(())
-}
-
 /// One random input to a core whose frontends come and go.
 #[derive(Debug, Clone)]
 enum FrontendStep {
@@ -2956,15 +2630,11 @@ proptest! {
     fn frontends_are_forgotten_only_when_they_hold_nothing(
         steps in proptest::collection::vec(frontend_step(), 1..80),
     ) {
-        let mut core = Core::new(
-            CoreConfig {
-                warm_pool: 0,
-                session_grace: Duration::from_secs(5),
-                frontend_retention: Duration::from_secs(20),
-                ..CoreConfig::default()
-            },
-            "boot",
-        );
+        let mut core = TestCore::builder()
+            .warm_pool(0)
+            .session_grace(Duration::from_secs(5))
+            .frontend_retention(Duration::from_secs(20))
+            .build();
         let principals = ["p", "q"];
         let mut sessions: Vec<Option<SessionId>> = vec![None; STEP_FRONTENDS.len()];
         let mut now = T0;
