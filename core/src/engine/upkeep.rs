@@ -272,3 +272,6 @@ impl Core {
             .min()
     }
 }
+
+#[cfg(test)]
+mod tests;
