@@ -42,6 +42,6 @@ pub use resources::{InvalidResource, Resources};
 pub use views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
 
 #[cfg(test)]
-mod testing;
+mod invariants;
 #[cfg(test)]
-mod tests;
+mod testing;
