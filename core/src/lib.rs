@@ -42,4 +42,6 @@ pub use resources::{InvalidResource, Resources};
 pub use views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
 
 #[cfg(test)]
-mod tests;
+mod invariants;
+#[cfg(test)]
+mod testing;

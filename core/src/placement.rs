@@ -256,3 +256,6 @@ fn carve(free: &Resources, slot: &Slot, revocable: bool) -> Option<Resources> {
     }
     Some(granted)
 }
+
+#[cfg(test)]
+mod tests;

@@ -429,3 +429,6 @@ pub(super) fn validate_request(request: &AcquireRequest) -> Result<(), CoreError
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -194,3 +194,6 @@ impl Core {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -298,3 +298,6 @@ impl Core {
         self.sessions.forgettable.first().map(|(at, _)| *at)
     }
 }
+
+#[cfg(test)]
+mod tests;

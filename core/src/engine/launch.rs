@@ -343,3 +343,6 @@ impl Core {
         Ok(records)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -208,3 +208,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

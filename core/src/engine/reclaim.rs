@@ -170,3 +170,6 @@ fn beyond(needed: &Resources, covered: &Resources) -> Resources {
         .collect();
     Resources::from_scalars(left, []).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

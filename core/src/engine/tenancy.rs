@@ -158,3 +158,6 @@ impl Core {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -273,3 +273,6 @@ impl Core {
             .min()
     }
 }
+
+#[cfg(test)]
+mod tests;

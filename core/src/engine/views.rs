@@ -122,3 +122,6 @@ fn empty_view(agent: &Agent) -> AgentView {
         leased: Resources::default(),
     }
 }
+
+#[cfg(test)]
+mod tests;
