@@ -206,7 +206,7 @@ async fn master_that_goes_silent() -> String {
         }),
         ..Default::default()
     };
-    let record = agora_broker::mesos::recordio::encode(&subscribed.encode_to_vec());
+    let record = agora_proto::wire::recordio::encode(&subscribed.encode_to_vec());
     let chunk = [
         format!("{:x}\r\n", record.len()).into_bytes(),
         record,

@@ -12,9 +12,15 @@ use std::{
     time::Duration,
 };
 
-use agora_proto::mesos::v1::{
-    FrameworkId, FrameworkInfo, master,
-    scheduler::{Call, Event, call, event},
+use agora_proto::{
+    mesos::v1::{
+        FrameworkId, FrameworkInfo, master,
+        scheduler::{Call, Event, call, event},
+    },
+    wire::{
+        Encoding,
+        recordio::{self, Decoder},
+    },
 };
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
@@ -32,9 +38,7 @@ use tracing::{Instrument, info, info_span, instrument, warn};
 
 use super::{
     backoff::Backoff,
-    codec::Encoding,
     convert::{self, Outgoing},
-    recordio::{self, Decoder},
 };
 use crate::core::MesosCall;
 
@@ -487,14 +491,14 @@ impl Subscription {
                         }
                         Ok(Some(Ok(frame))) => {
                             if let Some(data) = frame.data_ref() {
-                                decoder.extend(data);
+                                decoder.feed(data);
                             }
                             continue;
                         }
                     }
                 }
             };
-            let event = match encoding.decode(&record) {
+            let event: Event = match encoding.decode(&record) {
                 Ok(event) => event,
                 Err(error) => return ended(format!("undecodable event: {error}")),
             };

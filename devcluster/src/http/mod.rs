@@ -11,7 +11,10 @@ mod required;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use agora_proto::mesos::v1::scheduler::call;
+use agora_proto::{
+    mesos::v1::scheduler::call,
+    wire::{Encoding, recordio},
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,8 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::cluster::Shared;
 use crate::master::{CallError, CallOutcome, Connection, VERSION};
-use crate::recordio;
-use media::{ContentType, Media};
+use media::ContentType;
 
 /// The header carrying a subscription's id.
 const STREAM_ID: &str = "Mesos-Stream-Id";
@@ -67,7 +69,7 @@ fn plain(status: StatusCode, message: impl Into<String>) -> Response {
 /// The checks every v1 API request passes first: POST (405 with `Allow`
 /// otherwise) and an exact JSON or protobuf `Content-Type` (400 when
 /// absent, 415 when another).
-fn post_media(method: &Method, headers: &HeaderMap) -> Result<Media, Box<Response>> {
+fn post_media(method: &Method, headers: &HeaderMap) -> Result<Encoding, Box<Response>> {
     if method != Method::POST {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -110,7 +112,7 @@ async fn scheduler(
     };
     let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     type SchedulerCall = agora_proto::mesos::v1::scheduler::Call;
-    let call = match media.decode_call::<SchedulerCall>(&body) {
+    let call = match media::decode_call::<SchedulerCall>(media, &body) {
         Ok(call) => call,
         Err(message) => return plain(StatusCode::BAD_REQUEST, message),
     };
@@ -119,7 +121,7 @@ async fn scheduler(
     // with no `FrameworkInfo`, `user` or `name`; the frequent calls
     // (ACCEPT, ACKNOWLEDGE, ...) are spared a second decoding.
     if call.r#type == Some(call::Type::Subscribe as i32)
-        && let Err(message) = media.check_required::<SchedulerCall>(&body)
+        && let Err(message) = media::check_required::<SchedulerCall>(media, &body)
     {
         return plain(StatusCode::BAD_REQUEST, message);
     }
@@ -181,7 +183,7 @@ impl Drop for StreamGuard {
     }
 }
 
-fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Media) -> Response {
+fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Encoding) -> Response {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let connection = Connection {
@@ -196,14 +198,14 @@ fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Medi
     };
     let records = futures::stream::unfold((events_rx, guard), move |(mut rx, guard)| async move {
         let event = rx.recv().await?;
-        let record = recordio::encode(&media.encode(&event));
+        let record = Bytes::from(recordio::encode(&media.encode(&event)));
         Some((Ok::<_, Infallible>(record), (rx, guard)))
     });
     let mut response = Response::new(Body::from_stream(records));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(media.as_str()),
+        HeaderValue::from_static(media.content_type()),
     );
     headers.insert(
         STREAM_ID,
