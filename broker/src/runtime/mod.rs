@@ -10,7 +10,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use agora_proto::{agora::v1 as api, mesos::v1::scheduler::event};
+use agora_proto::agora::v1 as api;
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 use tracing::{debug, info, warn};
@@ -26,7 +26,7 @@ use crate::{
         self, Core, CoreError, Effect, FrontendName, LeaseId, MesosCall, Outcome, SessionId,
         TaskId, Ticket, Timestamp,
     },
-    mesos::{self, MesosEvent, MesosHandle, convert as mesos_convert},
+    mesos::{self, MesosEvent, MesosHandle},
     store::Store,
 };
 
@@ -339,36 +339,15 @@ impl Runtime {
                 self.connection_changed(now, false, reason);
                 self.core.mesos_disconnected(now);
             }
-            MesosEvent::Event(event) => {
-                match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
-                    Some(event::Type::Offers) => {
-                        let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                        debug!(count = offers.len(), "offers");
-                        self.core
-                            .offers(now, offers.iter().map(mesos_convert::offer).collect());
-                    }
-                    Some(event::Type::Rescind) => {
-                        if let Some(rescind) = event.rescind {
-                            self.core.rescind(&core::OfferId(rescind.offer_id.value));
-                        }
-                    }
-                    Some(event::Type::Update) => {
-                        if let Some(update) = event.update {
-                            self.core
-                                .status_update(mesos_convert::status(&update.status));
-                        }
-                    }
-                    Some(event::Type::Failure) => {
-                        if let Some(failure) = event.failure
-                            && failure.executor_id.is_none()
-                            && let Some(agent) = failure.agent_id
-                        {
-                            warn!(agent = %agent.value, "agent lost");
-                            self.core.agent_lost(&core::AgentId(agent.value));
-                        }
-                    }
-                    other => debug!(event = ?other, "ignoring Mesos event"),
-                }
+            MesosEvent::Offers(offers) => {
+                debug!(count = offers.len(), "offers");
+                self.core.offers(now, offers);
+            }
+            MesosEvent::Rescind(offer) => self.core.rescind(&offer),
+            MesosEvent::Update(status) => self.core.status_update(status),
+            MesosEvent::AgentLost(agent) => {
+                warn!(agent = %agent.0, "agent lost");
+                self.core.agent_lost(&agent);
             }
         }
     }
