@@ -61,16 +61,22 @@ pub struct MesosConfig {
 /// Why a call was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// No live subscription to send the call on.
     #[error("not subscribed to Mesos")]
     NotSubscribed,
+    /// The master no longer knows the subscription; the client resubscribes.
     #[error("the subscription is gone (master answered {0}); resubscribing")]
     SubscriptionLost(StatusCode),
+    /// The master refused the call itself; the body says why.
     #[error("master refused the call with {status}: {body}")]
     Rejected { status: StatusCode, body: String },
+    /// No answer within the request timeout.
     #[error("no answer from the master within {0:?}")]
     Timeout(Duration),
+    /// No connection to the master.
     #[error("cannot reach the master: {0}")]
     Transport(#[source] hyper_util::client::legacy::Error),
+    /// The master's URL makes no request.
     #[error("cannot build the call")]
     Request(#[source] RequestError),
 }

@@ -50,44 +50,61 @@ const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// Why an attempt to subscribe failed, or a subscription ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
+    /// The master's URL makes no request.
     #[error("cannot build SUBSCRIBE")]
     Request(#[source] RequestError),
+    /// A master that accepts connections and says nothing: try the next.
     #[error("{master} did not answer SUBSCRIBE within {timeout:?}")]
     Unanswered { master: String, timeout: Duration },
+    /// No connection to the master.
     #[error("cannot reach {master}")]
     Unreachable {
         master: String,
         #[source]
         source: hyper_util::client::legacy::Error,
     },
+    /// A `307` that does not say where the leader is.
     #[error("{master} redirected without a Location")]
     RedirectWithoutLocation { master: String },
+    /// Masters redirecting in a loop, as during a leader election.
     #[error("too many redirects, last to {leader}")]
     TooManyRedirects { leader: String },
+    /// Any other status than `200` or `307`; the body says why.
     #[error("{master} refused SUBSCRIBE with {status}: {body}")]
     Refused {
         master: String,
         status: StatusCode,
         body: String,
     },
+    /// Without a stream id, no call could be made on the subscription.
     #[error("{master} answered SUBSCRIBE without Mesos-Stream-Id")]
     NoStreamId { master: String },
+    /// The heartbeat watchdog fired: the stream is dead or stuck.
     #[error("no event or heartbeat for {0:?}")]
     Silent(Duration),
+    /// The master ended the stream between records.
     #[error("the master closed the stream cleanly")]
     Closed,
+    /// The master ended the stream inside a record.
     #[error("the master closed the stream")]
     Truncated(#[source] RecordIoError),
+    /// The stream is not RecordIO; nothing after this can be trusted.
     #[error("corrupt event stream")]
     Corrupt(#[source] RecordIoError),
+    /// The connection failed while reading the stream.
     #[error("stream read failed")]
     Read(#[source] hyper::Error),
+    /// A record is not an event in the negotiated encoding.
     #[error("undecodable event")]
     Undecodable(#[source] DecodeError),
+    /// SUBSCRIBED without the framework id it exists to tell.
     #[error("SUBSCRIBED without its payload")]
     NoSubscribedPayload,
+    /// The master ended the subscription, e.g. "Framework failed over".
     #[error("master sent ERROR: {0}")]
     MasterError(String),
+    /// A call was answered `307` or `403`: the master no longer knows
+    /// this subscription.
     #[error("a call found the subscription gone")]
     Gone,
 }
