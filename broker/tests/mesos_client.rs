@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use agora_broker::mesos::{self, Encoding, MesosConfig, MesosEvent, backoff::Backoff};
+use agora_broker::{
+    core::Offer,
+    mesos::{self, Encoding, MesosConfig, MesosEvent, backoff::Backoff},
+};
 use agora_proto::mesos::v1::{
-    FrameworkId, FrameworkInfo, Offer,
+    FrameworkId, FrameworkInfo, OfferId,
     framework_info::{Capability, capability},
     scheduler::{Call, call, event},
 };
@@ -78,10 +81,8 @@ async fn subscribed(events: &mut mpsc::Receiver<MesosEvent>) -> (String, bool) {
 async fn offers(events: &mut mpsc::Receiver<MesosEvent>, wanted: usize) -> Vec<Offer> {
     let mut seen = Vec::new();
     while seen.len() < wanted {
-        if let MesosEvent::Event(event) = next(events).await
-            && event.r#type == Some(event::Type::Offers as i32)
-        {
-            seen.extend(event.offers.unwrap().offers);
+        if let MesosEvent::Offers(offers) = next(events).await {
+            seen.extend(offers);
         }
     }
     seen
@@ -91,7 +92,12 @@ fn decline(offers: &[Offer]) -> Call {
     Call {
         r#type: Some(call::Type::Decline as i32),
         decline: Some(call::Decline {
-            offer_ids: offers.iter().map(|o| o.id.clone()).collect(),
+            offer_ids: offers
+                .iter()
+                .map(|o| OfferId {
+                    value: o.id.0.clone(),
+                })
+                .collect(),
             filters: Some(agora_proto::mesos::v1::Filters {
                 refuse_seconds: Some(3600.0),
             }),
@@ -109,11 +115,7 @@ async fn subscribes_gets_offers_and_calls_in_both_encodings() {
         assert!(!resubscribed);
         assert!(handle.is_subscribed());
         let offers = offers(&mut events, 2).await;
-        assert!(
-            offers
-                .iter()
-                .all(|o| o.allocation_info.as_ref().unwrap().role.as_deref() == Some("test"))
-        );
+        assert!(offers.iter().all(|o| o.role == "test"));
         handle
             .call(decline(&offers))
             .await
@@ -206,7 +208,7 @@ async fn master_that_goes_silent() -> String {
         }),
         ..Default::default()
     };
-    let record = agora_broker::mesos::recordio::encode(&subscribed.encode_to_vec());
+    let record = agora_proto::wire::recordio::encode(&subscribed.encode_to_vec());
     let chunk = [
         format!("{:x}\r\n", record.len()).into_bytes(),
         record,

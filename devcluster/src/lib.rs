@@ -64,7 +64,9 @@
 //! - [`agent`]: agents, their status-update managers, process and
 //!   simulated task execution.
 //! - [`resources`]: resource arithmetic and Mesos's resource/attribute text.
-//! - [`recordio`]: the stream framing.
+//!
+//! The stream framing and the encodings are `agora_proto::wire`'s, shared
+//! with the broker's Mesos client.
 
 pub mod agent;
 pub mod allocator;
@@ -73,7 +75,6 @@ pub mod cluster;
 pub mod config;
 mod http;
 mod master;
-pub mod recordio;
 pub mod resources;
 mod shared;
 
@@ -85,5 +86,5 @@ pub use master::VERSION;
 // How the scheduler and operator endpoints read a request body, and the
 // static checks they run on the call before the master sees it: public so
 // that the fuzz targets in `fuzz/` reach them.
-pub use http::media::Media;
+pub use http::media::decode_call;
 pub use master::{validate_call, validate_operator_call};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use agora_proto::mesos::v1::scheduler::{Call, call, event};
 use agora_proto::mesos::v1::{FrameworkId, TaskId};
+use agora_proto::wire::recordio::Decoder;
 use common::*;
-use devcluster::recordio::Decoder;
 use http_body_util::BodyExt;
 
 fn plain_call(kind: call::Type) -> Call {
@@ -626,7 +626,7 @@ async fn failover_kicks_the_old_stream_and_the_timeout_removes_the_framework() {
         .await
         .unwrap()
         .to_bytes();
-    let mut decoder = devcluster::recordio::Decoder::new(1 << 20);
+    let mut decoder = Decoder::new(1 << 20);
     decoder.feed(&body);
     let event = decode(JSON, &decoder.next_record().unwrap().unwrap());
     assert_eq!(event.error.unwrap().message, "Framework has been removed");

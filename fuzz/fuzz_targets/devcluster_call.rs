@@ -1,6 +1,6 @@
 //! Scheduler and operator calls as the devcluster's endpoints read them
 //! (`POST /api/v1/scheduler`, `POST /api/v1`): the body through
-//! `Media::decode_call` in the request's encoding, then the static checks
+//! `decode_call` in the request's encoding, then the static checks
 //! the endpoint runs before the master sees the call (`validate_call`,
 //! `validate_operator_call`). Any HTTP client can send these, including
 //! the third-party Mesos clients the devcluster is tested against.
@@ -18,8 +18,11 @@
 use std::fmt::Debug;
 
 use agora_fuzz::alloc::within_budget;
-use agora_proto::mesos::v1::{master, scheduler};
-use devcluster::{Media, validate_call, validate_operator_call};
+use agora_proto::{
+    mesos::v1::{master, scheduler},
+    wire::Encoding,
+};
+use devcluster::{decode_call, validate_call, validate_operator_call};
 use libfuzzer_sys::fuzz_target;
 use prost::{Message, Name};
 
@@ -29,20 +32,20 @@ const PER_BYTE: usize = 1024;
 /// And beyond that, whatever the input's size.
 const SLACK: usize = 1 << 20;
 
-/// Reads `body` as a `C` in `media` like the endpoint does, runs `validate`
+/// Reads `body` as a `C` in `encoding` like the endpoint does, runs `validate`
 /// on it, and checks that both encodings carry the call to the same
 /// verdict.
-fn check<C>(media: Media, body: &[u8], validate: fn(&C) -> Result<(), String>)
+fn check<C>(encoding: Encoding, body: &[u8], validate: fn(&C) -> Result<(), String>)
 where
     C: Message + Name + Default + Debug,
 {
-    let Ok(call) = media.decode_call::<C>(body) else {
+    let Ok(call) = decode_call::<C>(encoding, body) else {
         return;
     };
     let verdict = validate(&call);
-    for other in [Media::Protobuf, Media::Json] {
+    for other in [Encoding::Protobuf, Encoding::Json] {
         let written = other.encode(&call);
-        let again: C = other.decode_call(&written).unwrap_or_else(|error| {
+        let again: C = decode_call(other, &written).unwrap_or_else(|error| {
             panic!("{other:?} cannot read back {call:?} ({error}) from {written:?}")
         });
         assert_eq!(
@@ -56,18 +59,22 @@ where
 fuzz_target!(
     init: {
         // The JSON codec builds its descriptor pool once; not the input's.
-        check::<scheduler::Call>(Media::Json, b"{}", validate_call);
+        check::<scheduler::Call>(Encoding::Json, b"{}", validate_call);
     },
     |data: &[u8]| {
         let Some((&how, body)) = data.split_first() else {
             return;
         };
-        let media = if how & 1 == 0 { Media::Protobuf } else { Media::Json };
+        let encoding = if how & 1 == 0 {
+            Encoding::Protobuf
+        } else {
+            Encoding::Json
+        };
         within_budget(data.len(), PER_BYTE, SLACK, || {
             if how & 2 == 0 {
-                check::<scheduler::Call>(media, body, validate_call);
+                check::<scheduler::Call>(encoding, body, validate_call);
             } else {
-                check::<master::Call>(media, body, validate_operator_call);
+                check::<master::Call>(encoding, body, validate_operator_call);
             }
         });
     }

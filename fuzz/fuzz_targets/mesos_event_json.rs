@@ -1,8 +1,8 @@
 //! Mesos scheduler events as the broker reads them from a master speaking
 //! JSON: each RecordIO record through `Encoding::Json.decode` (Mesos's JSON
 //! dialect, `agora_proto::mesos_json`), then the broker's handling of the
-//! event (`agora_fuzz::mesos::handle`: the client's SUBSCRIBED handling,
-//! the runtime's offer and status conversions). Number-as-string, unknown
+//! event (`agora_fuzz::mesos::handle`: the subscription's SUBSCRIBED
+//! handling, the client's conversion into domain events). Number-as-string, unknown
 //! keys and enum names, base64 and deep nesting all go through the
 //! reflection-based transcoder before any of the broker's code sees the
 //! event; neither may panic or allocate beyond the input's size.

@@ -1,8 +1,8 @@
 //! Mesos scheduler events as the broker reads them from a master speaking
 //! protobuf: each RecordIO record through `Encoding::Protobuf.decode`, then
 //! the broker's handling of the event (`agora_fuzz::mesos::handle`: the
-//! client's SUBSCRIBED handling, the runtime's offer and status
-//! conversions). The master is trusted, but a corrupt stream must end the
+//! subscription's SUBSCRIBED handling, the client's conversion into
+//! domain events). The master is trusted, but a corrupt stream must end the
 //! subscription, never the broker: offers with NaN, negative or huge
 //! amounts, inverted or huge port ranges and absurd heartbeat intervals
 //! must not panic or allocate beyond the input's size.

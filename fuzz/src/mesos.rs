@@ -1,12 +1,12 @@
 //! The broker's handling of one decoded scheduler event: what the Mesos
-//! client's loop (`mesos::client`) does with SUBSCRIBED, then what the
-//! runtime converts into domain values (`mesos::convert`) for OFFERS and
-//! UPDATE. Each domain value is checked against the invariants the core
-//! relies on, since the core trusts them without looking again.
+//! subscription (`mesos::subscription`) does with SUBSCRIBED, then the
+//! domain event the client reports for the others (`mesos::convert`).
+//! Each domain value is checked against the invariants the core relies
+//! on, since the core trusts them without looking again.
 
 use agora_broker::{
     core::{self, Resources},
-    mesos::{client::heartbeat_silence_limit, convert},
+    mesos::{MesosEvent, convert, subscription::heartbeat_silence_limit},
 };
 use agora_proto::{
     mesos::v1::{
@@ -27,19 +27,21 @@ pub fn handle(event: &Event) {
                 heartbeat_silence_limit(subscribed.heartbeat_interval_seconds, MISSED_HEARTBEATS);
             }
         }
-        Some(event::Type::Offers) => {
-            for offer in event.offers.iter().flat_map(|o| &o.offers) {
-                check_offer(offer, &convert::offer(offer));
+        _ => match convert::event(event.clone()) {
+            Some(MesosEvent::Offers(offers)) => {
+                let wire = event.offers.iter().flat_map(|o| &o.offers);
+                assert_eq!(offers.len(), wire.clone().count());
+                for (wire, offer) in wire.zip(&offers) {
+                    check_offer(wire, offer);
+                }
             }
-        }
-        Some(event::Type::Update) => {
-            if let Some(update) = &event.update {
-                let status = convert::status(&update.status);
+            Some(MesosEvent::Update(status)) => {
+                let update = event.update.as_ref().expect("UPDATE with its payload");
                 assert_eq!(status.task_id.0, update.status.task_id.value);
                 assert_eq!(status.uuid, update.status.uuid);
             }
-        }
-        _ => {}
+            _ => {}
+        },
     }
 }
 

@@ -2,7 +2,9 @@
 //! Mesos v1 wire protocol that the broker and the devcluster speak.
 //!
 //! Code generation happens here and nowhere else, so every crate in the
-//! workspace sees the same types.
+//! workspace sees the same types. The Mesos wire's framing and encodings
+//! live beside those types, so the broker's client and the devcluster's
+//! master read and write it with one implementation.
 //!
 //! # Layout
 //! - [`agora::v1`]: the public API — the `Broker` service for frontends and
@@ -13,10 +15,13 @@
 //! - [`codec`]: the servers' codec (undecodable requests are
 //!   INVALID_ARGUMENT).
 //! - [`mesos_json`]: Mesos's own JSON dialect for those messages.
+//! - [`wire`]: the Mesos HTTP wire both ends share: RecordIO framing and
+//!   the protobuf / JSON [`wire::Encoding`].
 //! - [`FILE_DESCRIPTOR_SET`]: descriptors for reflection and JSON.
 
 pub mod codec;
 pub mod mesos_json;
+pub mod wire;
 
 /// Agora's public API.
 pub mod agora {

@@ -8,8 +8,8 @@
 //! update. What it does with offers it cannot use at once is its
 //! [`IdleOffers`] policy: keep them all (a pool of its own, as Agora's) or
 //! decline them, as frameworks that share a cluster are asked to. It reuses
-//! the broker's Mesos client (`agora_broker::mesos`) for the HTTP API and
-//! the broker's conversions for the wire types, so transport and encoding
+//! the broker's Mesos client (`agora_broker::mesos`), which speaks in the
+//! broker's domain types both ways, so transport, encoding and conversions
 //! are the same.
 
 use std::{
@@ -21,13 +21,12 @@ use agora_broker::{
     core::{self, AgentId, Command, LaunchTask, MesosCall, OfferId, Resources, TaskId, TaskState},
     mesos::{
         self, Encoding, MesosConfig, MesosEvent, MesosHandle, backoff::Backoff,
-        client::teardown_call, convert,
+        client::teardown_call,
     },
 };
 use agora_proto::mesos::v1::{
     FrameworkInfo,
     framework_info::{Capability, capability},
-    scheduler::{Event, event},
 };
 use anyhow::{Context, bail};
 use tokio::{
@@ -211,19 +210,17 @@ impl Dispatcher {
                     None => return,
                 },
                 event = events.recv() => match event {
-                    Some(MesosEvent::Event(event)) => self.on_event(*event),
-                    Some(MesosEvent::Subscribed { .. } | MesosEvent::Disconnected { .. }) => {}
+                    Some(event) => self.on_event(event),
                     None => return,
                 },
             }
         }
     }
 
-    fn on_event(&mut self, event: Event) {
-        match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
-            Some(event::Type::Offers) => {
-                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                self.offers.extend(offers.iter().map(convert::offer));
+    fn on_event(&mut self, event: MesosEvent) {
+        match event {
+            MesosEvent::Offers(offers) => {
+                self.offers.extend(offers);
                 self.revived = false;
                 self.dispatch();
                 if self.idle_offers == IdleOffers::Decline && !self.offers.is_empty() {
@@ -234,17 +231,11 @@ impl Dispatcher {
                     });
                 }
             }
-            Some(event::Type::Rescind) => {
-                if let Some(rescind) = event.rescind {
-                    self.offers.retain(|o| o.id.0 != rescind.offer_id.value);
-                }
-            }
-            Some(event::Type::Update) => {
-                if let Some(update) = event.update {
-                    self.on_status(convert::status(&update.status));
-                }
-            }
-            _ => {}
+            MesosEvent::Rescind(offer) => self.offers.retain(|o| o.id != offer),
+            MesosEvent::Update(status) => self.on_status(status),
+            MesosEvent::Subscribed { .. }
+            | MesosEvent::Disconnected { .. }
+            | MesosEvent::AgentLost(_) => {}
         }
     }
 

@@ -1,23 +1,24 @@
-//! The I/O half of the Mesos client: one long-lived SUBSCRIBE stream, read
-//! incrementally and watched for silence, and calls POSTed one at a time
-//! on a separate connection with the stream's `Mesos-Stream-Id`.
-//!
-//! The subscription loop follows redirects to the leading master, tries the
-//! configured masters in turn, reconnects with jittered backoff and always
-//! resubscribes with the framework id it was given, so Mesos keeps the
-//! framework's tasks across disconnects.
+//! The I/O half of the Mesos client: the driver of the
+//! [`Subscription`] state machine (one long-lived SUBSCRIBE stream, read
+//! incrementally and watched for silence) and calls POSTed on separate
+//! connections with the stream's `Mesos-Stream-Id`. What to send, when to
+//! follow a redirect, back off or give up is the machine's decision; this
+//! module only sends, reads, waits and hands over.
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
-use agora_proto::mesos::v1::{
-    FrameworkId, FrameworkInfo, master,
-    scheduler::{Call, Event, call, event},
+use agora_proto::{
+    mesos::v1::{
+        FrameworkId, FrameworkInfo, master,
+        scheduler::{Call, call},
+    },
+    wire::{Encoding, recordio::Decoder},
 };
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::StatusCode;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -26,31 +27,24 @@ use hyper_util::{
 use tokio::{
     sync::{Notify, mpsc, watch},
     task::JoinHandle,
-    time::timeout,
+    time::{Instant, timeout},
 };
-use tracing::{Instrument, info, info_span, instrument, warn};
+use tracing::{Instrument, info_span, instrument};
 
 use super::{
+    MesosEvent,
     backoff::Backoff,
-    codec::Encoding,
     convert::{self, Outgoing},
-    recordio::{self, Decoder},
+    request::{MesosRequest, RequestError, Requests},
+    subscription::{Connection, Input, Next, Output, Subscription, SubscriptionError},
 };
 use crate::core::MesosCall;
-
-/// The path of the scheduler API on a master.
-const SCHEDULER_PATH: &str = "/api/v1/scheduler";
-/// The path of the operator API on a master.
-const OPERATOR_PATH: &str = "/api/v1";
-/// How many redirects one attempt follows before backing off.
-const MAX_REDIRECTS: usize = 5;
-/// A subscription that lived this long resets the backoff.
-const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 /// How to reach Mesos and who to be there.
 #[derive(Debug, Clone)]
 pub struct MesosConfig {
-    /// Base URLs of masters (`http://host:5050`), tried in turn.
+    /// Base URLs of masters (`http://host:5050`), tried in turn; at least
+    /// one.
     pub masters: Vec<String>,
     pub encoding: Encoding,
     /// The framework to subscribe as; `id` set to resume an existing one.
@@ -64,48 +58,27 @@ pub struct MesosConfig {
     pub credentials: Option<(String, String)>,
 }
 
-/// What the subscription reports to the runtime.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MesosEvent {
-    /// SUBSCRIBED arrived. `resubscribed` is true after any earlier
-    /// subscription: updates may have been missed, so reconcile.
-    Subscribed {
-        framework_id: String,
-        resubscribed: bool,
-        /// The roles the SUBSCRIBE carried: roles changed while it was in
-        /// flight must still reach Mesos.
-        roles: Vec<String>,
-    },
-    /// Any event but SUBSCRIBED and HEARTBEAT, as Mesos sent it.
-    Event(Box<Event>),
-    /// The subscription ended; its offers are void.
-    Disconnected { reason: String },
-}
-
 /// Why a call was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// No live subscription to send the call on.
     #[error("not subscribed to Mesos")]
     NotSubscribed,
+    /// The master no longer knows the subscription; the client resubscribes.
     #[error("the subscription is gone (master answered {0}); resubscribing")]
     SubscriptionLost(StatusCode),
+    /// The master refused the call itself; the body says why.
     #[error("master refused the call with {status}: {body}")]
     Rejected { status: StatusCode, body: String },
+    /// No answer within the request timeout.
     #[error("no answer from the master within {0:?}")]
     Timeout(Duration),
+    /// No connection to the master.
     #[error("cannot reach the master: {0}")]
-    Transport(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-enum Connection {
-    #[default]
-    Disconnected,
-    Subscribed {
-        base: String,
-        stream_id: String,
-        framework_id: String,
-    },
+    Transport(#[source] hyper_util::client::legacy::Error),
+    /// The master's URL makes no request.
+    #[error("cannot build the call")]
+    Request(#[source] RequestError),
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -121,8 +94,7 @@ pub struct MesosHandle {
     connection: watch::Receiver<Connection>,
     framework: SharedFramework,
     http: HttpClient,
-    encoding: Encoding,
-    authorization: Option<HeaderValue>,
+    requests: Requests,
     request_timeout: Duration,
     resubscribe: Arc<Notify>,
 }
@@ -134,31 +106,27 @@ pub fn start(config: MesosConfig) -> (MesosHandle, mpsc::Receiver<MesosEvent>, J
     let (connection_tx, connection_rx) = watch::channel(Connection::Disconnected);
     let (events_tx, events_rx) = mpsc::channel(4096);
     let resubscribe = Arc::new(Notify::new());
-    let authorization = config.credentials.as_ref().map(basic_auth);
+    let requests = Requests::new(config.encoding, config.credentials.as_ref());
     let framework = Arc::new(Mutex::new(config.framework_info.clone()));
     let handle = MesosHandle {
         connection: connection_rx,
         framework: framework.clone(),
         http: http_client(),
-        encoding: config.encoding,
-        authorization: authorization.clone(),
+        requests: requests.clone(),
         request_timeout: config.request_timeout,
         resubscribe: resubscribe.clone(),
     };
-    let subscription = Subscription {
-        config,
+    let driver = Driver {
+        machine: Subscription::new(&config, rand::random::<f64>),
+        requests,
+        request_timeout: config.request_timeout,
         framework,
         http: http_client(),
-        authorization,
         connection: connection_tx,
         events: events_tx,
         resubscribe,
     };
-    let task = tokio::spawn(
-        subscription
-            .run()
-            .instrument(info_span!("mesos.subscription")),
-    );
+    let task = tokio::spawn(driver.run().instrument(info_span!("mesos.subscription")));
     (handle, events_rx, task)
 }
 
@@ -168,15 +136,6 @@ fn http_client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).build(connector)
-}
-
-fn basic_auth((principal, secret): &(String, String)) -> HeaderValue {
-    use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
-    let mut value =
-        HeaderValue::from_str(&format!("Basic {token}")).expect("base64 is a valid header value");
-    value.set_sensitive(true);
-    value
 }
 
 impl MesosHandle {
@@ -205,7 +164,7 @@ impl MesosHandle {
     #[instrument(skip_all, fields(call = call_name(&call), framework))]
     pub async fn call(&self, mut call: Call) -> Result<(), CallError> {
         let Connection::Subscribed {
-            base,
+            master,
             stream_id,
             framework_id,
         } = self.connection.borrow().clone()
@@ -216,65 +175,21 @@ impl MesosHandle {
         call.framework_id = Some(FrameworkId {
             value: framework_id,
         });
-        let body = self.encoding.encode(&call);
-        self.post(&format!("{base}{SCHEDULER_PATH}"), body, Some(stream_id))
-            .await
+        let request = self.requests.scheduler(&master, &stream_id, &call);
+        self.post(request.map_err(CallError::Request)?).await
     }
 
     /// Sends one call to the operator API of the master the subscription is
     /// on (the leader), and waits for it to be applied.
     #[instrument(skip_all, fields(call = operator_call_name(&call)))]
     pub async fn operator(&self, call: master::Call) -> Result<(), CallError> {
-        let Connection::Subscribed { base, .. } = self.connection.borrow().clone() else {
+        let Connection::Subscribed { master, .. } = self.connection.borrow().clone() else {
             return Err(CallError::NotSubscribed);
         };
-        let body = self.encoding.encode(&call);
-        self.post(&format!("{base}{OPERATOR_PATH}"), body, None)
-            .await
+        let request = self.requests.operator(&master, &call);
+        self.post(request.map_err(CallError::Request)?).await
     }
 
-    /// POSTs one encoded call; the stream id goes with scheduler calls.
-    async fn post(
-        &self,
-        url: &str,
-        body: Vec<u8>,
-        stream_id: Option<String>,
-    ) -> Result<(), CallError> {
-        let mut request = Request::post(url)
-            .header(header::CONTENT_TYPE, self.encoding.content_type())
-            .header(header::ACCEPT, self.encoding.content_type())
-            .body(Full::new(Bytes::from(body)))
-            .expect("a request built from valid parts");
-        if let Some(stream_id) = stream_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-            request.headers_mut().insert("Mesos-Stream-Id", stream_id);
-        }
-        if let Some(authorization) = &self.authorization {
-            request
-                .headers_mut()
-                .insert(header::AUTHORIZATION, authorization.clone());
-        }
-        let response = timeout(self.request_timeout, self.http.request(request))
-            .await
-            .map_err(|_| CallError::Timeout(self.request_timeout))?
-            .map_err(|error| CallError::Transport(error.to_string()))?;
-        match response.status() {
-            StatusCode::ACCEPTED | StatusCode::OK => Ok(()),
-            status @ (StatusCode::TEMPORARY_REDIRECT | StatusCode::FORBIDDEN) => {
-                self.resubscribe.notify_one();
-                Err(CallError::SubscriptionLost(status))
-            }
-            status => {
-                let body = response.into_body().collect().await.map(|b| b.to_bytes());
-                let body = body
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                Err(CallError::Rejected { status, body })
-            }
-        }
-    }
-}
-
-impl MesosHandle {
     /// Sends the call for a core effect. UPDATE_FRAMEWORK also changes the
     /// roles kept for later resubscriptions.
     pub async fn send(&self, effect: MesosCall) -> Result<(), CallError> {
@@ -284,11 +199,39 @@ impl MesosHandle {
             Outgoing::Operator(call) => self.operator(call).await,
         }
     }
+
+    /// POSTs one call. An answer meaning the subscription is gone wakes the
+    /// subscription, which resubscribes.
+    async fn post(&self, request: MesosRequest) -> Result<(), CallError> {
+        let response = timeout(self.request_timeout, self.http.request(request))
+            .await
+            .map_err(|_| CallError::Timeout(self.request_timeout))?
+            .map_err(CallError::Transport)?;
+        match response.status() {
+            StatusCode::ACCEPTED | StatusCode::OK => Ok(()),
+            status @ (StatusCode::TEMPORARY_REDIRECT | StatusCode::FORBIDDEN) => {
+                self.resubscribe.notify_one();
+                Err(CallError::SubscriptionLost(status))
+            }
+            status => {
+                let body = read_text(response.into_body()).await;
+                Err(CallError::Rejected { status, body })
+            }
+        }
+    }
 }
 
 /// The shared framework, usable even if a holder panicked: it is plain data.
 fn lock(framework: &SharedFramework) -> std::sync::MutexGuard<'_, FrameworkInfo> {
     framework.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A body as text, for error messages; empty if it cannot be read.
+async fn read_text(body: hyper::body::Incoming) -> String {
+    let bytes = body.collect().await.map(|b| b.to_bytes());
+    bytes
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 /// TEARDOWN: ends the framework, killing all its tasks; its id is retired.
@@ -311,327 +254,146 @@ fn operator_call_name(call: &master::Call) -> &'static str {
         .map_or("UNKNOWN", |t| t.as_str_name())
 }
 
-/// How one subscription attempt ended.
-enum Attempt {
-    /// Another master leads; try it.
-    Redirect(String),
-    /// No stream was established.
-    Failed(String),
-    /// A stream was established and later ended.
-    Ended { lived: Duration, reason: String },
-}
-
-struct Subscription {
-    config: MesosConfig,
+/// Runs the [`Subscription`]: does what it says next, feeds back what
+/// happened, carries out its outputs.
+struct Driver {
+    machine: Subscription,
+    requests: Requests,
+    request_timeout: Duration,
     framework: SharedFramework,
     http: HttpClient,
-    authorization: Option<HeaderValue>,
     connection: watch::Sender<Connection>,
     events: mpsc::Sender<MesosEvent>,
     resubscribe: Arc<Notify>,
 }
 
-impl Subscription {
+impl Driver {
+    /// Runs until the events receiver is dropped.
     async fn run(mut self) {
-        let mut subscribed_before = false;
-        let mut failures: u32 = 0;
-        let mut next_master = 0;
         loop {
-            let mut base = self.config.masters[next_master % self.config.masters.len()].clone();
-            let mut outcome = Attempt::Failed("no attempt".into());
-            for _ in 0..=MAX_REDIRECTS {
-                outcome = self.attempt(&base, &mut subscribed_before).await;
-                match &outcome {
-                    Attempt::Redirect(leader) => {
-                        info!(%leader, "following the redirect to the leading master");
-                        base = leader.clone();
-                    }
-                    _ => break,
+            let running = match self.machine.next() {
+                Next::Subscribe { master } => self.attempt(master).await,
+                Next::Wait { delay } => tokio::select! {
+                    () = tokio::time::sleep(delay) => self.step(Input::Retry).await,
+                    () = self.events.closed() => false,
+                },
+                Next::ReadRefusal | Next::ReadStream { .. } => {
+                    unreachable!("only an answer has a body to read, and `attempt` reads it")
                 }
-            }
-            let reason = match outcome {
-                Attempt::Ended { lived, reason } => {
-                    if lived >= STABLE_AFTER {
-                        failures = 0;
-                    }
-                    reason
-                }
-                Attempt::Failed(reason) => {
-                    next_master += 1;
-                    reason
-                }
-                Attempt::Redirect(leader) => format!("too many redirects, last to {leader}"),
             };
-            self.connection.send_replace(Connection::Disconnected);
-            warn!(%reason, "not subscribed to Mesos");
-            if self
-                .events
-                .send(MesosEvent::Disconnected { reason })
-                .await
-                .is_err()
-            {
+            if !running {
                 return;
             }
-            let delay = self.config.backoff.delay(failures, rand::random::<f64>());
-            failures = failures.saturating_add(1);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.events.closed() => return,
-            }
         }
     }
 
-    fn subscribe_call(&self) -> Call {
-        let framework_info = lock(&self.framework).clone();
-        Call {
-            framework_id: framework_info.id.clone(),
-            r#type: Some(call::Type::Subscribe as i32),
-            subscribe: Some(call::Subscribe {
-                framework_info,
-                suppressed_roles: Vec::new(),
-            }),
-            ..Default::default()
-        }
-    }
-
-    async fn attempt(&mut self, base: &str, subscribed_before: &mut bool) -> Attempt {
-        let encoding = self.config.encoding;
-        let call = self.subscribe_call();
+    /// One SUBSCRIBE to `master` and the reading of its answer, until the
+    /// machine moves on to another master or to backing off.
+    async fn attempt(&mut self, master: String) -> bool {
+        let call = subscribe_call(lock(&self.framework).clone());
         let roles = call
             .subscribe
             .as_ref()
             .map(|s| s.framework_info.roles.clone())
             .unwrap_or_default();
-        let mut request = Request::post(format!("{base}{SCHEDULER_PATH}"))
-            .header(header::CONTENT_TYPE, encoding.content_type())
-            .header(header::ACCEPT, encoding.content_type())
-            .body(Full::new(Bytes::from(encoding.encode(&call))))
-            .expect("a request built from valid parts");
-        if let Some(authorization) = &self.authorization {
-            request
-                .headers_mut()
-                .insert(header::AUTHORIZATION, authorization.clone());
-        }
-        let response = match timeout(self.config.request_timeout, self.http.request(request)).await
-        {
-            Err(_) => return Attempt::Failed(format!("{base} did not answer SUBSCRIBE")),
-            Ok(Err(error)) => return Attempt::Failed(format!("cannot reach {base}: {error}")),
+        let request = match self.requests.subscribe(&master, &call) {
+            Ok(request) => request,
+            Err(error) => {
+                return self
+                    .step(Input::Failed(SubscriptionError::Request(error)))
+                    .await;
+            }
+        };
+        let response = match timeout(self.request_timeout, self.http.request(request)).await {
+            Err(_) => {
+                let timeout = self.request_timeout;
+                let error = SubscriptionError::Unanswered { master, timeout };
+                return self.step(Input::Failed(error)).await;
+            }
+            Ok(Err(source)) => {
+                let error = SubscriptionError::Unreachable { master, source };
+                return self.step(Input::Failed(error)).await;
+            }
             Ok(Ok(response)) => response,
         };
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::TEMPORARY_REDIRECT => {
-                return match response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                {
-                    Some(location) => Attempt::Redirect(leader_base(base, location)),
-                    None => Attempt::Failed(format!("{base} redirected without a Location")),
-                };
-            }
-            status => {
-                let body = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                return Attempt::Failed(format!(
-                    "{base} refused SUBSCRIBE with {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ));
-            }
+        let (parts, mut body) = response.into_parts();
+        let answered = Input::Answered {
+            status: parts.status,
+            headers: &parts.headers,
+            roles,
+        };
+        if !self.step(answered).await {
+            return false;
         }
-        let Some(stream_id) = response
-            .headers()
-            .get("Mesos-Stream-Id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-        else {
-            return Attempt::Failed(format!("{base} answered SUBSCRIBE without Mesos-Stream-Id"));
-        };
-        let started = tokio::time::Instant::now();
-        let mut body = response.into_body();
-        let mut decoder = Decoder::new(recordio::DEFAULT_MAX_RECORD);
-        // Until SUBSCRIBED tells the heartbeat interval, wait the request timeout.
-        let mut silence_limit = self.config.request_timeout;
-        let ended = |reason: String| Attempt::Ended {
-            lived: started.elapsed(),
-            reason,
-        };
+        let mut decoder = Decoder::default();
         loop {
-            let record = match decoder.next_record() {
-                Err(error) => return ended(format!("corrupt event stream: {error}")),
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    let frame = tokio::select! {
-                        frame = timeout(silence_limit, body.frame()) => frame,
-                        () = self.resubscribe.notified() => {
-                            return ended("a call found the subscription gone".into());
-                        }
-                    };
-                    match frame {
-                        Err(_) => {
-                            return ended(format!("no event or heartbeat for {silence_limit:?}"));
-                        }
-                        Ok(None) => {
-                            let how = decoder
-                                .finish()
-                                .err()
-                                .map_or("cleanly".to_owned(), |e| e.to_string());
-                            return ended(format!("the master closed the stream ({how})"));
-                        }
-                        Ok(Some(Err(error))) => {
-                            return ended(format!("stream read failed: {error}"));
-                        }
-                        Ok(Some(Ok(frame))) => {
-                            if let Some(data) = frame.data_ref() {
-                                decoder.extend(data);
+            let input = match self.machine.next() {
+                Next::ReadRefusal => return self.step(Input::Refusal(read_text(body).await)).await,
+                Next::ReadStream { silence } => match decoder.next_record() {
+                    Err(error) => Input::Failed(SubscriptionError::Corrupt(error)),
+                    Ok(Some(record)) => Input::Record(record),
+                    Ok(None) => {
+                        let read = tokio::select! {
+                            frame = timeout(silence, body.frame()) => Some(frame),
+                            () = self.resubscribe.notified() => None,
+                        };
+                        match read {
+                            None => Input::Gone,
+                            Some(Err(_)) => Input::Silence,
+                            Some(Ok(None)) => Input::Closed(decoder.finish()),
+                            Some(Ok(Some(Err(error)))) => {
+                                Input::Failed(SubscriptionError::Read(error))
                             }
-                            continue;
+                            Some(Ok(Some(Ok(frame)))) => {
+                                if let Some(data) = frame.data_ref() {
+                                    decoder.feed(data);
+                                }
+                                continue;
+                            }
                         }
                     }
-                }
+                },
+                Next::Subscribe { .. } | Next::Wait { .. } => return true,
             };
-            let event = match encoding.decode(&record) {
-                Ok(event) => event,
-                Err(error) => return ended(format!("undecodable event: {error}")),
-            };
-            match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
-                Some(event::Type::Subscribed) => {
-                    let Some(subscribed) = event.subscribed else {
-                        return ended("SUBSCRIBED without its payload".into());
-                    };
-                    silence_limit = heartbeat_silence_limit(
-                        subscribed.heartbeat_interval_seconds,
-                        self.config.missed_heartbeats,
-                    );
-                    let framework_id = subscribed.framework_id.value;
-                    lock(&self.framework).id = Some(FrameworkId {
-                        value: framework_id.clone(),
-                    });
-                    info!(framework = %framework_id, master = %base, "subscribed to Mesos");
-                    self.connection.send_replace(Connection::Subscribed {
-                        base: base.to_owned(),
-                        stream_id: stream_id.clone(),
-                        framework_id: framework_id.clone(),
-                    });
-                    let resubscribed = std::mem::replace(subscribed_before, true);
-                    let sent = self
-                        .events
-                        .send(MesosEvent::Subscribed {
-                            framework_id,
-                            resubscribed,
-                            roles: roles.clone(),
-                        })
-                        .await;
-                    if sent.is_err() {
-                        return ended("the broker is shutting down".into());
+            if !self.step(input).await {
+                return false;
+            }
+        }
+    }
+
+    /// Feeds the machine one input and carries out its outputs; false once
+    /// the runtime is gone.
+    async fn step(&mut self, input: Input<'_>) -> bool {
+        for output in self.machine.step(Instant::now(), input) {
+            match output {
+                Output::Connection(connection) => {
+                    if let Connection::Subscribed { framework_id, .. } = &connection {
+                        lock(&self.framework).id = Some(FrameworkId {
+                            value: framework_id.clone(),
+                        });
                     }
+                    self.connection.send_replace(connection);
                 }
-                Some(event::Type::Heartbeat) => {}
-                Some(event::Type::Error) => {
-                    let message = event.error.map(|e| e.message).unwrap_or_default();
-                    return ended(format!("master sent ERROR: {message}"));
-                }
-                _ => {
-                    if self
-                        .events
-                        .send(MesosEvent::Event(Box::new(event)))
-                        .await
-                        .is_err()
-                    {
-                        return ended("the broker is shutting down".into());
+                Output::Event(event) => {
+                    if self.events.send(event).await.is_err() {
+                        return false;
                     }
                 }
             }
         }
+        true
     }
 }
 
-/// How long the event stream may stay silent once SUBSCRIBED announced
-/// `heartbeat_interval_seconds`: `missed_heartbeats` intervals (at least
-/// one), of 15 s when the master announced none or nothing a `Duration`
-/// can hold. An interval too long to multiply waits as long as a
-/// `Duration` can: the master asked for it, and panicking here would end
-/// the subscription loop for good.
-pub fn heartbeat_silence_limit(
-    heartbeat_interval_seconds: Option<f64>,
-    missed_heartbeats: u32,
-) -> Duration {
-    let interval = heartbeat_interval_seconds
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .filter(|interval| !interval.is_zero())
-        .unwrap_or(Duration::from_secs(15));
-    interval.saturating_mul(missed_heartbeats.max(1))
-}
-
-/// The base URL of the master a `307` points to. Mesos sends a
-/// protocol-relative `//host:port/path`; absolute URLs are accepted too.
-fn leader_base(current: &str, location: &str) -> String {
-    let absolute = if let Some(rest) = location.strip_prefix("//") {
-        let scheme = current.split("://").next().unwrap_or("http");
-        format!("{scheme}://{rest}")
-    } else if location.starts_with('/') {
-        let authority_end = current
-            .find("://")
-            .map(|i| i + 3)
-            .and_then(|start| current[start..].find('/').map(|i| start + i))
-            .unwrap_or(current.len());
-        format!("{}{location}", &current[..authority_end])
-    } else {
-        location.to_owned()
-    };
-    let base = absolute
-        .strip_suffix("/master/api/v1/scheduler")
-        .or_else(|| absolute.strip_suffix(SCHEDULER_PATH))
-        .unwrap_or(&absolute);
-    base.trim_end_matches('/').to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn follows_protocol_relative_and_absolute_redirects() {
-        let current = "http://m1:5050";
-        assert_eq!(
-            leader_base(current, "//m2:5050/api/v1/scheduler"),
-            "http://m2:5050"
-        );
-        assert_eq!(
-            leader_base(current, "//m2:5050/master/api/v1/scheduler"),
-            "http://m2:5050"
-        );
-        assert_eq!(
-            leader_base(current, "http://m3:5050/api/v1/scheduler"),
-            "http://m3:5050"
-        );
-        assert_eq!(leader_base(current, "//m4:5050"), "http://m4:5050");
-        assert_eq!(
-            leader_base("https://m1:5050", "//m5:5050/"),
-            "https://m5:5050"
-        );
-    }
-
-    #[test]
-    fn any_heartbeat_interval_gives_a_silence_limit() {
-        let limit = heartbeat_silence_limit;
-        assert_eq!(limit(Some(2.5), 4), Duration::from_secs(10));
-        assert_eq!(limit(None, 0), Duration::from_secs(15));
-        for absurd in [f64::NAN, -1.0, 0.0, 1e-300, f64::INFINITY] {
-            assert_eq!(limit(Some(absurd), 1), Duration::from_secs(15), "{absurd}");
-        }
-        assert_eq!(limit(Some(1e300), 5), Duration::from_secs(15) * 5);
-        assert_eq!(limit(Some(1e19), 5), Duration::MAX);
-    }
-
-    #[test]
-    fn basic_auth_is_marked_sensitive() {
-        let value = basic_auth(&("agora".into(), "secret".into()));
-        assert!(value.is_sensitive());
-        assert_eq!(value.to_str().unwrap(), "Basic YWdvcmE6c2VjcmV0");
+/// SUBSCRIBE as `framework_info`, with its id when it has one.
+fn subscribe_call(framework_info: FrameworkInfo) -> Call {
+    Call {
+        framework_id: framework_info.id.clone(),
+        r#type: Some(call::Type::Subscribe as i32),
+        subscribe: Some(call::Subscribe {
+            framework_info,
+            suppressed_roles: Vec::new(),
+        }),
+        ..Default::default()
     }
 }

@@ -1,5 +1,7 @@
 //! Conversions between Mesos wire types and the core's domain types, in
-//! both directions and without I/O: offers and statuses in, calls out.
+//! both directions and without I/O: events (offers, rescinds, statuses,
+//! lost agents) in, calls out. Protobuf types stop here: the runtime sees
+//! only [`MesosEvent`]s and sends only [`MesosCall`]s.
 
 use std::time::Duration;
 
@@ -9,33 +11,34 @@ use agora_proto::mesos::v1::{
     quota::QuotaConfig,
     scheduler::{Call, Event, call, event},
 };
-use tracing::{debug, warn};
 
-use crate::core::{self, MesosCall, MesosInput, Resources, StatusUpdate, TaskState};
+use super::MesosEvent;
+use crate::core::{self, MesosCall, Resources, StatusUpdate, TaskState};
 
-/// What an event on the subscription means to the core; `None` for events
-/// it has no use for (heartbeats, messages, executor failures).
-pub fn event(event: Event) -> Option<MesosInput> {
+/// The domain event for a scheduler event the core acts on, `None` (logged
+/// at debug) for the others. SUBSCRIBED, HEARTBEAT and ERROR belong to the
+/// subscription, which handles them before anything comes here.
+pub fn event(event: Event) -> Option<MesosEvent> {
     match event.r#type.and_then(|t| event::Type::try_from(t).ok()) {
         Some(event::Type::Offers) => {
             let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-            debug!(count = offers.len(), "offers");
-            Some(MesosInput::Offers(offers.iter().map(offer).collect()))
+            Some(MesosEvent::Offers(offers.iter().map(offer).collect()))
         }
         Some(event::Type::Rescind) => event
             .rescind
-            .map(|rescind| MesosInput::Rescind(core::OfferId(rescind.offer_id.value))),
+            .map(|rescind| MesosEvent::Rescind(core::OfferId(rescind.offer_id.value))),
         Some(event::Type::Update) => event
             .update
-            .map(|update| MesosInput::Update(status(&update.status))),
-        Some(event::Type::Failure) => {
-            let failure = event.failure?;
-            let agent = failure.agent_id.filter(|_| failure.executor_id.is_none())?;
-            warn!(agent = %agent.value, "agent lost");
-            Some(MesosInput::AgentLost(core::AgentId(agent.value)))
-        }
+            .map(|update| MesosEvent::Update(status(&update.status))),
+        // A FAILURE naming an executor is that executor's end, which its
+        // tasks' updates report; without one, the whole agent is gone.
+        Some(event::Type::Failure) => event
+            .failure
+            .filter(|failure| failure.executor_id.is_none())
+            .and_then(|failure| failure.agent_id)
+            .map(|agent| MesosEvent::AgentLost(core::AgentId(agent.value))),
         other => {
-            debug!(event = ?other, "ignoring Mesos event");
+            tracing::debug!(event = ?other, "ignoring Mesos event");
             None
         }
     }
@@ -825,5 +828,80 @@ mod tests {
             [(Some("batch".into()), 0.5), (None, 1.0)],
             "the second task gets what is left of the reservation"
         );
+    }
+
+    #[test]
+    fn events_the_core_acts_on_become_domain_events_and_the_rest_nothing() {
+        let typed = |t: event::Type| Event {
+            r#type: Some(t as i32),
+            ..Default::default()
+        };
+        let offers = Event {
+            offers: Some(event::Offers {
+                offers: vec![mesos::Offer {
+                    id: mesos::OfferId { value: "o1".into() },
+                    agent_id: mesos::AgentId { value: "a1".into() },
+                    resources: vec![scalar("cpus", 2.0, "r")],
+                    ..Default::default()
+                }],
+            }),
+            ..typed(event::Type::Offers)
+        };
+        let rescind = Event {
+            rescind: Some(event::Rescind {
+                offer_id: mesos::OfferId { value: "o1".into() },
+            }),
+            ..typed(event::Type::Rescind)
+        };
+        let update = Event {
+            update: Some(event::Update {
+                status: mesos::TaskStatus {
+                    task_id: mesos::TaskId { value: "t1".into() },
+                    state: mesos::TaskState::TaskRunning as i32,
+                    ..Default::default()
+                },
+            }),
+            ..typed(event::Type::Update)
+        };
+        let failure = |executor: Option<&str>| Event {
+            failure: Some(event::Failure {
+                agent_id: Some(mesos::AgentId { value: "a1".into() }),
+                executor_id: executor.map(|value| mesos::ExecutorId {
+                    value: value.into(),
+                }),
+                status: None,
+            }),
+            ..typed(event::Type::Failure)
+        };
+        let Some(MesosEvent::Offers(converted)) = super::event(offers) else {
+            panic!("OFFERS is offers");
+        };
+        assert_eq!(converted.len(), 1);
+        assert_eq!(converted[0].id, core::OfferId("o1".into()));
+        assert_eq!(converted[0].role, "r");
+        let Some(MesosEvent::Update(status)) = super::event(update) else {
+            panic!("UPDATE is a status update");
+        };
+        assert_eq!(
+            (status.task_id, status.state),
+            (core::TaskId("t1".into()), TaskState::Running)
+        );
+        for (event, expected) in [
+            (
+                rescind,
+                Some(MesosEvent::Rescind(core::OfferId("o1".into()))),
+            ),
+            (
+                failure(None),
+                Some(MesosEvent::AgentLost(core::AgentId("a1".into()))),
+            ),
+            (failure(Some("e1")), None),
+            (typed(event::Type::Rescind), None),
+            (typed(event::Type::Message), None),
+            (Event::default(), None),
+        ] {
+            let name = format!("{event:?}");
+            assert_eq!(super::event(event), expected, "{name}");
+        }
     }
 }

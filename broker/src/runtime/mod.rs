@@ -259,10 +259,16 @@ impl Runtime {
                 self.connection_changed(false, reason);
                 MesosInput::Disconnected
             }
-            MesosEvent::Event(event) => match mesos::convert::event(*event) {
-                Some(input) => input,
-                None => return,
-            },
+            MesosEvent::Offers(offers) => {
+                debug!(count = offers.len(), "offers");
+                MesosInput::Offers(offers)
+            }
+            MesosEvent::Rescind(offer) => MesosInput::Rescind(offer),
+            MesosEvent::Update(status) => MesosInput::Update(status),
+            MesosEvent::AgentLost(agent) => {
+                warn!(agent = %agent.0, "agent lost");
+                MesosInput::AgentLost(agent)
+            }
         };
         self.input(Input::Mesos(input));
     }

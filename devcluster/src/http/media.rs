@@ -1,69 +1,44 @@
-//! Media types of the scheduler API: the exact `Content-Type` check, the
-//! `Accept` negotiation for SUBSCRIBE (JSON first, then protobuf), and
-//! encoding and decoding in either.
+//! Media types of the scheduler API as a master serves them: the exact
+//! `Content-Type` check, the `Accept` negotiation for SUBSCRIBE (JSON
+//! first, then protobuf), and reading a call with the errors a master
+//! words. The encodings themselves are [`Encoding`], shared with the
+//! broker's client.
 
-use agora_proto::mesos_json::{from_json, to_json};
+use agora_proto::wire::{DecodeError, Encoding};
 use prost::{Message, Name};
 
 /// `application/json`.
-pub(crate) const JSON: &str = "application/json";
+pub(crate) const JSON: &str = Encoding::Json.content_type();
 /// `application/x-protobuf`.
-pub(crate) const PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const PROTOBUF: &str = Encoding::Protobuf.content_type();
 
-/// One of the two encodings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Media {
-    /// Mesos's JSON dialect.
-    Json,
-    /// Protobuf binary.
-    Protobuf,
+/// Reads a request body in `encoding` (a scheduler or an operator `Call`:
+/// Mesos words the errors the same for both).
+pub fn decode_call<M: Message + Name + Default>(
+    encoding: Encoding,
+    body: &[u8],
+) -> Result<M, String> {
+    encoding.decode(body).map_err(|error| match error {
+        DecodeError::Protobuf(_) => "Failed to parse body into Call protobuf".to_string(),
+        DecodeError::Json(error) => format!("Failed to convert JSON into Call protobuf: {error}"),
+    })
 }
 
-impl Media {
-    /// The media type string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Media::Json => JSON,
-            Media::Protobuf => PROTOBUF,
-        }
+/// Refuses a body that lacks a proto2 `required` field, as Mesos's parser
+/// does: protobuf without details, JSON naming the fields. prost itself
+/// decodes such a body, with defaults in their place.
+pub(crate) fn check_required<M: Name>(encoding: Encoding, body: &[u8]) -> Result<(), String> {
+    let missing = super::required::missing::<M>(encoding, body);
+    if missing.is_empty() {
+        return Ok(());
     }
-
-    /// Reads a request body in this encoding (a scheduler or an operator
-    /// `Call`: Mesos words the errors the same for both).
-    pub fn decode_call<M: Message + Name + Default>(self, body: &[u8]) -> Result<M, String> {
-        match self {
-            Media::Protobuf => {
-                M::decode(body).map_err(|_| "Failed to parse body into Call protobuf".to_string())
-            }
-            Media::Json => from_json::<M>(body)
-                .map_err(|e| format!("Failed to convert JSON into Call protobuf: {e}")),
-        }
-    }
-
-    /// Refuses a body that lacks a proto2 `required` field, as Mesos's
-    /// parser does: protobuf without details, JSON naming the fields.
-    /// prost itself decodes such a body, with defaults in their place.
-    pub fn check_required<M: Name>(self, body: &[u8]) -> Result<(), String> {
-        let missing = super::required::missing::<M>(self, body);
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(match self {
-            Media::Protobuf => "Failed to parse body into Call protobuf".to_string(),
-            Media::Json => format!(
-                "Failed to convert JSON into Call protobuf: Missing required fields: {}",
-                missing.join(", ")
-            ),
-        })
-    }
-
-    /// Writes a message (an event, an operator response) in this encoding.
-    pub fn encode<M: Message + Name>(self, message: &M) -> Vec<u8> {
-        match self {
-            Media::Protobuf => message.encode_to_vec(),
-            Media::Json => to_json(message),
-        }
-    }
+    Err(match encoding {
+        Encoding::Protobuf => "Failed to parse body into Call protobuf".to_string(),
+        Encoding::Json => format!(
+            "Failed to convert JSON into Call protobuf: Missing required fields: {}",
+            missing.join(", ")
+        ),
+    })
 }
 
 /// The request's `Content-Type`, compared exactly as Mesos does.
@@ -73,16 +48,15 @@ pub(crate) enum ContentType {
     /// Neither of the two (Mesos: 415).
     Unsupported,
     /// A supported encoding.
-    Supported(Media),
+    Supported(Encoding),
 }
 
 /// Classifies a `Content-Type` header value.
 pub(crate) fn content_type(value: Option<&str>) -> ContentType {
     match value {
         None => ContentType::Missing,
-        Some(JSON) => ContentType::Supported(Media::Json),
-        Some(PROTOBUF) => ContentType::Supported(Media::Protobuf),
-        Some(_) => ContentType::Unsupported,
+        Some(value) => Encoding::from_content_type(value)
+            .map_or(ContentType::Unsupported, ContentType::Supported),
     }
 }
 
@@ -124,11 +98,11 @@ pub(crate) fn accepts(accept: Option<&str>, media: &str) -> bool {
 
 /// The response encoding for SUBSCRIBE: JSON if acceptable, else
 /// protobuf, else none (Mesos: 406).
-pub(crate) fn negotiate(accept: Option<&str>) -> Option<Media> {
+pub(crate) fn negotiate(accept: Option<&str>) -> Option<Encoding> {
     if accepts(accept, JSON) {
-        Some(Media::Json)
+        Some(Encoding::Json)
     } else if accepts(accept, PROTOBUF) {
-        Some(Media::Protobuf)
+        Some(Encoding::Protobuf)
     } else {
         None
     }
@@ -143,11 +117,11 @@ mod tests {
         assert!(matches!(content_type(None), ContentType::Missing));
         assert!(matches!(
             content_type(Some(JSON)),
-            ContentType::Supported(Media::Json)
+            ContentType::Supported(Encoding::Json)
         ));
         assert!(matches!(
             content_type(Some(PROTOBUF)),
-            ContentType::Supported(Media::Protobuf)
+            ContentType::Supported(Encoding::Protobuf)
         ));
         assert!(matches!(
             content_type(Some("application/json; charset=utf-8")),
@@ -161,13 +135,13 @@ mod tests {
 
     #[test]
     fn accept_negotiation_prefers_json_then_protobuf() {
-        assert_eq!(negotiate(None), Some(Media::Json));
-        assert_eq!(negotiate(Some("*/*")), Some(Media::Json));
-        assert_eq!(negotiate(Some(PROTOBUF)), Some(Media::Protobuf));
-        assert_eq!(negotiate(Some("application/*")), Some(Media::Json));
+        assert_eq!(negotiate(None), Some(Encoding::Json));
+        assert_eq!(negotiate(Some("*/*")), Some(Encoding::Json));
+        assert_eq!(negotiate(Some(PROTOBUF)), Some(Encoding::Protobuf));
+        assert_eq!(negotiate(Some("application/*")), Some(Encoding::Json));
         assert_eq!(
             negotiate(Some("application/json;q=0, */*")),
-            Some(Media::Protobuf)
+            Some(Encoding::Protobuf)
         );
         assert_eq!(negotiate(Some("application/recordio")), None);
         assert_eq!(negotiate(Some("text/html")), None);

@@ -12,7 +12,10 @@ mod required;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use agora_proto::mesos::v1::scheduler::call;
+use agora_proto::{
+    mesos::v1::scheduler::call,
+    wire::{Encoding, recordio},
+};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,9 +25,7 @@ use axum::routing::{any, delete, get, put};
 use tokio::sync::mpsc;
 
 use crate::master::{CallError, CallOutcome, Connection, VERSION};
-use crate::recordio;
 use crate::shared::Shared;
-use media::Media;
 use reply::{plain, post_media};
 
 /// The header carrying a subscription's id.
@@ -69,7 +70,7 @@ async fn scheduler(
     };
     let header_text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     type SchedulerCall = agora_proto::mesos::v1::scheduler::Call;
-    let call = match media.decode_call::<SchedulerCall>(&body) {
+    let call = match media::decode_call::<SchedulerCall>(media, &body) {
         Ok(call) => call,
         Err(message) => return plain(StatusCode::BAD_REQUEST, message),
     };
@@ -78,7 +79,7 @@ async fn scheduler(
     // with no `FrameworkInfo`, `user` or `name`; the frequent calls
     // (ACCEPT, ACKNOWLEDGE, ...) are spared a second decoding.
     if call.r#type == Some(call::Type::Subscribe as i32)
-        && let Err(message) = media.check_required::<SchedulerCall>(&body)
+        && let Err(message) = media::check_required::<SchedulerCall>(media, &body)
     {
         return plain(StatusCode::BAD_REQUEST, message);
     }
@@ -140,7 +141,7 @@ impl Drop for StreamGuard {
     }
 }
 
-fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Media) -> Response {
+fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Encoding) -> Response {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let stream_id = uuid::Uuid::new_v4().to_string();
     let connection = Connection {
@@ -155,14 +156,14 @@ fn subscribe_stream(shared: Arc<Shared>, subscribe: call::Subscribe, media: Medi
     };
     let records = futures::stream::unfold((events_rx, guard), move |(mut rx, guard)| async move {
         let event = rx.recv().await?;
-        let record = recordio::encode(&media.encode(&event));
+        let record = Bytes::from(recordio::encode(&media.encode(&event)));
         Some((Ok::<_, Infallible>(record), (rx, guard)))
     });
     let mut response = Response::new(Body::from_stream(records));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(media.as_str()),
+        HeaderValue::from_static(media.content_type()),
     );
     headers.insert(
         STREAM_ID,

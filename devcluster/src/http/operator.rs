@@ -37,7 +37,7 @@ pub(super) async fn operator(
             ),
         );
     };
-    let call = match request_media.decode_call::<Call>(&body) {
+    let call = match media::decode_call::<Call>(request_media, &body) {
         Ok(call) => call,
         Err(message) => return plain(StatusCode::BAD_REQUEST, message),
     };
@@ -50,7 +50,7 @@ pub(super) async fn operator(
     match shared.step(|master, now| master.operator_call(now, call)) {
         Ok(Some(answer)) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, response_media.as_str())],
+            [(header::CONTENT_TYPE, response_media.content_type())],
             response_media.encode(&answer),
         )
             .into_response(),

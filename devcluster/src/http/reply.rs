@@ -6,7 +6,9 @@
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::media::{self, ContentType, Media};
+use agora_proto::wire::Encoding;
+
+use super::media::{self, ContentType};
 
 /// A `text/plain` answer, the way a Mesos master explains a refusal.
 pub(super) fn plain(status: StatusCode, message: impl Into<String>) -> Response {
@@ -21,7 +23,7 @@ pub(super) fn plain(status: StatusCode, message: impl Into<String>) -> Response 
 /// The checks every v1 API request passes first: POST (405 with `Allow`
 /// otherwise) and an exact JSON or protobuf `Content-Type` (400 when
 /// absent, 415 when another).
-pub(super) fn post_media(method: &Method, headers: &HeaderMap) -> Result<Media, Box<Response>> {
+pub(super) fn post_media(method: &Method, headers: &HeaderMap) -> Result<Encoding, Box<Response>> {
     if method != Method::POST {
         let mut response = plain(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -9,11 +9,9 @@
 
 use std::sync::LazyLock;
 
-use agora_proto::FILE_DESCRIPTOR_SET;
+use agora_proto::{FILE_DESCRIPTOR_SET, wire::Encoding};
 use prost::Name;
 use prost_reflect::{DescriptorPool, DynamicMessage, MapKey, ReflectMessage, Value};
-
-use super::media::Media;
 
 static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
     DescriptorPool::decode(FILE_DESCRIPTOR_SET)
@@ -25,13 +23,13 @@ static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
 /// (`subscribe.framework_info.user`, `labels[1].key`). Empty when all are
 /// there, or when the body does not even decode (the caller's decoding
 /// reports that).
-pub(super) fn missing<M: Name>(media: Media, body: &[u8]) -> Vec<String> {
+pub(super) fn missing<M: Name>(encoding: Encoding, body: &[u8]) -> Vec<String> {
     let Some(descriptor) = POOL.get_message_by_name(&M::full_name()) else {
         return Vec::new();
     };
-    let message = match media {
-        Media::Protobuf => DynamicMessage::decode(descriptor, body).ok(),
-        Media::Json => {
+    let message = match encoding {
+        Encoding::Protobuf => DynamicMessage::decode(descriptor, body).ok(),
+        Encoding::Json => {
             let mut deserializer = serde_json::Deserializer::from_slice(body);
             let options = prost_reflect::DeserializeOptions::new().deny_unknown_fields(false);
             DynamicMessage::deserialize_with_options(descriptor, &mut deserializer, &options).ok()
@@ -97,7 +95,7 @@ mod tests {
     use agora_proto::mesos::v1::scheduler::Call;
 
     fn json(body: &str) -> Vec<String> {
-        missing::<Call>(Media::Json, body.as_bytes())
+        missing::<Call>(Encoding::Json, body.as_bytes())
     }
 
     #[test]
@@ -139,6 +137,6 @@ mod tests {
     #[test]
     fn a_body_that_does_not_decode_is_left_to_the_decoder() {
         assert!(json("{").is_empty());
-        assert!(missing::<Call>(Media::Protobuf, &[0xff]).is_empty());
+        assert!(missing::<Call>(Encoding::Protobuf, &[0xff]).is_empty());
     }
 }

@@ -1,4 +1,4 @@
-//! RecordIO, the framing of Mesos's event stream: a decimal length, a
+//! RecordIO, the framing of Mesos's event streams: a decimal length, a
 //! newline, then exactly that many bytes, repeated. Records and HTTP chunks
 //! are unrelated — a record may span many reads and one read may hold many
 //! records — so the decoder is incremental over a growable buffer. Protobuf
@@ -13,22 +13,36 @@ pub const DEFAULT_MAX_RECORD: usize = 64 * 1024 * 1024;
 /// At most this many digits in a length (u64::MAX has 20).
 const MAX_DIGITS: usize = 20;
 
-/// A stream that is not valid RecordIO.
+/// A stream that is not valid RecordIO. After one, the rest of the stream
+/// cannot be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordIoError {
+    /// A length prefix holds this byte, which is neither a digit nor the
+    /// newline that ends it.
     #[error("invalid byte {0:#04x} in a record length")]
     NotADigit(u8),
+    /// A length prefix runs past the digits any 64-bit length needs.
     #[error("a record length has more than {MAX_DIGITS} digits")]
     LengthTooLong,
+    /// A newline with no digits before it.
     #[error("an empty record length")]
     EmptyLength,
+    /// A record announces more bytes than the decoder accepts: the peer is
+    /// broken or hostile, and reading on would buffer it all.
     #[error("record of {length} bytes exceeds the cap of {max} bytes")]
-    RecordTooLarge { length: u64, max: usize },
+    RecordTooLarge {
+        /// The length the prefix announced, in bytes.
+        length: u64,
+        /// The decoder's cap, in bytes.
+        max: usize,
+    },
+    /// The stream ended between a length prefix and the end of its record.
     #[error("the stream ended inside a record")]
     Truncated,
 }
 
-/// Incremental RecordIO decoder.
+/// Incremental RecordIO decoder: feed it bytes as they are read, take the
+/// complete records out.
 #[derive(Debug)]
 pub struct Decoder {
     buffer: BytesMut,
@@ -54,12 +68,12 @@ impl Decoder {
     }
 
     /// Adds bytes read from the stream.
-    pub fn extend(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete record, if the buffer holds one. Zero-length
-    /// records are skipped. After an error the stream cannot be trusted.
+    /// records are skipped.
     pub fn next_record(&mut self) -> Result<Option<Bytes>, RecordIoError> {
         loop {
             let length = match self.pending {
@@ -147,12 +161,18 @@ mod tests {
     }
 
     #[test]
+    fn frames_a_record_as_its_length_a_newline_and_the_bytes() {
+        assert_eq!(encode(b"abc"), b"3\nabc");
+        assert_eq!(encode(b""), b"0\n");
+    }
+
+    #[test]
     fn decodes_many_records_in_one_read_including_newlines_in_payloads() {
         let mut stream = encode(b"first\nline");
         stream.extend(encode(b""));
         stream.extend(encode(b"\n\n"));
         let mut decoder = Decoder::default();
-        decoder.extend(&stream);
+        decoder.feed(&stream);
         assert_eq!(
             decode_all(&mut decoder),
             vec![b"first\nline".to_vec(), b"\n\n".to_vec()]
@@ -165,11 +185,11 @@ mod tests {
         let stream = encode(b"hello world");
         let mut decoder = Decoder::default();
         for byte in &stream[..stream.len() - 1] {
-            decoder.extend(std::slice::from_ref(byte));
+            decoder.feed(std::slice::from_ref(byte));
             assert_eq!(decoder.next_record(), Ok(None));
         }
         assert_eq!(decoder.finish(), Err(RecordIoError::Truncated));
-        decoder.extend(&stream[stream.len() - 1..]);
+        decoder.feed(&stream[stream.len() - 1..]);
         assert_eq!(
             decoder.next_record().unwrap().unwrap(),
             Bytes::from_static(b"hello world")
@@ -177,9 +197,27 @@ mod tests {
     }
 
     #[test]
+    fn every_chunk_size_decodes_the_same_records() {
+        let records: Vec<&[u8]> = vec![b"{\"type\":\"HEARTBEAT\"}", b"a\nb\n", b"x"];
+        let mut stream: Vec<u8> = records.iter().flat_map(|r| encode(r)).collect();
+        stream.extend_from_slice(b"0\n");
+        for chunk in 1..=stream.len() {
+            let mut decoder = Decoder::new(1024);
+            let mut out = Vec::new();
+            for piece in stream.chunks(chunk) {
+                decoder.feed(piece);
+                out.extend(decode_all(&mut decoder));
+            }
+            assert_eq!(out, records, "chunk size {chunk}");
+            assert_eq!(decoder.finish(), Ok(()), "chunk size {chunk}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_lengths() {
         for (input, error) in [
             (&b"12x\n"[..], RecordIoError::NotADigit(b'x')),
+            (b"x\n", RecordIoError::NotADigit(b'x')),
             (b"\nabc", RecordIoError::EmptyLength),
             (b"123456789012345678901\n", RecordIoError::LengthTooLong),
             (b"99999999999999999999\n", RecordIoError::LengthTooLong),
@@ -193,7 +231,7 @@ mod tests {
             ),
         ] {
             let mut decoder = Decoder::new(16);
-            decoder.extend(input);
+            decoder.feed(input);
             assert_eq!(decoder.next_record(), Err(error), "{input:?}");
         }
     }
@@ -201,7 +239,7 @@ mod tests {
     #[test]
     fn refuses_a_runaway_length_before_its_newline() {
         let mut decoder = Decoder::default();
-        decoder.extend(&[b'9'; 25]);
+        decoder.feed(&[b'9'; 25]);
         assert_eq!(decoder.next_record(), Err(RecordIoError::LengthTooLong));
     }
 
@@ -219,7 +257,7 @@ mod tests {
             let mut decoder = Decoder::default();
             let mut decoded = Vec::new();
             for window in points.windows(2) {
-                decoder.extend(&stream[window[0]..window[1]]);
+                decoder.feed(&stream[window[0]..window[1]]);
                 decoded.extend(decode_all(&mut decoder));
             }
             prop_assert_eq!(decoded, records);
