@@ -24,12 +24,18 @@ use crate::config::{LogFormat, TelemetrySettings};
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// `telemetry.otlp_endpoint` is not a usable URI, or [`init`] ran
+    /// outside a tokio runtime.
     #[error("cannot build the OTLP exporter for {endpoint}: {source}")]
     Exporter {
+        /// The configured `telemetry.otlp_endpoint`.
         endpoint: String,
+        /// Why the exporter was refused.
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// [`init`] was called twice in one process, or something else set the
+    /// global subscriber first.
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
 }
