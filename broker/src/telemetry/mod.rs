@@ -24,8 +24,8 @@ use crate::config::{LogFormat, TelemetrySettings};
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// `telemetry.otlp_endpoint` is not a usable URI, or [`init`] ran
-    /// outside a tokio runtime.
+    /// The exporter refused `telemetry.otlp_endpoint`, usually because it
+    /// is not a URI such as `http://127.0.0.1:4317`.
     #[error("cannot build the OTLP exporter for {endpoint}: {source}")]
     Exporter {
         /// The configured `telemetry.otlp_endpoint`.
