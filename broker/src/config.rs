@@ -52,12 +52,16 @@ pub use principals::{BadTokenHash, PrincipalSettings, TokenHash};
 pub struct Config {
     /// Where the gRPC API listens.
     pub listen: SocketAddr,
+    /// The Mesos masters and the framework Agora subscribes as.
     pub mesos: MesosSettings,
     /// Namespaces known at start; each maps to one Mesos role. Those put or
     /// deleted at run time through Admin are kept in the store and win.
     pub namespaces: Vec<NamespaceSettings>,
+    /// Role prefix, pool, leases and sessions: the broker's own policies.
     pub broker: BrokerSettings,
+    /// Where runtime changes to namespaces are kept.
     pub store: StoreSettings,
+    /// Log format, trace export and the metrics port.
     pub telemetry: TelemetrySettings,
     /// Who may call the broker and what each caller may do.
     pub auth: AuthSettings,
@@ -95,7 +99,9 @@ pub struct MesosSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WireEncoding {
+    /// Binary protobuf (`application/x-protobuf`), the default.
     Protobuf,
+    /// JSON (`application/json`), readable when debugging the wire.
     Json,
 }
 
@@ -104,6 +110,7 @@ pub enum WireEncoding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespaceSettings {
+    /// What frontends acquire in and Admin calls it by; unique.
     pub name: String,
     /// The Mesos role; `role_prefix` + name when unset.
     #[serde(default)]
@@ -124,6 +131,7 @@ pub struct NamespaceSettings {
     /// Whether idle allocation is lent to other namespaces.
     #[serde(default)]
     pub lend: Lend,
+    /// The most lent out at once; unnamed resources are not capped.
     #[serde(default)]
     pub max_lent: BTreeMap<String, f64>,
     /// How long a borrower has to give capacity back when reclaimed.
@@ -142,6 +150,7 @@ fn one() -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lend {
+    /// Lend nothing (the default).
     #[default]
     None,
     /// Lend what the namespace's own demand does not need.
@@ -274,6 +283,7 @@ pub struct TelemetrySettings {
     /// OTLP/gRPC collector (e.g. Jaeger at `http://127.0.0.1:4317`); spans
     /// are exported only when set.
     pub otlp_endpoint: Option<String>,
+    /// Human-readable text (the default) or one JSON object per line.
     pub log_format: LogFormat,
     /// Where Prometheus metrics are served (`GET /metrics`); off when unset.
     pub metrics_listen: Option<SocketAddr>,
@@ -283,7 +293,9 @@ pub struct TelemetrySettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// One human-readable line per event, coloured at a terminal.
     Text,
+    /// One JSON object per event, for a log collector.
     Json,
 }
 
@@ -293,6 +305,8 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
+    /// `[[auth.principals]]`: each with a name, its credentials, its
+    /// namespaces and whether it is an admin.
     pub principals: Vec<PrincipalSettings>,
 }
 
@@ -400,10 +414,18 @@ impl Default for TelemetrySettings {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file cannot be read or parsed, or a key, variable or flag is
+    /// unknown or of the wrong type; the message names which.
     #[error("cannot read the configuration: {0}")]
     Load(#[from] Box<figment::Error>),
+    /// The values parse but do not make sense together.
     #[error("invalid configuration: {field}: {reason}")]
-    Invalid { field: String, reason: String },
+    Invalid {
+        /// The dotted key to fix, such as `mesos.masters`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The prefix of Agora's own environment variables, flags' and keys' alike.

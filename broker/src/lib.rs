@@ -81,17 +81,31 @@ pub async fn run(
 /// Why the broker could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A configured namespace is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The store could not be opened or read at start.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A namespace that `Admin` stored in an earlier run fails this run's
+    /// checks (a newer Agora may check more).
     #[error("stored namespace {name:?} is no longer valid: {reason}")]
-    StoredNamespace { name: String, reason: String },
+    StoredNamespace {
+        /// Which namespace.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `telemetry.metrics_listen` could not be bound, usually because the
+    /// port is taken.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
+        /// The configured `telemetry.metrics_listen`.
         address: std::net::SocketAddr,
+        /// The bind failure.
         source: std::io::Error,
     },
+    /// The gRPC server could not start or failed while serving.
     #[error(transparent)]
     Serve(#[from] ServeError),
 }
@@ -147,12 +161,18 @@ fn core_config(config: &Config, namespaces: Vec<Namespace>) -> CoreConfig {
 /// Why the framework could not be torn down.
 #[derive(Debug, thiserror::Error)]
 pub enum TeardownError {
+    /// The configuration names no framework id.
     #[error("set mesos.framework_id (or --framework-id): there is no framework to tear down")]
     NoFrameworkId,
+    /// A configured namespace is invalid, so the framework's roles are
+    /// unknown.
     #[error(transparent)]
     Config(ConfigError),
+    /// No master confirmed the subscription within the wait carried:
+    /// check `mesos.masters` and that the framework id is still registered.
     #[error("could not subscribe as the framework within {0:?}")]
     NotSubscribed(Duration),
+    /// The master refused the TEARDOWN call or could not be reached.
     #[error(transparent)]
     Call(#[from] mesos::CallError),
 }

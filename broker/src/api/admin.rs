@@ -25,6 +25,8 @@ pub struct AdminService {
 }
 
 impl AdminService {
+    /// Sends every call to the runtime behind `commands`; a namespace put
+    /// without a role gets `role_prefix` + its name.
     pub fn new(commands: mpsc::Sender<Command>, role_prefix: String) -> Self {
         AdminService {
             commands,

@@ -30,6 +30,8 @@ pub struct Principal {
     /// The name from the configuration; sessions and frontend names are
     /// bound to it.
     pub name: String,
+    /// Where it may subscribe; checked at `Subscribe`, and every other
+    /// call goes through a session opened there.
     pub namespaces: Grant,
     /// Whether the `Admin` service is open to it.
     pub admin: bool,
@@ -64,35 +66,61 @@ impl Principal {
 /// Why a caller was refused before any handler ran.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The broker requires authentication and the call carried neither a
+    /// bearer token nor a client certificate (or a service was reached
+    /// without the interceptor, a wiring bug).
     #[error(
         "this broker needs credentials: send `authorization: Bearer <token>` metadata or connect with a client certificate"
     )]
     NoCredentials,
+    /// The `authorization` metadata is not `Bearer <token>`: another
+    /// scheme, no token, or bytes that are not text.
     #[error("the authorization metadata must read `Bearer <token>`")]
     MalformedAuthorization,
+    /// The bearer token hashes to no configured `token_sha256`.
     #[error(
         "the bearer token belongs to no principal: check the token, or ask an operator to add its SHA-256 (`agora hash-token`) to auth.principals"
     )]
     UnknownToken,
+    /// A verified client certificate's CN matches no principal's
+    /// `tls_subject`.
     #[error(
         "the client certificate's subject CN {subject:?} names no principal: ask an operator to set tls_subject = {subject:?} on one in auth.principals"
     )]
-    UnknownSubject { subject: String },
+    UnknownSubject {
+        /// The certificate's subject CN.
+        subject: String,
+    },
+    /// The client certificate cannot be parsed, or its subject has no CN
+    /// readable as text.
     #[error("the client certificate has no readable subject CN to name a principal by")]
     NoSubject,
+    /// The certificate and the bearer token name two different principals.
     #[error(
         "the client certificate names principal {certificate:?} and the token names {token:?}: send the credentials of one principal"
     )]
-    Conflicting { certificate: String, token: String },
+    Conflicting {
+        /// The principal the certificate names.
+        certificate: String,
+        /// The principal the token names.
+        token: String,
+    },
+    /// A principal without `admin = true` called the `Admin` service.
     #[error(
         "principal {principal:?} is not an admin: Admin calls need a principal with admin = true"
     )]
-    NotAdmin { principal: String },
+    NotAdmin {
+        /// The caller.
+        principal: String,
+    },
+    /// A `Subscribe` names a namespace outside the caller's grant.
     #[error(
         "namespace {namespace:?} is not granted to principal {principal:?}: ask an operator to add it to that principal's namespaces"
     )]
     NamespaceNotGranted {
+        /// The caller.
         principal: String,
+        /// The first namespace it was refused.
         namespace: String,
     },
 }

@@ -424,10 +424,13 @@ pub fn namespace_filter(namespace: &str) -> Result<Option<String>, Status> {
 
 // ----- domain to protobuf ----------------------------------------------------
 
+/// Core time (milliseconds since the Unix epoch) as a protobuf timestamp.
 pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp::from(UNIX_EPOCH + Duration::from_millis(at.0))
 }
 
+/// Resources on the wire: `cpus`, `mem` (MB), `disk` (MB) and `gpus` in
+/// their own fields, other scalars by name, ports as inclusive ranges.
 pub fn api_resources(resources: &Resources) -> api::Resources {
     let mut out = api::Resources::default();
     for (name, amount) in resources.scalars() {
@@ -452,6 +455,7 @@ pub fn api_resources(resources: &Resources) -> api::Resources {
     out
 }
 
+/// An agent with its hostname and attributes, as constraints match them.
 pub fn agent(agent: &core::Agent) -> api::Agent {
     api::Agent {
         id: agent.id.0.clone(),
@@ -460,6 +464,9 @@ pub fn agent(agent: &core::Agent) -> api::Agent {
     }
 }
 
+/// A lease as the `Broker` service returns it. A slot comes wholly from
+/// regular or wholly from revocable resources, so `revocable` is either all
+/// of `resources` or unset.
 pub fn lease(lease: &core::Lease) -> api::Lease {
     api::Lease {
         id: lease.id.0.clone(),
@@ -472,6 +479,8 @@ pub fn lease(lease: &core::Lease) -> api::Lease {
     }
 }
 
+/// A task's latest status; the Mesos timestamp is left out when it is not
+/// a valid time.
 pub fn task_status(record: &core::TaskRecord) -> api::TaskStatus {
     api::TaskStatus {
         task_id: record.id.0.clone(),
@@ -601,6 +610,7 @@ pub fn reclaim(reclaim: &core::Reclaim) -> api::Reclaim {
     }
 }
 
+/// An agent as `ListAgents` shows it: what is pooled and what is leased.
 pub fn agent_view(view: &core::AgentView) -> api::AgentView {
     api::AgentView {
         agent: Some(agent(&view.agent)),

@@ -43,13 +43,15 @@ pub const MAX_SLOTS: u32 = 256;
 pub const MAX_PORTS_PER_SLOT: u64 = 1024;
 /// Port ranges in one `Resources`.
 pub const MAX_PORT_RANGES: usize = 64;
-/// Entries of `Resources.scalars`, and the length of each name.
+/// Entries of `Resources.scalars`.
 pub const MAX_SCALARS: usize = 32;
+/// A resource's name, such as `cpus`.
 pub const MAX_RESOURCE_NAME_BYTES: usize = 64;
-/// Constraints in one Acquire, values in one constraint, and the length of
-/// a field name or value.
+/// Constraints in one Acquire.
 pub const MAX_CONSTRAINTS: usize = 16;
+/// Values in one constraint (`IN`, `NOT_IN`).
 pub const MAX_CONSTRAINT_VALUES: usize = 256;
+/// A constraint's attribute name, and each of its values.
 pub const MAX_ATTRIBUTE_BYTES: usize = 256;
 /// The longest an Acquire may wait for capacity.
 pub const MAX_WAIT_SECS: u64 = 3600;
@@ -59,21 +61,25 @@ pub const MAX_IDS: usize = 1000;
 pub const MAX_LAUNCH_TASKS: usize = 1000;
 /// Tasks in one task group (Mesos starts them in one executor).
 pub const MAX_GROUP_TASKS: usize = 64;
-/// A task's name, and its user.
+/// A task's name (what Mesos shows, not its id).
 pub const MAX_TASK_NAME_BYTES: usize = 256;
+/// The Unix user a command runs as.
 pub const MAX_USER_BYTES: usize = 256;
-/// Labels of one task, and the length of each key and value.
+/// Labels of one task.
 pub const MAX_LABELS: usize = 64;
+/// A label's key.
 pub const MAX_LABEL_KEY_BYTES: usize = 256;
+/// A label's value.
 pub const MAX_LABEL_VALUE_BYTES: usize = 4096;
-/// Environment variables of one command, and the length of each name and
-/// value.
+/// Environment variables of one command.
 pub const MAX_ENVIRONMENT: usize = 256;
+/// An environment variable's name.
 pub const MAX_ENV_NAME_BYTES: usize = 256;
+/// An environment variable's value.
 pub const MAX_ENV_VALUE_BYTES: usize = 32 * 1024;
-/// Arguments of one command, and the length of the shell command or of
-/// each argument.
+/// Arguments of one command (`argv`).
 pub const MAX_ARGV: usize = 1024;
+/// A shell command, or one argument of `argv`.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// Refuses a list at `field` longer than `max`.

@@ -36,24 +36,35 @@ use crate::{
 /// How the server tells its callers apart, and whether it speaks TLS.
 #[derive(Debug, Clone)]
 pub struct Security {
+    /// Who is let in, and which callers may use `Admin`.
     pub authenticator: Authenticator,
+    /// The server's identity and, optionally, the CA that verifies client
+    /// certificates; plaintext when `None`.
     pub tls: Option<ServerTlsConfig>,
 }
 
 /// Why the server's security settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
+    /// Authentication is on and `auth.principals` is empty, so nobody could
+    /// call the broker.
     #[error(
         "no principals are configured: add [[auth.principals]] with a token_sha256 or tls_subject to the configuration (see `agora hash-token`), or pass --insecure to let every caller in"
     )]
     NoPrincipals,
+    /// A TLS file named in `[tls]` cannot be read.
     #[error("cannot read {setting} from {path}: {source}")]
     Read {
+        /// The key that names the file, such as `tls.cert`.
         setting: &'static str,
+        /// The file.
         path: String,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The certificate, key or CA was read but TLS cannot use it (not PEM,
+    /// or an unsupported key).
     #[error("the [tls] certificate, key or client_ca is not usable PEM: {0}")]
     Tls(#[source] tonic::transport::Error),
 }
@@ -111,8 +122,12 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// Why the gRPC server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The embedded descriptor sets cannot be decoded; a build bug, not a
+    /// setting.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The TLS configuration was refused at start, or the server failed
+    /// while serving.
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }

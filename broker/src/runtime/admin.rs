@@ -10,8 +10,12 @@ use agora_core::{self as core, Core, CoreError, Request};
 /// Why an operator's namespace change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The core refused the change, which was not stored: the namespace is
+    /// invalid, unknown, or still holds leases, live tasks or waiting
+    /// requests.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// The store could not record the change, so it was not applied.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -20,9 +24,12 @@ pub enum AdminError {
 pub enum NamespaceChange {
     /// `namespace` as the core enforces it and as the store keeps it.
     Put {
+        /// What the core enforces.
         namespace: Box<core::Namespace>,
+        /// What the store keeps and a restart restores.
         stored: Box<api::Namespace>,
     },
+    /// The named namespace, which must hold nothing, goes away.
     Delete(String),
 }
 

@@ -42,7 +42,12 @@ const COMMAND_BATCH: usize = 64;
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     /// A frontend event with its sequence number.
-    Event { sequence: u64, event: FrontendEvent },
+    Event {
+        /// Per frontend, increasing; the frontend acknowledges up to it.
+        sequence: u64,
+        /// What happened.
+        event: FrontendEvent,
+    },
     /// The connection to Mesos was lost or regained (unsequenced).
     MesosConnection(MesosConnection),
 }
@@ -51,8 +56,11 @@ pub enum SessionEvent {
 /// why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MesosConnection {
+    /// Whether Agora is subscribed to Mesos now.
     pub connected: bool,
+    /// When it last connected or disconnected.
     pub since: Timestamp,
+    /// Why it is not connected (the last error); empty while connected.
     pub reason: String,
 }
 
@@ -68,19 +76,29 @@ pub type Read = Box<dyn FnOnce(&Core, Timestamp) + Send>;
 /// What a gRPC handler asks of the runtime.
 pub enum Command {
     /// A request for the core, answered through `reply`.
-    Request { request: Request, reply: Reply },
+    Request {
+        /// What the caller asks.
+        request: Request,
+        /// Where the answer or refusal goes.
+        reply: Reply,
+    },
     /// A Subscribe request; once it is answered, the session's events go
     /// to `events`.
     Subscribe {
+        /// The `Subscribe` request, in the core's words.
         request: Request,
+        /// The session's stream, bounded by [`SESSION_BUFFER`].
         events: SessionSender,
+        /// Where the answer (the new session) or refusal goes.
         reply: Reply,
     },
     /// A Subscribe stream ended.
     SessionEnded(SessionId),
     /// A namespace change, written to the store before the core applies it.
     Namespace {
+        /// The put or delete.
         change: NamespaceChange,
+        /// Where the answer, or why it was not stored or applied, goes.
         reply: oneshot::Sender<Result<Answer, AdminError>>,
     },
     /// Runs a read against the core between inputs.

@@ -14,7 +14,7 @@ use agora_core::{MesosCall, MesosInput, TaskId};
 
 /// Commuting calls in flight at once, each on a connection of its own
 /// (HTTP/1.1 answers one request at a time per connection).
-pub const MAX_IN_FLIGHT: usize = 16;
+pub(crate) const MAX_IN_FLIGHT: usize = 16;
 
 /// Runs until the call sender is dropped, then waits for the calls still
 /// in flight.

@@ -18,8 +18,13 @@ const DELETED: TableDefinition<&str, ()> = TableDefinition::new("deleted_namespa
 /// Why the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database file cannot be created or opened (a bad `store.path`,
+    /// another broker holding it, a corrupt file), or a read or write
+    /// failed (a full disk).
     #[error("the store failed: {0}")]
     Database(#[from] redb::Error),
+    /// A stored namespace is not a valid `agora.v1.Namespace`: the file is
+    /// damaged or not an Agora store.
     #[error("a stored namespace does not decode: {0}")]
     Decode(#[from] prost::DecodeError),
 }
@@ -45,7 +50,11 @@ from_redb!(
 /// Namespaces changed at run time, as last stored.
 #[derive(Debug, Default, PartialEq)]
 pub struct StoredNamespaces {
+    /// Namespaces put through Admin, in name order; each overrides a
+    /// configured one of the same name.
     pub put: Vec<api::Namespace>,
+    /// Names deleted through Admin and not put since, in name order; they
+    /// stay deleted even when the configuration declares them.
     pub deleted: Vec<String>,
 }
 

@@ -24,12 +24,18 @@ use crate::config::{LogFormat, TelemetrySettings};
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// The exporter refused `telemetry.otlp_endpoint`, usually because it
+    /// is not a URI such as `http://127.0.0.1:4317`.
     #[error("cannot build the OTLP exporter for {endpoint}: {source}")]
     Exporter {
+        /// The configured `telemetry.otlp_endpoint`.
         endpoint: String,
+        /// Why the exporter was refused.
         #[source]
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    /// [`init`] was called twice in one process, or something else set the
+    /// global subscriber first.
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing_subscriber::util::TryInitError),
 }

@@ -21,12 +21,12 @@ use tokio::{
 };
 
 /// How long `agora` may take to print its address, or a log line.
-pub const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// `agora` with `args`, with none of the caller's `AGORA_*` variables nor
 /// `NO_COLOR`, so that a developer's environment cannot change what a test
 /// sees, and logs at `info`.
-pub fn agora(args: &[&str]) -> Command {
+pub(crate) fn agora(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
     command
         .args(args)
@@ -43,7 +43,7 @@ pub fn agora(args: &[&str]) -> Command {
 
 /// An `agora` server past its `listening on URL` line, its stdout and
 /// stderr read through pipes (so neither is a terminal).
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     /// The address from the `listening on` line.
     pub url: String,
@@ -53,7 +53,7 @@ pub struct Running {
 impl Running {
     /// Starts `command` and waits for its first stdout line, failing the
     /// test with the child's stderr if it exits before listening.
-    pub async fn start(mut command: Command) -> Running {
+    pub(crate) async fn start(mut command: Command) -> Running {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -87,7 +87,7 @@ impl Running {
     }
 
     /// Waits until a line of stderr contains `needle`; all of stderr so far.
-    pub async fn stderr_with(&self, needle: &str) -> String {
+    pub(crate) async fn stderr_with(&self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let stderr = self.stderr.lock().expect("stderr lock").clone();
@@ -103,7 +103,7 @@ impl Running {
     }
 
     /// Kills the server.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.child.kill().await.expect("kill agora");
     }
 }
