@@ -6,9 +6,9 @@
 //! the same way, with an already-bound listener.
 //!
 //! # Layout
-//! - [`core`]: the sans-IO brain — pool, leases, tasks, status routing —
-//!   is the `agora-core` crate, which cannot do I/O because it depends on
-//!   nothing that can.
+//! - the sans-IO brain — pool, leases, tasks, status routing — is the
+//!   `agora-core` crate, which cannot do I/O because it depends on nothing
+//!   that can.
 //! - [`mesos`]: the Mesos v1 scheduler HTTP client.
 //! - [`runtime`]: the loop that owns the core and carries out its effects.
 //! - [`store`]: what must survive a restart (namespaces changed at run time).
@@ -22,8 +22,6 @@ pub mod mesos;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;
-
-pub use agora_core as core;
 
 use std::{collections::BTreeMap, future::Future, time::Duration};
 

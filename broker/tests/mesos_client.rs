@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use agora_broker::{
-    core::Offer,
-    mesos::{self, Encoding, MesosConfig, MesosEvent, backoff::Backoff},
-};
+use agora_broker::mesos::{self, Encoding, MesosConfig, MesosEvent, backoff::Backoff};
+use agora_core::Offer;
 use agora_proto::mesos::v1::{
     FrameworkId, FrameworkInfo, OfferId,
     framework_info::{Capability, capability},

@@ -19,14 +19,12 @@
 
 use std::collections::BTreeSet;
 
-use agora_broker::{
-    api::{
-        auth::{Grant, Principal},
-        convert, limits, namespace,
-        ownership::Ownership,
-    },
-    core::{self, Resources, SessionId},
+use agora_broker::api::{
+    auth::{Grant, Principal},
+    convert, limits, namespace,
+    ownership::Ownership,
 };
+use agora_core::{self as core, Resources, SessionId};
 use agora_fuzz::alloc::within_budget;
 use agora_proto::agora::v1 as api;
 use libfuzzer_sys::fuzz_target;

@@ -4,10 +4,8 @@
 //! Each domain value is checked against the invariants the core relies
 //! on, since the core trusts them without looking again.
 
-use agora_broker::{
-    core::{self, Resources},
-    mesos::{MesosEvent, convert, subscription::heartbeat_silence_limit},
-};
+use agora_broker::mesos::{MesosEvent, convert, subscription::heartbeat_silence_limit};
+use agora_core::{self as core, Resources};
 use agora_proto::{
     mesos::v1::{
         self as mesos,

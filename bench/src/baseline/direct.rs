@@ -17,12 +17,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agora_broker::{
-    core::{self, AgentId, Command, LaunchTask, MesosCall, OfferId, Resources, TaskId, TaskState},
-    mesos::{
-        self, Encoding, MesosConfig, MesosEvent, MesosHandle, backoff::Backoff,
-        client::teardown_call,
-    },
+use agora_broker::mesos::{
+    self, Encoding, MesosConfig, MesosEvent, MesosHandle, backoff::Backoff, client::teardown_call,
+};
+use agora_core::{
+    self as core, AgentId, Command, LaunchTask, MesosCall, OfferId, Resources, TaskId, TaskState,
 };
 use agora_proto::mesos::v1::{
     FrameworkInfo,

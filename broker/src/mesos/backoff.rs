@@ -7,7 +7,9 @@ use std::time::Duration;
 /// random, doubling per attempt up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
+    /// The delay after the first failure.
     pub initial: Duration,
+    /// The longest delay, however many failures came before.
     pub max: Duration,
 }
 

@@ -38,7 +38,7 @@ use super::{
     request::{MesosRequest, RequestError, Requests},
     subscription::{Connection, Input, Next, Output, Subscription, SubscriptionError},
 };
-use crate::core::MesosCall;
+use agora_core::MesosCall;
 
 /// How to reach Mesos and who to be there.
 #[derive(Debug, Clone)]
@@ -46,6 +46,7 @@ pub struct MesosConfig {
     /// Base URLs of masters (`http://host:5050`), tried in turn; at least
     /// one.
     pub masters: Vec<String>,
+    /// How calls and events are encoded on the wire (protobuf by default).
     pub encoding: Encoding,
     /// The framework to subscribe as; `id` set to resume an existing one.
     pub framework_info: FrameworkInfo,
@@ -53,6 +54,7 @@ pub struct MesosConfig {
     pub missed_heartbeats: u32,
     /// Limit on a call's round trip and on waiting for SUBSCRIBED.
     pub request_timeout: Duration,
+    /// The delays between attempts to subscribe.
     pub backoff: Backoff,
     /// HTTP basic credentials (principal, secret); never logged.
     pub credentials: Option<(String, String)>,
@@ -69,7 +71,12 @@ pub enum CallError {
     SubscriptionLost(StatusCode),
     /// The master refused the call itself; the body says why.
     #[error("master refused the call with {status}: {body}")]
-    Rejected { status: StatusCode, body: String },
+    Rejected {
+        /// The status the master answered.
+        status: StatusCode,
+        /// Its explanation, as the master wrote it.
+        body: String,
+    },
     /// No answer within the request timeout.
     #[error("no answer from the master within {0:?}")]
     Timeout(Duration),

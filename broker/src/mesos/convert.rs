@@ -13,7 +13,7 @@ use agora_proto::mesos::v1::{
 };
 
 use super::MesosEvent;
-use crate::core::{self, MesosCall, Resources, StatusUpdate, TaskState};
+use agora_core::{self as core, MesosCall, Resources, StatusUpdate, TaskState};
 
 /// The domain event for a scheduler event the core acts on, `None` (logged
 /// at debug) for the others. SUBSCRIBED, HEARTBEAT and ERROR belong to the

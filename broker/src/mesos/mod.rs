@@ -5,7 +5,7 @@
 //! [`agora_proto::wire`], shared with the devcluster.
 //!
 //! The client speaks the core's language both ways: it takes
-//! [`MesosCall`](crate::core::MesosCall)s ([`MesosHandle::send`]) and
+//! [`MesosCall`](agora_core::MesosCall)s ([`MesosHandle::send`]) and
 //! reports [`MesosEvent`]s, so no Mesos protobuf type reaches the runtime.
 //!
 //! # Layout
@@ -28,7 +28,7 @@ pub use subscription::SubscriptionError;
 /// The encoding the client speaks, chosen in [`MesosConfig::encoding`].
 pub use agora_proto::wire::Encoding;
 
-use crate::core;
+use agora_core as core;
 
 /// What the client reports to the runtime, in the core's terms.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,10 @@ pub enum MesosEvent {
     /// SUBSCRIBED arrived. `resubscribed` is true after any earlier
     /// subscription: updates may have been missed, so reconcile.
     Subscribed {
+        /// The framework id Mesos assigned or confirmed; keep it to fail
+        /// over to.
         framework_id: String,
+        /// Whether an earlier subscription of this process came before.
         resubscribed: bool,
         /// The roles the SUBSCRIBE carried: roles changed while it was in
         /// flight must still reach Mesos.
@@ -44,7 +47,10 @@ pub enum MesosEvent {
     },
     /// The subscription ended; its offers are void. `reason` is the
     /// [`SubscriptionError`] with its sources, as frontends are told it.
-    Disconnected { reason: String },
+    Disconnected {
+        /// What ended it, with its causes.
+        reason: String,
+    },
     /// New offers.
     Offers(Vec<core::Offer>),
     /// An offer is withdrawn.

@@ -31,7 +31,9 @@ pub enum RequestError {
     /// a valid request URL.
     #[error("{url} is not a valid request URL")]
     InvalidUrl {
+        /// The URL as it was built.
         url: String,
+        /// What is wrong with it.
         #[source]
         source: http::Error,
     },

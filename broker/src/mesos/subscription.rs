@@ -55,30 +55,49 @@ pub enum SubscriptionError {
     Request(#[source] RequestError),
     /// A master that accepts connections and says nothing: try the next.
     #[error("{master} did not answer SUBSCRIBE within {timeout:?}")]
-    Unanswered { master: String, timeout: Duration },
+    Unanswered {
+        /// The master's base URL.
+        master: String,
+        /// How long it was given.
+        timeout: Duration,
+    },
     /// No connection to the master.
     #[error("cannot reach {master}")]
     Unreachable {
+        /// The master's base URL.
         master: String,
+        /// Why the connection failed.
         #[source]
         source: hyper_util::client::legacy::Error,
     },
     /// A `307` that does not say where the leader is.
     #[error("{master} redirected without a Location")]
-    RedirectWithoutLocation { master: String },
+    RedirectWithoutLocation {
+        /// The master's base URL.
+        master: String,
+    },
     /// Masters redirecting in a loop, as during a leader election.
     #[error("too many redirects, last to {leader}")]
-    TooManyRedirects { leader: String },
+    TooManyRedirects {
+        /// Where the last redirect pointed.
+        leader: String,
+    },
     /// Any other status than `200` or `307`; the body says why.
     #[error("{master} refused SUBSCRIBE with {status}: {body}")]
     Refused {
+        /// The master's base URL.
         master: String,
+        /// The status it answered.
         status: StatusCode,
+        /// Its explanation, as the master wrote it.
         body: String,
     },
     /// Without a stream id, no call could be made on the subscription.
     #[error("{master} answered SUBSCRIBE without Mesos-Stream-Id")]
-    NoStreamId { master: String },
+    NoStreamId {
+        /// The master's base URL.
+        master: String,
+    },
     /// The heartbeat watchdog fired: the stream is dead or stuck.
     #[error("no event or heartbeat for {0:?}")]
     Silent(Duration),
@@ -130,8 +149,11 @@ pub enum Input<'a> {
     /// The master answered SUBSCRIBE (its body not read yet). `roles` are
     /// those the SUBSCRIBE carried.
     Answered {
+        /// The answer's status: 200, a 307 to the leader, or a refusal.
         status: StatusCode,
+        /// Its headers: `Location` of a redirect, `Mesos-Stream-Id`.
         headers: &'a HeaderMap,
+        /// The roles the SUBSCRIBE carried.
         roles: Vec<String>,
     },
     /// The body of an answer refusing SUBSCRIBE.
@@ -154,13 +176,22 @@ pub enum Input<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
     /// POST SUBSCRIBE to the master at `master` (a base URL).
-    Subscribe { master: String },
+    Subscribe {
+        /// The master's base URL.
+        master: String,
+    },
     /// Read the refusing answer's body: [`Input::Refusal`].
     ReadRefusal,
     /// Read the event stream; `silence` without a byte means it is dead.
-    ReadStream { silence: Duration },
+    ReadStream {
+        /// How long the stream may stay quiet before it is given up.
+        silence: Duration,
+    },
     /// Wait `delay`, then [`Input::Retry`].
-    Wait { delay: Duration },
+    Wait {
+        /// The backoff delay before the next attempt.
+        delay: Duration,
+    },
 }
 
 /// The subscription calls go on.
@@ -170,8 +201,11 @@ pub enum Connection {
     Disconnected,
     /// Live on `master`; SUBSCRIBEs from now on carry `framework_id`.
     Subscribed {
+        /// The leading master's base URL, where calls go.
         master: String,
+        /// The `Mesos-Stream-Id` every call must carry.
         stream_id: HeaderValue,
+        /// The framework id Mesos assigned or confirmed.
         framework_id: String,
     },
 }
@@ -641,7 +675,7 @@ mod tests {
         };
         assert_eq!(
             machine.step(now, record(rescind)),
-            vec![Output::Event(MesosEvent::Rescind(crate::core::OfferId(
+            vec![Output::Event(MesosEvent::Rescind(agora_core::OfferId(
                 "o1".into()
             )))]
         );
