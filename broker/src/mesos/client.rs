@@ -15,7 +15,7 @@ use agora_proto::{
         FrameworkId, FrameworkInfo, master,
         scheduler::{Call, call},
     },
-    wire::{Encoding, recordio::Decoder},
+    wire::recordio::Decoder,
 };
 use bytes::Bytes;
 use http::StatusCode;
@@ -32,33 +32,13 @@ use tokio::{
 use tracing::{Instrument, info_span, instrument};
 
 use super::{
-    MesosEvent,
-    backoff::Backoff,
+    config::MesosConfig,
     convert::{self, Outgoing},
+    event::MesosEvent,
     request::{MesosRequest, RequestError, Requests},
     subscription::{Connection, Input, Next, Output, Subscription, SubscriptionError},
 };
 use agora_core::MesosCall;
-
-/// How to reach Mesos and who to be there.
-#[derive(Debug, Clone)]
-pub struct MesosConfig {
-    /// Base URLs of masters (`http://host:5050`), tried in turn; at least
-    /// one.
-    pub masters: Vec<String>,
-    /// How calls and events are encoded on the wire (protobuf by default).
-    pub encoding: Encoding,
-    /// The framework to subscribe as; `id` set to resume an existing one.
-    pub framework_info: FrameworkInfo,
-    /// Silence for this many heartbeat intervals means the stream is dead.
-    pub missed_heartbeats: u32,
-    /// Limit on a call's round trip and on waiting for SUBSCRIBED.
-    pub request_timeout: Duration,
-    /// The delays between attempts to subscribe.
-    pub backoff: Backoff,
-    /// HTTP basic credentials (principal, secret); never logged.
-    pub credentials: Option<(String, String)>,
-}
 
 /// Why a call was not accepted.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use agora_proto::mesos::v1::{
     scheduler::{Call, Event, call, event},
 };
 
-use super::MesosEvent;
+use super::event::MesosEvent;
 use agora_core::{self as core, MesosCall, Resources, StatusUpdate, TaskState};
 
 /// The domain event for a scheduler event the core acts on, `None` (logged

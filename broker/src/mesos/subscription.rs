@@ -35,10 +35,10 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{
-    MesosEvent,
     backoff::Backoff,
-    client::MesosConfig,
+    config::MesosConfig,
     convert,
+    event::MesosEvent,
     request::{RequestError, SCHEDULER_PATH, STREAM_ID},
 };
 
