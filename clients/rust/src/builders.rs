@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{api, duration};
+use agora_proto::agora::v1 as api;
 
 /// `count` identical slots of resources.
 #[derive(Debug, Clone)]
@@ -194,5 +194,13 @@ impl Task {
 impl From<Task> for api::TaskSpec {
     fn from(task: Task) -> api::TaskSpec {
         task.0
+    }
+}
+
+/// A duration as protobuf carries it; one past `i64` seconds saturates.
+pub(crate) fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
     }
 }

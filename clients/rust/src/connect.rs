@@ -11,10 +11,9 @@ use tonic::{
     transport::{Certificate, Channel, ClientTlsConfig, Identity},
 };
 
-use crate::{
-    Error,
-    api::{admin_client::AdminClient, broker_client::BrokerClient},
-};
+use agora_proto::agora::v1::{admin_client::AdminClient, broker_client::BrokerClient};
+
+use crate::error::Error;
 
 /// A channel whose every call carries the caller's [`Credentials`].
 pub type Authenticated = InterceptedService<Channel, Credentials>;

@@ -31,47 +31,20 @@
 
 mod builders;
 mod connect;
+mod error;
 
 use std::time::Duration;
 
 pub use agora_proto::agora::v1 as api;
 use api::event::Kind;
+use builders::duration;
 pub use builders::{Acquire, Constraint, Slot, Task};
 pub use connect::{
     Admin, Authenticated, Client, ConnectOptions, Credentials, TlsOptions, connect_admin,
     connect_with,
 };
+pub use error::Error;
 use tonic::Streaming;
-
-/// What can go wrong talking to the broker.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The address is not a valid URI.
-    #[error("invalid broker address {0:?}: expected a URI such as http://127.0.0.1:50051")]
-    Address(String),
-    /// No connection could be made.
-    #[error("cannot connect to the broker at {address}: {source}")]
-    Connect {
-        /// The address as the caller gave it, so the message shows which
-        /// broker was unreachable.
-        address: String,
-        /// Why the transport gave up.
-        #[source]
-        source: tonic::transport::Error,
-    },
-    /// The token cannot be sent as an `authorization` header.
-    #[error("the token must be printable ASCII to travel as `authorization: Bearer <token>`")]
-    Token,
-    /// The TLS settings were refused.
-    #[error("invalid TLS settings: {0}")]
-    Tls(#[source] tonic::transport::Error),
-    /// The broker answered with an error status.
-    #[error("broker refused the call: {0}")]
-    Status(#[from] tonic::Status),
-    /// The stream ended or sent something else before `Subscribed`.
-    #[error("the broker did not confirm the subscription")]
-    NotSubscribed,
-}
 
 /// One frontend session: every call carries its session id.
 #[derive(Debug, Clone)]
@@ -315,11 +288,4 @@ pub async fn connect(address: &str) -> Result<Client, Error> {
 
 fn owned(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|id| (*id).to_owned()).collect()
-}
-
-pub(crate) fn duration(d: Duration) -> prost_types::Duration {
-    prost_types::Duration {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
-    }
 }
