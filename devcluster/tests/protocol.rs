@@ -216,6 +216,20 @@ async fn answer(addr: std::net::SocketAddr, media: &'static str, json: &str) -> 
     }
 }
 
+/// Asserts that every SUBSCRIBE in `bodies` subscribes, in JSON and in
+/// protobuf.
+async fn assert_all_subscribe(addr: std::net::SocketAddr, bodies: &[String]) {
+    for body in bodies {
+        for media in [JSON, PROTOBUF] {
+            assert_eq!(
+                answer(addr, media, body).await,
+                Answer::Subscribed,
+                "{media} {body}"
+            );
+        }
+    }
+}
+
 /// A SUBSCRIBE body with this `framework_info` and top-level rest
 /// (`"framework_id": ...,` or nothing).
 fn subscribe_json(framework_info: &str, rest: &str) -> String {
@@ -306,15 +320,7 @@ async fn subscribe_calls_a_master_cannot_parse_or_validate_are_refused_with_400(
         subscribe_json(r#"{"user":"","name":""}"#, ""),
         subscribe_json(user_and_name, r#""framework_id":{"value":""},"#),
     ];
-    for body in &accepted {
-        for media in [JSON, PROTOBUF] {
-            assert_eq!(
-                answer(addr, media, body).await,
-                Answer::Subscribed,
-                "{media} {body}"
-            );
-        }
-    }
+    assert_all_subscribe(addr, &accepted).await;
     cluster.shutdown().await.unwrap();
 }
 
@@ -388,15 +394,7 @@ async fn subscribe_with_an_invalid_framework_info_gets_an_error_event() {
         // An empty id is no id: a new framework.
         with_id(""),
     ];
-    for body in &accepted {
-        for media in [JSON, PROTOBUF] {
-            assert_eq!(
-                answer(addr, media, body).await,
-                Answer::Subscribed,
-                "{media} {body}"
-            );
-        }
-    }
+    assert_all_subscribe(addr, &accepted).await;
     cluster.shutdown().await.unwrap();
 }
 

@@ -42,14 +42,7 @@ impl AdminService {
     async fn change(&self, change: NamespaceChange) -> Result<Answer, Status> {
         let (reply, answer) = oneshot::channel();
         let command = Command::Namespace { change, reply };
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| super::stopping())?;
-        answer
-            .await
-            .map_err(|_| super::stopping())?
-            .map_err(Status::from)
+        super::answered(&self.commands, command, answer, Status::from).await
     }
 
     async fn read<T: Send + 'static>(

@@ -130,7 +130,7 @@ impl Broker for BrokerService {
             events,
             reply,
         };
-        let session = match super::answered(&self.commands, subscribe, answer).await? {
+        let session = match super::answered(&self.commands, subscribe, answer, core_status).await? {
             Answer::Subscribed(session) => session,
             other => return Err(mismatched(&other)),
         };

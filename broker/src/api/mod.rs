@@ -33,26 +33,26 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
 
 use crate::runtime::{self, Command};
-use agora_core::{Answer, Core, CoreError, Request, Timestamp};
+use agora_core::{Answer, Core, Request, Timestamp};
 
 /// Hands `request` to the core through the runtime and awaits its answer:
 /// how every handler that changes something talks to the core.
 async fn request(commands: &mpsc::Sender<Command>, request: Request) -> Result<Answer, Status> {
     let (reply, answer) = oneshot::channel();
-    answered(commands, Command::Request { request, reply }, answer).await
+    let command = Command::Request { request, reply };
+    answered(commands, command, answer, errors::core_status).await
 }
 
-/// Sends `command` and awaits `answer`, a refusal as its status.
-async fn answered(
+/// Sends `command` and awaits `answer`, a refusal turned into a status by
+/// `to_status`.
+async fn answered<E>(
     commands: &mpsc::Sender<Command>,
     command: Command,
-    answer: oneshot::Receiver<Result<Answer, CoreError>>,
+    answer: oneshot::Receiver<Result<Answer, E>>,
+    to_status: fn(E) -> Status,
 ) -> Result<Answer, Status> {
     commands.send(command).await.map_err(|_| stopping())?;
-    answer
-        .await
-        .map_err(|_| stopping())?
-        .map_err(errors::core_status)
+    answer.await.map_err(|_| stopping())?.map_err(to_status)
 }
 
 /// Runs `view` against the core between its inputs: how every handler
