@@ -99,6 +99,16 @@ impl Process {
             .id()
             .unwrap_or_else(|| panic!("{} has exited", self.name))
     }
+
+    /// Kills the process and waits until it has exited, so that what it
+    /// held (its port, its store's lock) is free when this returns. A drop
+    /// kills without waiting.
+    pub async fn kill(mut self) {
+        self.child
+            .kill()
+            .await
+            .unwrap_or_else(|error| panic!("cannot kill {}: {error}", self.name));
+    }
 }
 
 /// A standalone devcluster on port 0 with `agents` agents.

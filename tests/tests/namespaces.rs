@@ -204,6 +204,7 @@ async fn namespaces_put_at_run_time_survive_a_restart() {
             })
             .await
             .unwrap();
+        broker.kill().await;
     }
     let broker = broker(master.url(), &env).await;
     let mut admin = admin(&broker).await;
