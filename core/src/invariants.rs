@@ -293,7 +293,7 @@ proptest! {
                     if !core.tasks.get(&id).unwrap().state.is_terminal() {
                         *updates_sent.entry(id.clone()).or_default() += 1;
                     }
-                    core.status_update(StatusUpdate {
+                    core.status_update(Timestamp::default(), StatusUpdate {
                         task_id: id,
                         agent_id: Some(agent(0).id),
                         state,

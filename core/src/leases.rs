@@ -50,6 +50,8 @@ pub(crate) struct LeaseBook {
     unbound: BTreeMap<String, usize>,
     /// How long before its expiry a lease's holder is warned.
     notice: Duration,
+    /// Leases granted or ended since the journal last took them.
+    touched: BTreeSet<LeaseId>,
 }
 
 impl LeaseBook {
@@ -62,12 +64,14 @@ impl LeaseBook {
             by_frontend: BTreeMap::new(),
             unbound: BTreeMap::new(),
             notice,
+            touched: BTreeSet::new(),
         }
     }
 
     pub(crate) fn insert(&mut self, state: LeaseState) {
         let id = state.lease.id.clone();
         self.remove(&id);
+        self.touched.insert(id.clone());
         self.index(&id, &state);
         self.records.insert(id, state);
     }
@@ -75,6 +79,7 @@ impl LeaseBook {
     pub(crate) fn remove(&mut self, id: &LeaseId) -> Option<LeaseState> {
         let state = self.records.remove(id)?;
         self.unindex(id, &state);
+        self.touched.insert(id.clone());
         Some(state)
     }
 
@@ -88,6 +93,17 @@ impl LeaseBook {
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &LeaseState> {
         self.records.values()
+    }
+
+    /// Notes a lease of an earlier run, which this book never held, as
+    /// ended.
+    pub(crate) fn touch(&mut self, id: LeaseId) {
+        self.touched.insert(id);
+    }
+
+    /// The leases granted or ended since the last call.
+    pub(crate) fn take_touched(&mut self) -> BTreeSet<LeaseId> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Changes a lease, keeping the indexes true; `None` if it is gone.

@@ -14,6 +14,8 @@
 //! - [`resources`]: fixed-point scalars and port ranges.
 //! - [`model`]: ids, offers, leases, tasks, events, Mesos calls, errors.
 //! - [`views`]: what reads and reports show of the core.
+//! - [`durable`]: what survives a crash, and the changes the runtime
+//!   writes.
 //! - `pool`: the offers held, indexed for placement.
 //! - `placement`: constraints and the search for room for each slot.
 //! - `leases`: the leases held, indexed by deadline, offer, agent and role.
@@ -21,6 +23,7 @@
 //! - [`engine`]: [`Core`], the state machine.
 
 mod capacity;
+pub mod durable;
 pub mod engine;
 mod fair;
 mod leases;

@@ -455,6 +455,9 @@ pub enum LeaseLostReason {
     Reclaimed,
     /// An operator drained the frontend.
     Drained,
+    /// The broker restarted: Mesos takes back every offer when a framework
+    /// fails over, so no lease outlives the broker that granted it.
+    BrokerRestarted,
 }
 
 /// Something a frontend is told on its event stream.
@@ -674,6 +677,15 @@ pub enum CoreError {
     /// No namespace has this name.
     #[error("namespace {0:?} does not exist")]
     NamespaceNotFound(String),
+    /// The broker restarted and Mesos has not yet reported every task it
+    /// restored, so what each quota has left is not known yet.
+    #[error(
+        "the broker restarted and waits for Mesos to report {unsettled} of its tasks; retry shortly"
+    )]
+    Recovering {
+        /// Restored tasks Mesos has not reported on yet.
+        unsettled: usize,
+    },
     /// The namespace exists, but the session did not subscribe with it.
     #[error("namespace {namespace:?} is not among this session's namespaces; subscribe with it")]
     NamespaceNotSubscribed {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::durable::Durable;
 use crate::model::*;
 use crate::views::{DrainReport, FrontendView, Launched};
 
@@ -30,6 +31,9 @@ pub enum Input {
     Mesos(MesosInput),
     /// Time passed: whatever fell due by `now` is done.
     Tick,
+    /// The broker starts again from what an earlier run stored; given
+    /// first, before any other input.
+    Recovered(Box<Durable>),
 }
 
 /// What frontends and operators ask of the core. Each request is answered

@@ -22,6 +22,8 @@ pub(crate) struct TaskBook {
     /// Finished tasks, oldest first; at most `keep_finished` of them.
     finished: VecDeque<TaskId>,
     keep_finished: usize,
+    /// Tasks launched or changed since the journal last took them.
+    touched: BTreeSet<TaskId>,
 }
 
 impl TaskBook {
@@ -31,6 +33,7 @@ impl TaskBook {
             live: BTreeMap::new(),
             finished: VecDeque::new(),
             keep_finished,
+            touched: BTreeSet::new(),
         }
     }
 
@@ -41,6 +44,7 @@ impl TaskBook {
             .entry(record.frontend.clone())
             .or_default()
             .insert(record.client_id.clone());
+        self.touched.insert(record.id.clone());
         self.records.insert(record.id.clone(), record);
     }
 
@@ -80,10 +84,16 @@ impl TaskBook {
             .filter(|record| !record.state.is_terminal())?;
         change(record);
         let record = record.clone();
+        self.touched.insert(record.id.clone());
         if record.state.is_terminal() {
             self.finish(&record);
         }
         Some(record)
+    }
+
+    /// The tasks launched or changed since the last call.
+    pub(crate) fn take_touched(&mut self) -> BTreeSet<TaskId> {
+        std::mem::take(&mut self.touched)
     }
 
     fn finish(&mut self, record: &TaskRecord) {

@@ -594,6 +594,7 @@ fn lost_reason(reason: core::LeaseLostReason) -> api::lease_lost::Reason {
         C::AgentChanged => A::AgentChanged,
         C::Reclaimed => A::Reclaimed,
         C::Drained => A::Drained,
+        C::BrokerRestarted => A::BrokerRestarted,
     }
 }
 

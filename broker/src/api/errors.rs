@@ -66,6 +66,12 @@ pub fn core_status(error: CoreError) -> Status {
             message,
             &[("namespace", namespace)],
         ),
+        CoreError::Recovering { unsettled } => with_reason(
+            Code::Unavailable,
+            ErrorReason::NotReady,
+            message,
+            &[("unsettled_tasks", unsettled.to_string())],
+        ),
         CoreError::NamespaceNotSubscribed { namespace } => with_reason(
             Code::PermissionDenied,
             ErrorReason::NamespaceNotGranted,

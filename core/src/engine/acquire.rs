@@ -28,6 +28,7 @@ impl Core {
         let frontend = self.check_namespace(session, &request.namespace)?;
         self.refuse_if_draining(&frontend)?;
         validate_request(&request)?;
+        self.refuse_while_recovering()?;
         if let Some(outcome) = self.recall(now, ticket, &frontend, &request)? {
             return Ok(outcome);
         }

@@ -114,6 +114,7 @@ impl Core {
             .get_mut(frontend)
             .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
         state.draining.get_or_insert(now);
+        self.touch_frontend(frontend);
         self.unschedule_forget(frontend);
         let (refused, kept): (VecDeque<Waiting>, _) = std::mem::take(&mut self.queue.waiting)
             .into_iter()
@@ -199,7 +200,9 @@ impl Core {
             .get_mut(frontend)
             .ok_or_else(|| CoreError::FrontendNotFound(frontend.clone()))?;
         state.draining = None;
-        if state.sessions.is_empty() {
+        let idle = state.sessions.is_empty();
+        self.touch_frontend(frontend);
+        if idle {
             self.schedule_forget(now, frontend);
         }
         self.frontend(now, frontend)
@@ -280,6 +283,7 @@ impl Core {
 
     /// Drops everything kept under `frontend`'s name.
     fn forget(&mut self, frontend: &FrontendName) {
+        self.touch_frontend(frontend);
         self.sessions.frontends.remove(frontend);
         let remembered: Vec<(FrontendName, String)> = self
             .queue

@@ -22,6 +22,7 @@ impl Core {
             Input::SessionEnded(session) => self.end_session(now, &session),
             Input::Mesos(event) => self.mesos(now, event),
             Input::Tick => self.tick(now),
+            Input::Recovered(durable) => self.recover(now, *durable),
         }
         self.drain_effects()
     }
@@ -97,11 +98,11 @@ impl Core {
             MesosInput::Subscribed {
                 resubscribed,
                 roles,
-            } => self.mesos_subscribed(resubscribed, &roles),
+            } => self.mesos_subscribed(now, resubscribed, &roles),
             MesosInput::Disconnected => self.mesos_disconnected(now),
             MesosInput::Offers(offers) => self.offers(now, offers),
             MesosInput::Rescind(offer) => self.rescind(&offer),
-            MesosInput::Update(update) => self.status_update(update),
+            MesosInput::Update(update) => self.status_update(now, update),
             MesosInput::AgentLost(agent) => self.agent_lost(&agent),
             MesosInput::AcceptFailed { tasks, reason } => self.accept_failed(&tasks, &reason),
         }

@@ -302,6 +302,7 @@ impl Core {
         up_to_sequence: u64,
     ) -> Result<(), CoreError> {
         let frontend = self.frontend_of(session)?;
+        self.touch_frontend(&frontend);
         if let Some(state) = self.sessions.frontends.get_mut(&frontend) {
             while state
                 .outbox

@@ -9,12 +9,17 @@ impl Core {
     /// suppresses no role; roles that changed while it was in flight are
     /// updated; after a resubscription every live task is reconciled, since
     /// updates may have been missed while away.
-    pub(crate) fn mesos_subscribed(&mut self, resubscribed: bool, roles: &[String]) {
+    pub(crate) fn mesos_subscribed(
+        &mut self,
+        now: Timestamp,
+        resubscribed: bool,
+        roles: &[String],
+    ) {
         self.tenancy.suppressed.clear();
         self.roles_changed(roles.to_vec());
         self.tenancy.pushed = Default::default();
         self.push_quota();
-        if !resubscribed {
+        if !resubscribed && self.recovery.is_none() {
             return;
         }
         let tasks: Vec<(TaskId, AgentId)> = self
@@ -27,6 +32,7 @@ impl Core {
             self.effects
                 .push(Effect::Mesos(MesosCall::Reconcile { tasks }));
         }
+        self.reconcile_after_restart(now);
     }
 
     /// The subscription is gone, and with it every outstanding offer. Leases
@@ -155,7 +161,12 @@ impl Core {
     /// (when it carries a uuid), then delivered to the owning frontend. A
     /// terminal state is final: a later update of the same task (a stale
     /// retry, a reconciliation answer) is acknowledged and goes no further.
-    pub(crate) fn status_update(&mut self, update: StatusUpdate) {
+    /// A live task the core does not know is adopted (see `durability`).
+    pub(crate) fn status_update(&mut self, now: Timestamp, update: StatusUpdate) {
+        self.settled(&update.task_id);
+        if self.tasks.get(&update.task_id).is_none() {
+            self.adopt(now, &update);
+        }
         let owned = self.tasks.update_live(&update.task_id, |record| {
             record.state = update.state;
             record.reason = update.reason.clone();

@@ -25,6 +25,7 @@ use super::views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsag
 
 mod acquire;
 mod demand;
+mod durability;
 mod frontends;
 mod handle;
 mod launch;
@@ -70,6 +71,10 @@ pub(super) struct FrontendState {
     /// When it is forgotten if it still holds nothing then; its key in
     /// [`Core::forgettable`].
     pub(super) forget_at: Option<Timestamp>,
+    /// The last sequence whose event the journal has handed out.
+    pub(super) journaled: u64,
+    /// The last acknowledged sequence the journal has handed out.
+    pub(super) journaled_acknowledged: u64,
 }
 
 #[derive(Debug)]
@@ -180,6 +185,10 @@ pub struct Core {
     /// When [`Core::tick`] last ran: pool offers whose time to live ended
     /// by then were considered and kept (warm, held or wanted).
     pub(super) last_tick: Timestamp,
+    /// The durable records touched since the runtime last took them.
+    pub(super) journal: durability::Journal,
+    /// Set after a restart until Mesos has reported the restored tasks.
+    pub(super) recovery: Option<durability::Recovery>,
     pub(super) effects: Vec<Effect>,
 }
 
@@ -353,6 +362,8 @@ impl Core {
             launches: Launches::default(),
             reclaims: VecDeque::new(),
             last_tick: Timestamp::default(),
+            journal: durability::Journal::default(),
+            recovery: None,
             effects: Vec::new(),
         }
     }
@@ -434,6 +445,7 @@ impl Core {
                 ended_at: None,
             },
         );
+        self.touch_frontend(&frontend);
         let state = self.sessions.frontends.entry(frontend).or_default();
         state.owner.get_or_insert_with(|| principal.to_owned());
         state.namespaces = namespaces;
@@ -497,6 +509,7 @@ impl Core {
     /// Appends an event to the frontend's outbox and delivers it to each of
     /// its live sessions.
     fn notify(&mut self, frontend: &FrontendName, event: FrontendEvent) {
+        self.touch_frontend(frontend);
         let state = self.sessions.frontends.entry(frontend.clone()).or_default();
         state.next_sequence += 1;
         let sequence = state.next_sequence;

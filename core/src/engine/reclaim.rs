@@ -98,6 +98,7 @@ impl Core {
                 &frontend,
                 FrontendEvent::PreemptionNotice(Box::new(reclaim.clone())),
             );
+            self.touch_reclaims();
             self.reclaims.push_back(ReclaimState {
                 reclaim,
                 enforced: false,
@@ -136,6 +137,7 @@ impl Core {
         for state in self.reclaims.iter_mut() {
             if !state.enforced && state.reclaim.deadline <= now {
                 state.enforced = true;
+                self.journal.reclaims = true;
                 due.extend(state.reclaim.tasks.iter().cloned());
             }
         }

@@ -14,6 +14,7 @@ impl Core {
     /// frontends that held nothing for the frontend retention.
     pub(crate) fn tick(&mut self, now: Timestamp) {
         self.last_tick = now;
+        self.settle_if_due(now);
         let notice = self.config.expiring_notice;
         let mut warnings = Vec::new();
         let mut expired = Vec::new();
@@ -263,7 +264,7 @@ impl Core {
             .open
             .values()
             .map(|s| s.ended_at.map(|t| t.after(self.config.session_grace)));
-        [leases, offers, self.next_forget()]
+        [leases, offers, self.next_forget(), self.settle_deadline()]
             .into_iter()
             .chain(accepts)
             .chain(reclaims)

@@ -90,7 +90,10 @@ fn a_frontend_with_live_tasks_or_unacknowledged_events_is_not_forgotten() {
 
     // The task ends while no session is live: its status waits for the
     // frontend, and so does the frontend's name.
-    core.status_update(update(&task_id, TaskState::Finished, None));
+    core.status_update(
+        Timestamp::default(),
+        update(&task_id, TaskState::Finished, None),
+    );
     core.tick(later.after(RETENTION * 3));
     assert_eq!(known(&core), ["a"]);
     assert_eq!(core.tasks.live_count(&name("a")), 0);
@@ -224,7 +227,10 @@ fn a_drain_takes_the_leases_refuses_waiting_and_new_acquires_and_leaves_tasks_al
     granted(core.acquire(now, Ticket(7), &b, again));
 
     // The frontend still owns its task and hears of it.
-    core.status_update(update(&task_id, TaskState::Finished, None));
+    core.status_update(
+        Timestamp::default(),
+        update(&task_id, TaskState::Finished, None),
+    );
     assert!(core.frontend(now, &name("a")).unwrap().drained());
 }
 
@@ -419,7 +425,7 @@ proptest! {
                     let live: Vec<TaskId> = core.tasks.values().filter(|t| !t.state.is_terminal()).map(|t| t.id.clone()).collect();
                     if !live.is_empty() {
                         let state = if terminal { TaskState::Killed } else { TaskState::Running };
-                        core.status_update(update(&live[pick % live.len()], state, None));
+                        core.status_update(Timestamp::default(), update(&live[pick % live.len()], state, None));
                     }
                 }
                 FrontendStep::Acknowledge { frontend } => {

@@ -281,7 +281,7 @@ fn a_task_on_revocable_capacity_is_launched_as_revocable() {
 fn acknowledged_events_are_not_replayed_the_rest_are() {
     let (mut core, s, task_id) = one_launched_task();
     for state in [TaskState::Starting, TaskState::Running, TaskState::Finished] {
-        core.status_update(update(&task_id, state, None));
+        core.status_update(Timestamp::default(), update(&task_id, state, None));
     }
     core.acknowledge(&s, 1).unwrap();
     core.end_session(T0, &s);
@@ -320,7 +320,10 @@ fn finished_tasks_are_remembered_up_to_the_bound_and_free_their_ids() {
         assert!(matches!(duplicate, Err(CoreError::DuplicateTask { .. })));
         core.release(T0, &s, &[other.id], Duration::ZERO).unwrap();
         core.drain_effects();
-        core.status_update(update(&task_id, TaskState::Finished, Some(vec![n as u8])));
+        core.status_update(
+            Timestamp::default(),
+            update(&task_id, TaskState::Finished, Some(vec![n as u8])),
+        );
         let delivered = core.drain_effects().into_iter().any(|effect| {
             matches!(effect, Effect::Deliver { event: FrontendEvent::TaskStatus(record), .. }
                 if record.id == task_id && record.state == TaskState::Finished)
@@ -339,7 +342,10 @@ fn finished_tasks_are_remembered_up_to_the_bound_and_free_their_ids() {
         .collect();
     assert_eq!(remembered.len(), 2);
     assert!(ids[2..].iter().all(|id| remembered.contains(id)));
-    core.status_update(update(&ids[0], TaskState::Running, Some(vec![7])));
+    core.status_update(
+        Timestamp::default(),
+        update(&ids[0], TaskState::Running, Some(vec![7])),
+    );
     assert!(matches!(
         core.drain_effects().as_slice(),
         [Effect::Mesos(MesosCall::Acknowledge { .. }), ..]

@@ -15,7 +15,10 @@ fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
         .into_iter()
         .enumerate()
     {
-        core.status_update(update(&task_id, state, Some(vec![n as u8])));
+        core.status_update(
+            Timestamp::default(),
+            update(&task_id, state, Some(vec![n as u8])),
+        );
         match core.drain_effects().as_slice() {
             [
                 Effect::Mesos(MesosCall::Acknowledge { uuid, .. }),
@@ -42,11 +45,14 @@ fn status_is_recorded_acknowledged_then_delivered_in_sequence() {
 fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
     let mut core = core();
     session(&mut core, "a");
-    core.status_update(update(
-        &TaskId("someone-elses".into()),
-        TaskState::Running,
-        Some(vec![1]),
-    ));
+    core.status_update(
+        Timestamp::default(),
+        update(
+            &TaskId("someone-elses".into()),
+            TaskState::Running,
+            Some(vec![1]),
+        ),
+    );
     assert!(matches!(
         core.drain_effects().as_slice(),
         [
@@ -54,15 +60,18 @@ fn updates_without_uuid_are_not_acknowledged_and_unknown_tasks_reach_nobody() {
             Effect::Mesos(MesosCall::Suppress { .. })
         ]
     ));
-    core.status_update(StatusUpdate {
-        task_id: TaskId("someone-elses".into()),
-        agent_id: Some(agent(1).id),
-        state: TaskState::Lost,
-        reason: Some("REASON_RECONCILIATION".into()),
-        message: None,
-        timestamp: None,
-        uuid: None,
-    });
+    core.status_update(
+        Timestamp::default(),
+        StatusUpdate {
+            task_id: TaskId("someone-elses".into()),
+            agent_id: Some(agent(1).id),
+            state: TaskState::Lost,
+            reason: Some("REASON_RECONCILIATION".into()),
+            message: None,
+            timestamp: None,
+            uuid: None,
+        },
+    );
     assert!(core.drain_effects().is_empty());
 }
 

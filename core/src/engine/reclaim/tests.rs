@@ -204,10 +204,13 @@ fn a_reclaim_names_the_newest_borrowed_tasks_that_free_enough_then_kills_them() 
 fn a_borrower_that_ends_its_tasks_in_time_has_nothing_killed() {
     let (mut core, _borrower, tasks) = owner_waits_behind_two_borrowed_tasks();
     let deadline = core.reclaims(None)[0].deadline;
-    core.status_update(StatusUpdate {
-        agent_id: Some(agent(1).id),
-        ..update(&tasks[1].task_id, TaskState::Killed, None)
-    });
+    core.status_update(
+        Timestamp::default(),
+        StatusUpdate {
+            agent_id: Some(agent(1).id),
+            ..update(&tasks[1].task_id, TaskState::Killed, None)
+        },
+    );
     core.drain_effects();
     core.tick(deadline);
     assert!(kills(&core.drain_effects()).is_empty());
@@ -325,7 +328,7 @@ proptest! {
                     let ids: Vec<TaskId> = core.tasks.values().map(|t| t.id.clone()).collect();
                     if let Some(id) = ids.get(pick % ids.len().max(1)) {
                         let state = if terminal { TaskState::Finished } else { TaskState::Running };
-                        core.status_update(update(id, state, None));
+                        core.status_update(Timestamp::default(), update(id, state, None));
                     }
                 }
                 LendStep::Advance { millis } => {
@@ -428,7 +431,7 @@ proptest! {
         for effect in core.drain_effects() {
             if let Effect::Mesos(MesosCall::Kill { task_id, .. }) = effect {
                 let cpus = core.tasks.get(&task_id).unwrap().resources.scalar("cpus");
-                core.status_update(update(&task_id, TaskState::Killed, None));
+                core.status_update(Timestamp::default(), update(&task_id, TaskState::Killed, None));
                 let freed = Offer {
                     role: "batch".into(),
                     ..offer(&format!("freed-{task_id}"), 99, res(cpus, 1024.0))

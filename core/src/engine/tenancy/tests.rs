@@ -97,7 +97,7 @@ fn quota(role: &str, cpus: f64) -> RoleQuota {
 #[test]
 fn pushed_quota_follows_namespace_changes_only() {
     let mut core = TestCore::builder().push_quota().build();
-    core.mesos_subscribed(false, &["default".to_owned()]);
+    core.mesos_subscribed(Timestamp::default(), false, &["default".to_owned()]);
     let quota_calls = |core: &mut Core| -> Vec<MesosCall> {
         mesos_calls(&core.drain_effects())
             .into_iter()

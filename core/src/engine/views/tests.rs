@@ -18,11 +18,17 @@ fn usage_follows_leases_and_live_tasks_and_a_terminal_state_is_final() {
     let lease = lease_now(&mut core, &s, 1.0, 64.0);
     assert_eq!(core.usage("default"), res(2.0, 192.0));
     core.release(T0, &s, &[lease.id], Duration::ZERO).unwrap();
-    core.status_update(update(&task_id, TaskState::Finished, None));
+    core.status_update(
+        Timestamp::default(),
+        update(&task_id, TaskState::Finished, None),
+    );
     assert_eq!(core.usage("default"), Resources::default());
     core.drain_effects();
     // A stale RUNNING after FINISHED is acknowledged and goes no further.
-    core.status_update(update(&task_id, TaskState::Running, Some(vec![7])));
+    core.status_update(
+        Timestamp::default(),
+        update(&task_id, TaskState::Running, Some(vec![7])),
+    );
     assert!(matches!(
         mesos_calls(&core.drain_effects()).as_slice(),
         [MesosCall::Acknowledge { .. }]
