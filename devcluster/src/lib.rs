@@ -14,6 +14,16 @@
 //! [`Cluster::remove_agent`], or `POST /devcluster/agents` and
 //! `DELETE /devcluster/agents/{id}` for a devcluster in another process).
 //!
+//! For tests, the master keeps its own record of what each framework did,
+//! which a real Mesos master has no endpoint for: the last 10,000
+//! scheduler calls of each framework with their type, the
+//! `Mesos-Stream-Id` of the connection that sent them, when they were
+//! handled, the answer's HTTP status and the launches an ACCEPT was
+//! refused (`GET /devcluster/calls`). `/state` has Mesos's own accounting:
+//! per agent its `resources` and the `used_resources` of its live tasks
+//! and executors, per framework its `tasks` with their `state` and
+//! `resources`.
+//!
 //! Offers unanswered for [`Config::offer_timeout`] (CLI `--offer-timeout
 //! 2s`, Mesos's `--offer_timeout`) are rescinded and offered again.
 //!
@@ -56,9 +66,11 @@
 //! - `shared`: what the handlers, the driver and the process runner
 //!   share: the master behind its lock, and effect execution.
 //! - `http`: the endpoints (`/api/v1/scheduler`, `/api/v1`, `/version`,
-//!   `/redirect`, `/state`, `/devcluster/agents`) and their media types.
+//!   `/redirect`, `/state`, `/devcluster/agents`, `/devcluster/calls`)
+//!   and their media types.
 //! - `master`: the synchronous state machine: subscriptions, calls, offers,
-//!   tasks, agents joining and leaving, the operator API, `/state`.
+//!   tasks, agents joining and leaving, the operator API, `/state`, the
+//!   record of calls.
 //! - [`allocator`]: hierarchical weighted DRF allocation, quota and refuse
 //!   filters.
 //! - [`agent`]: agents, their status-update managers, process and

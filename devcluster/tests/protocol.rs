@@ -1,7 +1,7 @@
 //! Scheduler-API behaviours over real HTTP: status codes and headers,
 //! SUBSCRIBE validation, DECLINE filters, SUPPRESS/REVIVE, KILL,
-//! RECONCILE, failover, the failover timeout, /version, /redirect and
-//! /state.
+//! RECONCILE, failover, the failover timeout, /version, /redirect,
+//! /state and the devcluster's record of calls.
 
 mod common;
 
@@ -629,6 +629,56 @@ async fn failover_kicks_the_old_stream_and_the_timeout_removes_the_framework() {
     let event = decode(JSON, &decoder.next_record().unwrap().unwrap());
     assert_eq!(event.error.unwrap().message, "Framework has been removed");
     assert!(decoder.next_record().unwrap().is_none());
+    cluster.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_call_record_tells_which_connection_sent_each_call() {
+    let cluster = start(fast_config()).await;
+    let addr = cluster.local_addr();
+    let mut info = framework_info(&["web"]);
+    let first = subscribe(addr, JSON, info.clone()).await;
+    info.id = Some(FrameworkId {
+        value: first.framework_id.clone(),
+    });
+    let second = subscribe(addr, PROTOBUF, info).await;
+    let (stale, _) = first.call(plain_call(call::Type::Revive)).await;
+    assert_eq!(stale, 400);
+    let (current, _) = second.call(plain_call(call::Type::Revive)).await;
+    assert_eq!(current, 202);
+
+    let (status, body) = request_full(addr, "GET", "/devcluster/calls", &[], Vec::new()).await;
+    assert_eq!(status, 200);
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["calls_per_framework"], 10_000);
+    let framework = &record["frameworks"][&first.framework_id];
+    assert_eq!(framework["dropped"], 0);
+    let calls = framework["calls"].as_array().unwrap();
+    let seen: Vec<(&str, &str, u64)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap(),
+                c["stream_id"].as_str().unwrap(),
+                c["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("SUBSCRIBE", first.stream_id.as_str(), 200),
+            ("SUBSCRIBE", second.stream_id.as_str(), 200),
+            ("REVIVE", first.stream_id.as_str(), 400),
+            ("REVIVE", second.stream_id.as_str(), 202),
+        ]
+    );
+    let times: Vec<f64> = calls
+        .iter()
+        .map(|c| c["received"].as_f64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(calls[2]["error"].as_str().unwrap().contains("stream ID"));
     cluster.shutdown().await.unwrap();
 }
 

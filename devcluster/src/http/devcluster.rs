@@ -11,6 +11,13 @@
 //!   it died; `404` for an unknown agent.
 //! - `PUT /devcluster/agents/{id}/revocable` with `{"resources": "cpus:2"}`
 //!   → `204`, the agent's revocable estimate changes.
+//! - `GET /devcluster/calls` → the last 10,000 scheduler calls of each
+//!   framework: `{"calls_per_framework": 10000, "frameworks": {"<id>":
+//!   {"dropped": 0, "calls": [{"type": "ACCEPT", "stream_id": "...",
+//!   "received": 1733059200.5, "status": 202}, ...]}}}`, oldest first. A
+//!   refused call has `"error"`; an ACCEPT whose launches the master
+//!   refused has `"refused_tasks"` (`task_id`, `state`, `reason`,
+//!   `message`). A real master has no such endpoint.
 
 use std::sync::Arc;
 
@@ -39,6 +46,11 @@ fn agent_error(error: &AgentError) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     plain(status, error.to_string())
+}
+
+pub(super) async fn calls(State(shared): State<Arc<Shared>>) -> Response {
+    let calls = shared.step_quietly(|master, _| master.calls_json());
+    json(StatusCode::OK, calls)
 }
 
 pub(super) async fn list_agents(State(shared): State<Arc<Shared>>) -> Response {

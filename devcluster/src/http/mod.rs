@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, put};
 use tokio::sync::mpsc;
 
-use crate::master::{CallError, CallOutcome, Connection, VERSION};
+use crate::master::{Connection, VERSION};
 use crate::shared::Shared;
 use reply::{plain, post_media};
 
@@ -50,6 +50,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(devcluster::list_agents).post(devcluster::add_agent),
         )
         .route("/devcluster/agents/{id}", delete(devcluster::remove_agent))
+        .route("/devcluster/calls", get(devcluster::calls))
         .route(
             "/devcluster/agents/{id}/revocable",
             put(devcluster::set_revocable),
@@ -111,17 +112,14 @@ async fn scheduler(
         return subscribe_stream(shared, subscribe, accept);
     }
     match shared.step(|master, now| master.call(now, call, stream_id)) {
-        Ok(CallOutcome::Accepted) => StatusCode::ACCEPTED.into_response(),
-        Ok(CallOutcome::Applied) => StatusCode::OK.into_response(),
-        Err(error) => {
-            let status = match error {
-                CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                CallError::Forbidden(_) => StatusCode::FORBIDDEN,
-                CallError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            };
-            plain(status, error.to_string())
-        }
+        Ok(outcome) => status_code(outcome.http_status()).into_response(),
+        Err(error) => plain(status_code(error.http_status()), error.to_string()),
     }
+}
+
+/// The status code the master chose for a call.
+fn status_code(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("the master answers with valid status codes")
 }
 
 /// Reports the end of a subscription stream to the master when the

@@ -7,7 +7,9 @@ use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::offer::operation::Type as OperationType;
 use agora_proto::mesos::v1::scheduler::call;
 use agora_proto::mesos::v1::task_status::Reason;
-use agora_proto::mesos::v1::{ExecutorInfo, Filters, OfferId, Resource, TaskInfo, TaskState};
+use agora_proto::mesos::v1::{
+    ExecutorInfo, Filters, OfferId, Resource, TaskInfo, TaskState, TaskStatus,
+};
 
 use super::model::{Executor, Master, OfferEntry, Task};
 use super::tasks::{master_status, update_event};
@@ -135,8 +137,15 @@ impl Master {
     }
 
     /// ACCEPT: validates the offers, runs the operations in order against
-    /// their union, and recovers the rest under the call's filter.
-    pub(super) fn accept(&mut self, now: Now, framework: &str, mut accept: call::Accept) {
+    /// their union, and recovers the rest under the call's filter. Returns
+    /// the statuses sent for the tasks it refused to launch.
+    pub(super) fn accept(
+        &mut self,
+        now: Now,
+        framework: &str,
+        mut accept: call::Accept,
+    ) -> Vec<TaskStatus> {
+        let mut refused = Vec::new();
         let pool = match self.validate_offers(framework, &accept.offer_ids) {
             Ok(pool) => pool,
             Err(error) => {
@@ -150,8 +159,8 @@ impl Master {
                         self.remove_offer(&id.value, false);
                     }
                 }
-                self.lose_launches(now, framework, &accept.operations, &error);
-                return;
+                self.lose_launches(now, framework, &accept.operations, &error, &mut refused);
+                return refused;
             }
         };
         for id in &accept.offer_ids {
@@ -166,7 +175,7 @@ impl Master {
                 Some(OperationType::Launch) if operation.id.is_none() => {
                     let launch = operation.launch.unwrap_or_default();
                     for task in launch.task_infos {
-                        self.launch_task(now, framework, &mut pool, task);
+                        self.launch_task(now, framework, &mut pool, task, &mut refused);
                     }
                 }
                 Some(OperationType::LaunchGroup) if operation.id.is_none() => {
@@ -177,6 +186,7 @@ impl Master {
                             &mut pool,
                             group.executor,
                             group.task_group.tasks,
+                            &mut refused,
                         );
                     }
                 }
@@ -188,6 +198,7 @@ impl Master {
                         &tasks,
                         Reason::TaskInvalid,
                         "The `id` field cannot be set on LAUNCH operations",
+                        &mut refused,
                     );
                 }
                 Some(OperationType::LaunchGroup) => {
@@ -201,6 +212,7 @@ impl Master {
                         &tasks,
                         Reason::TaskGroupInvalid,
                         "The `id` field cannot be set on LAUNCH_GROUP operations",
+                        &mut refused,
                     );
                 }
                 other => {
@@ -216,6 +228,7 @@ impl Master {
             pool.resources,
             accept.filters.as_ref(),
         );
+        refused
     }
 
     fn validate_offers(&self, framework: &str, ids: &[OfferId]) -> Result<Pool, String> {
@@ -260,6 +273,7 @@ impl Master {
         framework: &str,
         operations: &[agora_proto::mesos::v1::offer::Operation],
         error: &str,
+        refused: &mut Vec<TaskStatus>,
     ) {
         let state = if self
             .frameworks
@@ -290,7 +304,7 @@ impl Master {
                     Reason::InvalidOffers,
                     format!("Task launched with invalid offers: {error}"),
                 );
-                self.send(framework, update_event(status));
+                self.refuse(framework, status, refused);
             }
         }
     }
@@ -302,6 +316,7 @@ impl Master {
         tasks: &[TaskInfo],
         reason: Reason,
         message: &str,
+        refused: &mut Vec<TaskStatus>,
     ) {
         for task in tasks {
             let status = master_status(
@@ -312,8 +327,15 @@ impl Master {
                 reason,
                 message.to_string(),
             );
-            self.send(framework, update_event(status));
+            self.refuse(framework, status, refused);
         }
+    }
+
+    /// Sends the status of a task the master refused to launch, and keeps
+    /// it in `refused` for the call's record.
+    fn refuse(&mut self, framework: &str, status: TaskStatus, refused: &mut Vec<TaskStatus>) {
+        refused.push(status.clone());
+        self.send(framework, update_event(status));
     }
 
     /// Validates one task of a LAUNCH against the remaining pool; returns
@@ -377,11 +399,19 @@ impl Master {
         Ok(resources)
     }
 
-    fn launch_task(&mut self, now: Now, framework: &str, pool: &mut Pool, mut info: TaskInfo) {
+    fn launch_task(
+        &mut self,
+        now: Now,
+        framework: &str,
+        pool: &mut Pool,
+        mut info: TaskInfo,
+        refused: &mut Vec<TaskStatus>,
+    ) {
         match self.validate_task(framework, pool, &mut info, false) {
             Err(message) => {
                 tracing::info!(%framework, task = %info.task_id.value, %message, "TASK_ERROR");
-                self.error_tasks(now, framework, &[info], Reason::TaskInvalid, &message);
+                let reason = Reason::TaskInvalid;
+                self.error_tasks(now, framework, &[info], reason, &message, refused);
             }
             Ok(resources) => {
                 pool.resources.subtract_all(&resources);
@@ -402,6 +432,7 @@ impl Master {
         pool: &mut Pool,
         mut executor: ExecutorInfo,
         mut tasks: Vec<TaskInfo>,
+        refused: &mut Vec<TaskStatus>,
     ) {
         let mut validated = Vec::new();
         let result = (|| {
@@ -458,7 +489,8 @@ impl Master {
         match result {
             Err(message) => {
                 tracing::info!(%framework, %message, "task group TASK_ERROR");
-                self.error_tasks(now, framework, &tasks, Reason::TaskGroupInvalid, &message);
+                let reason = Reason::TaskGroupInvalid;
+                self.error_tasks(now, framework, &tasks, reason, &message, refused);
             }
             Ok((total, executor_resources, key)) => {
                 pool.resources.subtract_all(&total);

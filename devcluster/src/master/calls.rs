@@ -8,8 +8,9 @@ use std::time::Duration;
 use agora_proto::mesos::v1::framework_info::capability::Type as Capability;
 use agora_proto::mesos::v1::scheduler::{Call, call};
 use agora_proto::mesos::v1::task_status::Reason;
-use agora_proto::mesos::v1::{FrameworkId, TaskState};
+use agora_proto::mesos::v1::{FrameworkId, TaskState, TaskStatus};
 
+use super::call_log::CallRecord;
 use super::framework_info::{effective_roles, validate_framework_info};
 use super::model::{Master, Task};
 use super::tasks::{master_status, update_event};
@@ -24,6 +25,16 @@ pub(crate) enum CallOutcome {
     Applied,
 }
 
+impl CallOutcome {
+    /// The HTTP status of the answer.
+    pub(crate) fn http_status(self) -> u16 {
+        match self {
+            CallOutcome::Accepted => 202,
+            CallOutcome::Applied => 200,
+        }
+    }
+}
+
 /// Why a call was refused, with the HTTP status Mesos uses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum CallError {
@@ -36,6 +47,17 @@ pub(crate) enum CallError {
     /// `501 Not Implemented`.
     #[error("{0}")]
     NotImplemented(String),
+}
+
+impl CallError {
+    /// The HTTP status of the answer.
+    pub(crate) fn http_status(&self) -> u16 {
+        match self {
+            CallError::BadRequest(_) => 400,
+            CallError::Forbidden(_) => 403,
+            CallError::NotImplemented(_) => 501,
+        }
+    }
 }
 
 /// The value of an optional framework id: Mesos compares ids by value,
@@ -100,7 +122,8 @@ pub fn validate_call(call: &Call) -> Result<(), String> {
 
 impl Master {
     /// Handles a validated non-SUBSCRIBE call that came with the
-    /// `Mesos-Stream-Id` header value `stream_id`.
+    /// `Mesos-Stream-Id` header value `stream_id`, and records it in the
+    /// framework's [`CallLog`](super::call_log::CallLog).
     pub(crate) fn call(
         &mut self,
         now: Now,
@@ -112,7 +135,41 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(f) = self.frameworks.get(&framework) else {
+        let kind = call
+            .r#type
+            .and_then(|t| call::Type::try_from(t).ok())
+            .unwrap_or(call::Type::Unknown);
+        let known = self.frameworks.contains_key(&framework);
+        let mut refused_tasks = Vec::new();
+        let outcome = self.dispatch(now, &framework, kind, call, stream_id, &mut refused_tasks);
+        if known {
+            let record = CallRecord {
+                kind,
+                stream_id: stream_id.map(str::to_owned),
+                received: now.unix,
+                status: outcome
+                    .as_ref()
+                    .map_or_else(CallError::http_status, |o| o.http_status()),
+                error: outcome.as_ref().err().map(ToString::to_string),
+                refused_tasks,
+            };
+            self.calls.record(&framework, record);
+        }
+        outcome
+    }
+
+    /// [`Master::call`] without the record; the statuses of launches an
+    /// ACCEPT refused go to `refused_tasks`.
+    fn dispatch(
+        &mut self,
+        now: Now,
+        framework: &str,
+        kind: call::Type,
+        call: Call,
+        stream_id: Option<&str>,
+        refused_tasks: &mut Vec<TaskStatus>,
+    ) -> Result<CallOutcome, CallError> {
+        let Some(f) = self.frameworks.get(framework) else {
             return Err(CallError::BadRequest("Framework cannot be found".into()));
         };
         let Some(connection) = &f.connection else {
@@ -128,38 +185,34 @@ impl Master {
                 "The stream ID '{stream_id}' included in this request didn't match the stream ID currently associated with framework ID {framework}"
             )));
         }
-        let kind = call
-            .r#type
-            .and_then(|t| call::Type::try_from(t).ok())
-            .unwrap_or(call::Type::Unknown);
         tracing::debug!(%framework, call = ?kind, "scheduler call");
         match kind {
             call::Type::Teardown => {
-                self.remove_framework(now, &framework);
+                self.remove_framework(now, framework);
             }
             call::Type::Accept => {
-                self.accept(now, &framework, call.accept.unwrap_or_default());
+                *refused_tasks = self.accept(now, framework, call.accept.unwrap_or_default());
             }
             call::Type::Decline => {
-                self.decline(now, &framework, call.decline.unwrap_or_default());
+                self.decline(now, framework, call.decline.unwrap_or_default());
             }
             call::Type::Revive => {
                 let roles = call.revive.map(|r| r.roles).unwrap_or_default();
-                self.revive(&framework, roles);
+                self.revive(framework, roles);
             }
             call::Type::Suppress => {
                 let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
-                self.suppress(&framework, roles);
+                self.suppress(framework, roles);
             }
             call::Type::Kill => {
                 let kill = call.kill.unwrap_or_default();
-                self.kill(now, &framework, kill);
+                self.kill(now, framework, kill);
             }
             call::Type::Shutdown => {
                 let shutdown = call.shutdown.unwrap_or_default();
                 self.shutdown_executor(
                     now,
-                    &framework,
+                    framework,
                     &shutdown.agent_id.value,
                     &shutdown.executor_id.value,
                 );
@@ -168,7 +221,7 @@ impl Master {
                 let ack = call.acknowledge.unwrap_or_default();
                 self.acknowledge(
                     now,
-                    &framework,
+                    framework,
                     &ack.agent_id.value,
                     &ack.task_id.value,
                     &ack.uuid,
@@ -176,11 +229,11 @@ impl Master {
             }
             call::Type::Reconcile => {
                 let tasks = call.reconcile.unwrap_or_default().tasks;
-                self.reconcile(now, &framework, tasks);
+                self.reconcile(now, framework, tasks);
             }
             call::Type::UpdateFramework => {
                 let update = call.update_framework.unwrap_or_default();
-                self.update_framework(&framework, update)?;
+                self.update_framework(framework, update)?;
                 return Ok(CallOutcome::Applied);
             }
             call::Type::Message

@@ -16,6 +16,8 @@
 //!   over and leaving; allocation cycles and offers; what falls due.
 //! - `calls`, `accept`, `tasks`: the scheduler calls, ACCEPT and task
 //!   launches, task statuses and their reliable delivery.
+//! - `call_log`: the devcluster's own record of each framework's calls
+//!   (`GET /devcluster/calls`).
 //! - `agents`, `oversubscription`: agents joining and leaving, revocable
 //!   estimates and preemption.
 //! - `operator`, `roles`, `state`: the operator API, role accounting,
@@ -26,6 +28,7 @@
 
 mod accept;
 mod agents;
+mod call_log;
 mod calls;
 mod framework_info;
 mod model;
@@ -42,7 +45,6 @@ mod timers;
 
 pub(crate) use agents::Removal;
 pub use calls::validate_call;
-pub(crate) use calls::{CallError, CallOutcome};
 pub use model::VERSION;
 pub(crate) use model::{Connection, Effect, Master};
 pub(crate) use operator::OperatorError;

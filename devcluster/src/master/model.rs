@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::call_log::{CALLS_PER_FRAMEWORK, CallLog, FRAMEWORKS as CALL_LOG_FRAMEWORKS};
 use crate::agent::Agent;
 use crate::agent::process::LaunchSpec;
 use crate::allocator::Allocator;
@@ -117,6 +118,8 @@ pub(crate) struct Master {
     pub(super) next_offer: u64,
     pub(super) allocation_requested: bool,
     pub(super) effects: Vec<Effect>,
+    /// The devcluster's own record of each framework's calls.
+    pub(super) calls: CallLog,
     /// The master's only source of randomness (its id, status-update
     /// uuids, the agent order of allocation cycles): seeded by the
     /// runtime, so that a seed and the inputs decide every step.
@@ -262,6 +265,7 @@ impl Master {
             next_offer: 0,
             allocation_requested: true,
             effects: Vec::new(),
+            calls: CallLog::new(CALLS_PER_FRAMEWORK, CALL_LOG_FRAMEWORKS),
             rng,
         };
         let mut resources = config.resources.clone();

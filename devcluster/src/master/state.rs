@@ -188,6 +188,12 @@ impl Master {
         flags
     }
 
+    /// The devcluster's record of each framework's recent calls, as
+    /// `GET /devcluster/calls` serves it.
+    pub(crate) fn calls_json(&self) -> Value {
+        self.calls.to_json()
+    }
+
     /// The `/state` document.
     pub(crate) fn state_json(&self) -> Value {
         let address = self.info.address.clone().unwrap_or_default();

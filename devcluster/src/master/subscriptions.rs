@@ -7,6 +7,7 @@ use std::time::Duration;
 use agora_proto::mesos::v1::scheduler::{Event, call, event};
 use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, TaskState};
 
+use super::call_log::CallRecord;
 use super::framework_info::{effective_roles, requested_id, validate_framework_info};
 use super::model::{
     Connection, Effect, Framework, MAX_COMPLETED_FRAMEWORKS, MAX_COMPLETED_TASKS, Master,
@@ -17,18 +18,48 @@ use crate::clock::Now;
 impl Master {
     /// Handles a SUBSCRIBE whose HTTP-level checks passed. The SUBSCRIBED
     /// event (or an ERROR, after which the stream is closed) goes to
-    /// `connection`. Returns the framework id on success.
+    /// `connection`. Returns the framework id on success. The call is
+    /// recorded in the framework's [`CallLog`](super::call_log::CallLog)
+    /// (a refused one only when it names a framework the master knows).
     pub(crate) fn subscribe(
         &mut self,
         now: Now,
         subscribe: call::Subscribe,
         connection: Connection,
     ) -> Option<String> {
+        let stream_id = connection.stream_id.clone();
+        let requested = requested_id(&subscribe.framework_info).map(str::to_string);
+        let outcome = self.subscribe_framework(now, subscribe, connection);
+        let framework = match &outcome {
+            Ok(id) => Some(id.clone()),
+            Err(_) => requested.filter(|id| self.frameworks.contains_key(id)),
+        };
+        if let Some(framework) = &framework {
+            let record = CallRecord {
+                kind: call::Type::Subscribe,
+                stream_id: Some(stream_id),
+                received: now.unix,
+                status: 200,
+                error: outcome.as_ref().err().cloned(),
+                refused_tasks: Vec::new(),
+            };
+            self.calls.record(framework, record);
+        }
+        outcome.ok()
+    }
+
+    /// [`Master::subscribe`] without the record; why it was refused.
+    fn subscribe_framework(
+        &mut self,
+        now: Now,
+        subscribe: call::Subscribe,
+        connection: Connection,
+    ) -> Result<String, String> {
         let info = subscribe.framework_info;
         let refuse = |connection: Connection, message: String| {
             tracing::info!(%message, "refusing subscription");
             let _ = connection.events.send(error_event(&message));
-            None
+            Err(message)
         };
         if let Err(message) = validate_framework_info(&info, &subscribe.suppressed_roles) {
             return refuse(connection, message);
@@ -86,7 +117,7 @@ impl Master {
             framework.next_heartbeat = Some(now.instant + self.heartbeat_interval);
         }
         self.allocation_requested = true;
-        Some(id)
+        Ok(id)
     }
 
     fn failover(

@@ -181,28 +181,7 @@ fn a_task_run(seed: u64, base: Instant) -> Vec<Event> {
         .and_then(|o| o.offers.first())
         .expect("an offer")
         .clone();
-    let task = TaskInfo {
-        name: "t".into(),
-        task_id: TaskId { value: "t".into() },
-        agent_id: offer.agent_id.clone(),
-        resources: parse_resources("cpus:1;mem:32").unwrap().to_protos(),
-        command: Some(CommandInfo {
-            value: Some("true".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let accept = call::Accept {
-        offer_ids: vec![offer.id],
-        operations: vec![Operation {
-            r#type: Some(operation::Type::Launch as i32),
-            launch: Some(operation::Launch {
-                task_infos: vec![task],
-            }),
-            ..Default::default()
-        }],
-        filters: None,
-    };
+    let accept = launch_on(&offer, "t", "cpus:1;mem:32");
     master.accept(at(base, 2.0), &id, accept);
     master.tick(at(base, 60.0));
     events.extend(std::iter::from_fn(|| events_rx.try_recv().ok()));
@@ -221,4 +200,128 @@ fn the_same_seed_and_inputs_give_the_same_events() {
     );
     assert_eq!(run, a_task_run(7, base));
     assert_ne!(run, a_task_run(8, base));
+}
+
+/// A LAUNCH of one command task of `resources` on the first offer the
+/// framework got.
+fn launch_on(offer: &agora_proto::mesos::v1::Offer, task: &str, resources: &str) -> call::Accept {
+    let info = TaskInfo {
+        name: task.into(),
+        task_id: TaskId { value: task.into() },
+        agent_id: offer.agent_id.clone(),
+        resources: parse_resources(resources).unwrap().to_protos(),
+        command: Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    call::Accept {
+        offer_ids: vec![offer.id.clone()],
+        operations: vec![Operation {
+            r#type: Some(operation::Type::Launch as i32),
+            launch: Some(operation::Launch {
+                task_infos: vec![info],
+            }),
+            ..Default::default()
+        }],
+        filters: None,
+    }
+}
+
+/// The first offer among the events delivered since the last call.
+fn first_offer(events_rx: &mut UnboundedReceiver<Event>) -> agora_proto::mesos::v1::Offer {
+    std::iter::from_fn(|| events_rx.try_recv().ok())
+        .find_map(|e| e.offers)
+        .and_then(|o| o.offers.into_iter().next())
+        .expect("an offer")
+}
+
+/// A scheduler call of `framework`.
+fn scheduler_call(framework: &str, kind: call::Type) -> agora_proto::mesos::v1::scheduler::Call {
+    agora_proto::mesos::v1::scheduler::Call {
+        framework_id: Some(agora_proto::mesos::v1::FrameworkId {
+            value: framework.into(),
+        }),
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_call_record_has_each_call_its_stream_time_answer_and_refused_launches() {
+    let base = Instant::now();
+    let mut master = master(at(base, 0.0), Config::default());
+    let (id, mut events_rx) = subscribe(&mut master, at(base, 1.0));
+    master.allocate(at(base, 1.5));
+    let offer = first_offer(&mut events_rx);
+    let too_big = scheduler_call(&id, call::Type::Accept);
+    let too_big = agora_proto::mesos::v1::scheduler::Call {
+        accept: Some(launch_on(&offer, "big", "cpus:1000;mem:32")),
+        ..too_big
+    };
+    assert!(master.call(at(base, 2.0), too_big, Some("stream")).is_ok());
+    let stale = scheduler_call(&id, call::Type::Revive);
+    assert!(master.call(at(base, 3.0), stale, Some("old")).is_err());
+    let unknown = scheduler_call("nobody", call::Type::Revive);
+    assert!(master.call(at(base, 4.0), unknown, Some("stream")).is_err());
+
+    let record = master.calls_json();
+    assert_eq!(record["frameworks"].as_object().unwrap().len(), 1);
+    let calls = &record["frameworks"][&id]["calls"];
+    assert_eq!(calls.as_array().unwrap().len(), 3, "{calls}");
+    assert_eq!(
+        calls[0],
+        json!({"type": "SUBSCRIBE", "stream_id": "stream", "received": EPOCH + 1.0, "status": 200})
+    );
+    assert_eq!(calls[1]["type"], "ACCEPT");
+    assert_eq!(calls[1]["status"], 202);
+    let refused = &calls[1]["refused_tasks"][0];
+    assert_eq!(refused["task_id"], "big");
+    assert_eq!(refused["state"], "TASK_ERROR");
+    assert_eq!(refused["reason"], "REASON_TASK_INVALID");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("more resources"),
+        "{refused}"
+    );
+    assert_eq!(calls[2]["type"], "REVIVE");
+    assert_eq!(calls[2]["stream_id"], "old");
+    assert_eq!(calls[2]["received"], EPOCH + 3.0);
+    assert_eq!(calls[2]["status"], 400);
+    assert!(
+        calls[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("didn't match the stream ID"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn a_launch_within_the_offer_is_not_refused_and_is_used_in_state() {
+    let base = Instant::now();
+    let mut master = master(at(base, 0.0), Config::default());
+    let (id, mut events_rx) = subscribe(&mut master, at(base, 0.0));
+    master.allocate(at(base, 1.0));
+    let offer = first_offer(&mut events_rx);
+    let accept = agora_proto::mesos::v1::scheduler::Call {
+        accept: Some(launch_on(&offer, "small", "cpus:0.5;mem:32")),
+        ..scheduler_call(&id, call::Type::Accept)
+    };
+    master.call(at(base, 2.0), accept, Some("stream")).unwrap();
+
+    let calls = &master.calls_json()["frameworks"][&id]["calls"];
+    assert!(calls[1].get("refused_tasks").is_none(), "{calls}");
+    let state = master.state_json();
+    let agent = &state["slaves"][0];
+    assert_eq!(agent["used_resources"]["cpus"], 0.5);
+    assert!(agent["resources"]["cpus"].as_f64().unwrap() >= 0.5);
+    let task = &state["frameworks"][0]["tasks"][0];
+    assert_eq!(task["id"], "small");
+    assert_eq!(task["state"], "TASK_RUNNING");
+    assert_eq!(task["resources"]["cpus"], 0.5);
+    assert_eq!(task["resources"]["mem"], 32.0);
 }
