@@ -148,6 +148,81 @@ pub async fn unsubscribed_broker(master_url: &str, env: &[(&str, &str)]) -> Proc
     Process::start_with_env("agora", &args, env).await
 }
 
+/// A broker that is killed with SIGKILL and started again, as a supervisor
+/// would after a crash: on the same address, against the same master,
+/// with the same settings (its `AGORA_STORE__PATH` among them), so that
+/// frontends reconnect to the URL they know. Each start writes a log of
+/// its own.
+pub struct CrashingBroker {
+    master_url: String,
+    listen: String,
+    env: Vec<(String, String)>,
+    process: Option<Process>,
+}
+
+impl CrashingBroker {
+    /// Starts a broker like [`broker`] does, on a port the OS picks; later
+    /// starts take the same port.
+    pub async fn start(master_url: &str, env: &[(&str, &str)]) -> CrashingBroker {
+        let mut broker = CrashingBroker {
+            master_url: master_url.to_owned(),
+            listen: "127.0.0.1:0".to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            process: None,
+        };
+        broker.restart().await;
+        let url = broker.url().to_owned();
+        broker.listen = url.trim_start_matches("http://").to_owned();
+        broker
+    }
+
+    /// The broker's URL, the same across restarts.
+    pub fn url(&self) -> &str {
+        self.running().url()
+    }
+
+    /// The running process (for its log).
+    pub fn running(&self) -> &Process {
+        self.process.as_ref().expect("the broker runs")
+    }
+
+    /// Kills the broker with SIGKILL (`kill -9`) and waits until it has
+    /// exited: its port and its store are free when this returns.
+    pub async fn crash(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill().await;
+        }
+    }
+
+    /// Starts the broker (again, after [`CrashingBroker::crash`]) and waits
+    /// until it serves.
+    pub async fn restart(&mut self) {
+        assert!(
+            self.process.is_none(),
+            "crash the broker before restarting it"
+        );
+        let args = [
+            "serve",
+            "--master",
+            &self.master_url,
+            "--listen",
+            &self.listen,
+            "--insecure",
+        ];
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let process = Process::start_with_env("agora", &args, &env).await;
+        process.wait_for_log(SERVING_LOG, SETTLE).await;
+        self.process = Some(process);
+    }
+}
+
 /// A broker on port 0 connected to the master at `master_url`, configured
 /// by the TOML file at `config` (principals, TLS), with authentication on.
 pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &str)]) -> Process {
@@ -168,6 +243,15 @@ pub async fn broker_with_config(master_url: &str, config: &Path, env: &[(&str, &
 
 /// How long end-to-end tests wait for the cluster to do something.
 pub const SETTLE: Duration = Duration::from_secs(30);
+
+/// The Admin service of the broker at `broker_url` (authentication off).
+pub async fn admin(
+    broker_url: &str,
+) -> agora_client::api::admin_client::AdminClient<tonic::transport::Channel> {
+    agora_client::api::admin_client::AdminClient::connect(broker_url.to_owned())
+        .await
+        .expect("connect to the Admin service")
+}
 
 /// Subscribes frontend `name` in namespace `default`.
 pub async fn frontend(
@@ -194,6 +278,17 @@ pub async fn one_lease(
         .await
         .expect("a lease within the settle time");
     leases.remove(0)
+}
+
+/// Whether `status` carries the `agora.v1.ErrorReason` named `reason`. The
+/// reason travels as a plain string inside the serialized
+/// `google.rpc.ErrorInfo` of the status details, so finding its bytes there
+/// is enough, without a decoder for the details.
+pub fn has_reason(status: &tonic::Status, reason: &str) -> bool {
+    status
+        .details()
+        .windows(reason.len())
+        .any(|window| window == reason.as_bytes())
 }
 
 /// The gRPC status of a client error, failing the test on any other error.

@@ -7,9 +7,9 @@
 use std::time::SystemTime;
 
 use agora_tests::{
-    Process, SETTLE, as_status, broker,
+    Process, SETTLE, admin, as_status, broker,
     client::{Acquire, Events, Frontend, Slot, Task, api},
-    devcluster, eventually, frontend, one_lease,
+    devcluster, eventually, frontend, has_reason, one_lease,
 };
 use api::{TaskState, admin_client::AdminClient, event::Kind, lease_lost::Reason};
 use tonic::{Code, Status, transport::Channel};
@@ -18,12 +18,6 @@ async fn cluster(env: &[(&str, &str)]) -> (Process, Process) {
     let master = devcluster(2, &["--allocation-interval", "100ms"]).await;
     let broker = broker(master.url(), env).await;
     (master, broker)
-}
-
-async fn admin(broker: &Process) -> AdminClient<Channel> {
-    AdminClient::connect(broker.url().to_owned())
-        .await
-        .expect("connect to the Admin service")
 }
 
 async fn list(admin: &mut AdminClient<Channel>) -> Vec<api::Frontend> {
@@ -50,17 +44,6 @@ async fn drain(
         undo: false,
     };
     Ok(admin.drain_frontend(request).await?.into_inner())
-}
-
-/// Whether `status` carries the `agora.v1.ErrorReason` named `reason`. The
-/// reason travels as a plain string inside the serialized
-/// `google.rpc.ErrorInfo` of the status details, so finding its bytes there
-/// is enough, without a decoder for the details.
-fn has_reason(status: &Status, reason: &str) -> bool {
-    status
-        .details()
-        .windows(reason.len())
-        .any(|window| window == reason.as_bytes())
 }
 
 /// Launches a task that runs until killed and waits until it runs,
@@ -92,7 +75,7 @@ fn seconds_ago(at: Option<&prost_types::Timestamp>) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_frontends_shows_each_frontend_with_its_leases_and_tasks() {
     let (_master, broker) = cluster(&[]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     let (mut busy, mut busy_events) = frontend(broker.url(), "busy").await;
     let launched_on = one_lease(&mut busy, 0.5, 64.0).await;
     one_lease(&mut busy, 0.5, 64.0).await;
@@ -141,7 +124,7 @@ async fn list_frontends_shows_each_frontend_with_its_leases_and_tasks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_takes_leases_refuses_acquires_and_kills_tasks_until_undone() {
     let (_master, broker) = cluster(&[]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     let (mut bystander, _bystander_events) = frontend(broker.url(), "bystander").await;
     one_lease(&mut bystander, 0.5, 64.0).await;
     let (mut drained, mut events) = frontend(broker.url(), "drained").await;
@@ -245,7 +228,7 @@ async fn a_drain_takes_leases_refuses_acquires_and_kills_tasks_until_undone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frontend_that_holds_nothing_is_forgotten_after_the_retention() {
     let (_master, broker) = cluster(&[("AGORA_BROKER__FRONTEND_RETENTION", "1s")]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     let (mut keeps, mut keeps_events) = frontend(broker.url(), "keeps").await;
     let lease = one_lease(&mut keeps, 0.5, 64.0).await;
     running_task(&mut keeps, &mut keeps_events, &lease.id).await;

@@ -5,18 +5,12 @@
 use std::time::Duration;
 
 use agora_tests::{
-    Process, SETTLE, as_status, broker,
+    Process, SETTLE, admin, as_status, broker,
     client::{Acquire, Frontend, Slot, Task, api},
     devcluster, eventually, frontend, get_json, get_text, one_lease, post_json,
 };
 use api::{TaskState, admin_client::AdminClient};
 use tonic::{Code, transport::Channel};
-
-async fn admin(broker: &Process) -> AdminClient<Channel> {
-    AdminClient::connect(broker.url().to_owned())
-        .await
-        .expect("connect to the Admin service")
-}
 
 fn cpus(amount: f64) -> Option<api::Resources> {
     Some(api::Resources {
@@ -85,7 +79,7 @@ async fn a_namespace_added_at_run_time_gets_its_role_and_offers_and_disturbs_not
     let (framework_id, roles) = framework_roles(&master).await;
     assert_eq!(roles, ["default"]);
 
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     let batch = put(&mut admin, namespace("batch", "eng/batch")).await;
     assert_eq!(batch.weight, 1.0, "defaults are filled in");
     eventually(SETTLE, "the new role in the framework", || {
@@ -141,7 +135,7 @@ async fn a_namespace_added_at_run_time_gets_its_role_and_offers_and_disturbs_not
 async fn an_acquire_over_the_limit_is_refused_with_the_numbers() {
     let master = devcluster(1, &["--allocation-interval", "100ms"]).await;
     let broker = broker(master.url(), &[]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     put(
         &mut admin,
         api::Namespace {
@@ -189,7 +183,7 @@ async fn namespaces_put_at_run_time_survive_a_restart() {
     let env = [("AGORA_STORE__PATH", path.to_str().unwrap())];
     {
         let broker = broker(master.url(), &env).await;
-        let mut admin = admin(&broker).await;
+        let mut admin = admin(broker.url()).await;
         put(
             &mut admin,
             api::Namespace {
@@ -207,7 +201,7 @@ async fn namespaces_put_at_run_time_survive_a_restart() {
         broker.kill().await;
     }
     let broker = broker(master.url(), &env).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     let names: Vec<String> = admin
         .list_namespaces(api::ListNamespacesRequest {})
         .await
@@ -261,7 +255,7 @@ async fn weights_and_guarantees_divide_a_contended_role() {
     )
     .await;
     let broker = broker(master.url(), &[("RUST_LOG", "info,agora_broker=debug")]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     // By weight alone small would get 3 of the 16 cpus; its guarantee is 4.
     let contenders = [
         ("heavy", 3.0, 0.0),
@@ -336,7 +330,7 @@ async fn weights_and_guarantees_divide_a_contended_role() {
 async fn pushed_quota_and_weights_reach_mesos() {
     let master = devcluster(1, &[]).await;
     let broker = broker(master.url(), &[("AGORA_MESOS__PUSH_QUOTA", "true")]).await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     put(
         &mut admin,
         api::Namespace {
@@ -388,7 +382,7 @@ async fn namespace_usage_and_quota_are_scraped_from_metrics() {
         &[("AGORA_TELEMETRY__METRICS_LISTEN", &metrics)],
     )
     .await;
-    let mut admin = admin(&broker).await;
+    let mut admin = admin(broker.url()).await;
     put(
         &mut admin,
         api::Namespace {
