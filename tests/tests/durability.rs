@@ -299,20 +299,41 @@ async fn vanished_leases(fleet: &[SimFrontend]) -> Vec<String> {
     vanished
 }
 
-/// Waits until Mesos runs only tasks some frontend knows and the broker's
-/// running usage of the namespace equals what they hold; their number.
-async fn mesos_and_quota_agree(master: &str, broker: &str, known: &BTreeSet<String>) -> usize {
-    eventually(SETTLE, "Mesos's tasks owned and counted", || async move {
+/// Waits up to [`SETTLE`] until Mesos runs only tasks some frontend knows
+/// and the broker's running usage of the namespace equals what they hold;
+/// their number. Fails the test with the strangers and both sums.
+async fn mesos_and_quota_agree(
+    master: &str,
+    broker: &str,
+    known: &BTreeSet<String>,
+    seed: u64,
+) -> usize {
+    let deadline = Instant::now() + SETTLE;
+    loop {
         let live = live_mesos_tasks(&get_json(master, "/state").await);
-        let (cpus, mem) = live
+        let mesos = live
             .iter()
             .fold((0.0, 0.0), |(c, m), t| (c + t.cpus, m + t.mem));
-        let usage = broker_usage(broker, NAMESPACE).await?;
-        let owned = live.iter().all(|t| known.contains(&t.id));
-        let counted = (usage.0 - cpus).abs() < 1e-6 && (usage.1 - mem).abs() < 1e-6;
-        (owned && counted).then_some(live.len())
-    })
-    .await
+        let usage = broker_usage(broker, NAMESPACE).await;
+        let strangers: Vec<&String> = live
+            .iter()
+            .map(|t| &t.id)
+            .filter(|id| !known.contains(*id))
+            .collect();
+        let counted = usage.is_some_and(|(cpus, mem)| {
+            (cpus - mesos.0).abs() < 1e-6 && (mem - mesos.1).abs() < 1e-6
+        });
+        if strangers.is_empty() && counted {
+            return live.len();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "AGORA_CRASH_SEED={seed}: Mesos runs {} tasks holding (cpus, mem) {mesos:?}, the \
+             broker counts {usage:?} running; tasks no frontend knows: {strangers:#?}",
+            live.len()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,10 +372,10 @@ async fn crash_loop_loses_nothing() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let running = mesos_and_quota_agree(master.url(), &url, &known).await;
+    let running = mesos_and_quota_agree(master.url(), &url, &known, seed).await;
     let killed_at_end = kill_the_rest(&fleet).await;
     wait_for_tasks(&fleet, seed, "ended", TaskBook::ended).await;
-    let nothing = mesos_and_quota_agree(master.url(), &url, &known).await;
+    let nothing = mesos_and_quota_agree(master.url(), &url, &known, seed).await;
     assert_eq!(
         nothing, 0,
         "AGORA_CRASH_SEED={seed}: Mesos runs tasks after the final kill"
