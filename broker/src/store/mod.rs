@@ -1,15 +1,23 @@
-//! What must survive a restart, as key/value records: the broker loads
-//! them by key prefix at start and commits a batch of writes after each
-//! turn of its loop.
+//! What must survive a restart or a failover, as key/value records: the
+//! broker loads them by key prefix at start and commits a batch of writes
+//! after each turn of its loop.
 //!
-//! **redb** ([`redb`]) keeps them in a file (`store.path`), or in memory
-//! and lost on restart when no path is set. A commit is one write
-//! transaction, synced to disk before it returns: all or nothing.
+//! Two backends keep them, chosen by `[store]`:
 //!
-//! Keys are strings compared as bytes; values are opaque. A record over
-//! [`MAX_RECORD_BYTES`] is refused, so that an etcd backend, whose
-//! requests are bounded, can keep whatever this one does.
+//! - **redb** ([`redb`]), a file for a single replica (`store.path`), or in
+//!   memory and lost on restart when no path is set. A commit is one write
+//!   transaction, synced to disk before it returns: all or nothing.
+//! - **etcd** ([`etcd`]), shared by several replicas (`[store.etcd]`). A
+//!   commit is one etcd transaction when it fits etcd's limits (128
+//!   operations, about 1.5 MB), otherwise several, one after the other,
+//!   each all or nothing: a crash between them leaves part of the commit
+//!   written, and the records it wrote whole.
+//!
+//! Keys are strings compared as bytes; values are opaque. Both backends
+//! refuse a record over [`MAX_RECORD_BYTES`], so that what works on one
+//! works on the other.
 
+mod etcd;
 mod namespaces;
 mod redb;
 #[cfg(test)]
@@ -57,6 +65,12 @@ pub enum StoreError {
     /// failed (a full disk).
     #[error("the embedded store failed: {0}")]
     Database(#[from] ::redb::Error),
+    /// etcd could not be reached or refused a request.
+    #[error("etcd failed: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    /// etcd did not answer within the time a request is given.
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// A record is over [`MAX_RECORD_BYTES`]; nothing of the commit was
     /// written.
     #[error("record {key:?} is {size} bytes, over the store's limit of {limit}")]
@@ -81,24 +95,30 @@ pub enum StoreError {
     Worker(#[from] tokio::task::JoinError),
 }
 
-/// The store. Cloning it is cheap and shares the database.
+/// The store, on whichever backend the configuration chose. Cloning it is
+/// cheap and shares the database or the etcd connection.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
 }
 
-/// The backends; an enum rather than a trait object, so that their
-/// futures need no boxing.
+/// The backends; an enum rather than a trait object, as there are two and
+/// their futures then need no boxing.
 #[derive(Clone)]
 enum Backend {
     Redb(redb::RedbStore),
+    Etcd(etcd::EtcdStore),
 }
 
 impl Store {
-    /// Opens the store `settings` name: the redb file at `store.path`
-    /// (created if missing), else redb in memory, which a restart loses.
+    /// Opens the store `settings` name: etcd when `[store.etcd]` is set,
+    /// else the redb file at `store.path` (created if missing), else redb
+    /// in memory, which a restart loses.
     pub async fn open(settings: &StoreSettings) -> Result<Store, StoreError> {
-        let backend = Backend::Redb(redb::RedbStore::open(settings.path.clone()).await?);
+        let backend = match &settings.etcd {
+            Some(etcd) => Backend::Etcd(etcd::EtcdStore::connect(etcd).await?),
+            None => Backend::Redb(redb::RedbStore::open(settings.path.clone()).await?),
+        };
         Ok(Store { backend })
     }
 
@@ -106,10 +126,12 @@ impl Store {
     pub async fn load(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         match &self.backend {
             Backend::Redb(redb) => redb.load(prefix).await,
+            Backend::Etcd(etcd) => etcd.load(prefix).await,
         }
     }
 
-    /// Applies `writes` in order and durably (on disk) before returning. A record over
+    /// Applies `writes` in order and durably (on disk, or agreed by a
+    /// majority of etcd) before returning. A record over
     /// [`MAX_RECORD_BYTES`] fails the commit before anything is written.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if let Some((key, size)) = writes.iter().find_map(oversized) {
@@ -121,6 +143,7 @@ impl Store {
         }
         match &self.backend {
             Backend::Redb(redb) => redb.commit(writes).await,
+            Backend::Etcd(etcd) => etcd.commit(writes).await,
         }
     }
 }

@@ -1,15 +1,19 @@
-//! The store's suite: each test takes a [`Fixture`], so that it can run on
-//! each backend.
+//! One suite for both backends, so that the runtime can rely on the same
+//! behaviour from either: each test takes a [`Fixture`] and runs once on
+//! redb (a file in a temporary directory) and once on a real etcd.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use agora_proto::agora::v1 as api;
+use agora_tests::etcd::Etcd;
 
 use super::*;
+use crate::config::EtcdSettings;
 
 /// Where a test's store lives, so that it can be opened again.
 enum Fixture {
     Redb(tempfile::TempDir),
+    Etcd(Etcd),
 }
 
 impl Fixture {
@@ -17,9 +21,14 @@ impl Fixture {
         Fixture::Redb(tempfile::tempdir().unwrap())
     }
 
+    fn etcd() -> Fixture {
+        Fixture::Etcd(Etcd::start())
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Fixture::Redb(_) => "redb",
+            Fixture::Etcd(_) => "etcd",
         }
     }
 
@@ -29,11 +38,24 @@ impl Fixture {
                 path: Some(dir.path().join("agora.redb")),
                 etcd: None,
             },
+            Fixture::Etcd(etcd) => etcd_settings(etcd, "/test/"),
         }
     }
 
     async fn open(&self) -> Store {
         Store::open(&self.settings()).await.unwrap()
+    }
+}
+
+/// A store under `prefix` of `etcd`, with the shortest lease etcd grants.
+fn etcd_settings(etcd: &Etcd, prefix: &str) -> StoreSettings {
+    StoreSettings {
+        path: None,
+        etcd: Some(EtcdSettings {
+            endpoints: vec![etcd.endpoint().to_owned()],
+            prefix: prefix.to_owned(),
+            lease_ttl: Duration::from_secs(2),
+        }),
     }
 }
 
@@ -45,6 +67,14 @@ macro_rules! on_each_backend {
                 #[tokio::test]
                 async fn $test() {
                     super::$test(&super::Fixture::redb()).await;
+                }
+            )*
+        }
+        mod on_etcd {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(&super::Fixture::etcd()).await;
                 }
             )*
         }
@@ -322,4 +352,16 @@ async fn a_file_of_the_old_layout_keeps_its_namespaces() {
     assert_eq!(fixture.open().await.namespaces().await.unwrap(), expected);
     // Moved, not copied: a second open finds them once.
     assert_eq!(fixture.open().await.namespaces().await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn prefixes_keep_clusters_apart_in_one_etcd() {
+    let etcd = Etcd::start();
+    let blue = Store::open(&etcd_settings(&etcd, "/blue/")).await.unwrap();
+    let green = Store::open(&etcd_settings(&etcd, "/green/")).await.unwrap();
+    blue.commit(vec![put("k", "blue")]).await.unwrap();
+    green.commit(vec![put("k", "green")]).await.unwrap();
+    green.commit(vec![delete_range("", "z")]).await.unwrap();
+    assert_eq!(blue.load("").await.unwrap(), records(&[("k", "blue")]));
+    assert!(green.load("").await.unwrap().is_empty());
 }
