@@ -12,7 +12,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, ResponseHeader, Txn};
 
-use super::{StoreError, Write};
+use super::{StoreError, Write, election::Fence};
 use crate::config::EtcdSettings;
 
 mod txn;
@@ -20,7 +20,7 @@ mod txn;
 /// The longest one request to etcd may take. The client waits forever for
 /// an endpoint that does not answer; a store that hangs would hang the
 /// broker's loop.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Keys asked for in one page of a load; halved while a page is too big
 /// for the client to decode.
@@ -30,15 +30,27 @@ const PAGE_KEYS: i64 = 1024;
 /// over one record of the largest size.
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
-/// A connection to etcd and where this cluster's keys are.
+/// A connection to etcd and where this cluster's keys are; fenced when it
+/// belongs to a leader.
 #[derive(Clone)]
 pub(super) struct EtcdStore {
-    kv: Arc<KvClient>,
+    connection: Arc<Connection>,
     prefix: String,
+    lease_ttl: Duration,
+    fence: Option<Fence>,
+}
+
+/// The client, shared: it is large (kilobytes), and one connection serves
+/// the store, its fenced copies and the election.
+struct Connection {
+    client: Client,
+    kv: KvClient,
 }
 
 impl EtcdStore {
-    /// Connects to the endpoints of `settings`.
+    /// Connects to the endpoints of `settings`. Its writes are
+    /// unconditional; a leader writes through an [`EtcdStore::fenced`]
+    /// copy.
     pub(super) async fn connect(settings: &EtcdSettings) -> Result<EtcdStore, StoreError> {
         let options = ConnectOptions::new()
             .with_connect_timeout(REQUEST_TIMEOUT)
@@ -48,14 +60,40 @@ impl EtcdStore {
             .kv_client()
             .max_decoding_message_size(MAX_ANSWER_BYTES);
         Ok(EtcdStore {
-            kv: Arc::new(kv),
+            connection: Arc::new(Connection { client, kv }),
             prefix: settings.prefix.clone(),
+            lease_ttl: settings.lease_ttl,
+            fence: None,
         })
     }
 
+    /// The same store, each of whose transactions holds only while
+    /// `fence` does.
+    pub(super) fn fenced(&self, fence: Fence) -> EtcdStore {
+        EtcdStore {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
+    /// The connection, for the election's leases and watches.
+    pub(super) fn client(&self) -> &Client {
+        &self.connection.client
+    }
+
     /// The key-value API, bounded in what it decodes.
-    fn kv(&self) -> KvClient {
-        KvClient::clone(&self.kv)
+    pub(super) fn kv(&self) -> KvClient {
+        self.connection.kv.clone()
+    }
+
+    /// The key whose holder is the leader.
+    pub(super) fn election_key(&self) -> String {
+        format!("{}leader", self.prefix)
+    }
+
+    /// The TTL of the leader's lease.
+    pub(super) fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
     }
 
     /// Where the records are.
@@ -102,10 +140,17 @@ impl EtcdStore {
     }
 
     /// Applies `writes` in order, in as few transactions as etcd's bounds
-    /// allow.
+    /// allow, each conditional on the fence when there is one.
     pub(super) async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         for operations in txn::transactions(&self.data_root(), writes) {
-            bounded(self.kv().txn(Txn::new().and_then(operations))).await?;
+            let txn = match &self.fence {
+                Some(fence) => Txn::new().when([fence.compare()]),
+                None => Txn::new(),
+            };
+            let answer = bounded(self.kv().txn(txn.and_then(operations))).await?;
+            if !answer.succeeded() {
+                return Err(StoreError::Fenced);
+            }
         }
         Ok(())
     }
@@ -113,7 +158,7 @@ impl EtcdStore {
 
 /// `request`, failed with [`StoreError::Timeout`] after
 /// [`REQUEST_TIMEOUT`].
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     request: impl Future<Output = Result<T, etcd_client::Error>>,
 ) -> Result<T, StoreError> {
     tokio::time::timeout(REQUEST_TIMEOUT, request)
@@ -123,7 +168,7 @@ async fn bounded<T>(
 }
 
 /// The revision an answer was made at, which etcd always sends.
-fn revision_of(header: Option<&ResponseHeader>) -> Result<i64, StoreError> {
+pub(super) fn revision_of(header: Option<&ResponseHeader>) -> Result<i64, StoreError> {
     header
         .map(ResponseHeader::revision)
         .ok_or_else(|| etcd_client::Error::Internal("etcd answered without a header".into()).into())

@@ -7,22 +7,27 @@
 //! - **redb** ([`redb`]), a file for a single replica (`store.path`), or in
 //!   memory and lost on restart when no path is set. A commit is one write
 //!   transaction, synced to disk before it returns: all or nothing.
-//! - **etcd** ([`etcd`]), shared by several replicas (`[store.etcd]`). A
+//! - **etcd** ([`etcd`]), shared by several replicas (`[store.etcd]`), of
+//!   which one, elected through the same etcd ([`election`]), writes. A
 //!   commit is one etcd transaction when it fits etcd's limits (128
 //!   operations, about 1.5 MB), otherwise several, one after the other,
 //!   each all or nothing: a crash between them leaves part of the commit
-//!   written, and the records it wrote whole.
+//!   written, and the records it wrote whole. A leader's store is
+//!   *fenced*: each of its transactions holds only while its election key
+//!   is the one it created, so a deposed leader writes nothing.
 //!
 //! Keys are strings compared as bytes; values are opaque. Both backends
 //! refuse a record over [`MAX_RECORD_BYTES`], so that what works on one
 //! works on the other.
 
+mod election;
 mod etcd;
 mod namespaces;
 mod redb;
 #[cfg(test)]
 mod tests;
 
+pub use election::{Election, Fence, Leadership, Lost};
 pub use namespaces::StoredNamespaces;
 
 use crate::config::StoreSettings;
@@ -71,6 +76,11 @@ pub enum StoreError {
     /// etcd did not answer within the time a request is given.
     #[error("etcd did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// This replica is no longer the leader: its election key expired or
+    /// was replaced. The transaction that found out wrote nothing, and no
+    /// later one will.
+    #[error("this replica is no longer the leader, so the store refused the write")]
+    Fenced,
     /// A record is over [`MAX_RECORD_BYTES`]; nothing of the commit was
     /// written.
     #[error("record {key:?} is {size} bytes, over the store's limit of {limit}")]
@@ -144,6 +154,15 @@ impl Store {
         match &self.backend {
             Backend::Redb(redb) => redb.commit(writes).await,
             Backend::Etcd(etcd) => etcd.commit(writes).await,
+        }
+    }
+
+    /// The leader election among the replicas sharing this store's etcd;
+    /// `None` for the embedded store, whose single replica always leads.
+    pub fn election(&self) -> Option<Election> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Etcd(etcd) => Some(Election::new(etcd.clone())),
         }
     }
 }

@@ -48,7 +48,7 @@ impl Fixture {
 }
 
 /// A store under `prefix` of `etcd`, with the shortest lease etcd grants.
-fn etcd_settings(etcd: &Etcd, prefix: &str) -> StoreSettings {
+pub(super) fn etcd_settings(etcd: &Etcd, prefix: &str) -> StoreSettings {
     StoreSettings {
         path: None,
         etcd: Some(EtcdSettings {
@@ -325,6 +325,7 @@ async fn without_a_path_the_store_is_in_memory() {
     let store = Store::open(&StoreSettings::default()).await.unwrap();
     store.commit(vec![put("a", "1")]).await.unwrap();
     assert_eq!(store.load("").await.unwrap(), records(&[("a", "1")]));
+    assert!(store.election().is_none());
 }
 
 #[tokio::test]
