@@ -11,7 +11,8 @@
 //!   that can.
 //! - [`mesos`]: the Mesos v1 scheduler HTTP client.
 //! - [`runtime`]: the loop that owns the core and carries out its effects.
-//! - [`store`]: what must survive a restart (namespaces changed at run time).
+//! - [`store`]: what must survive a restart or a failover (namespaces
+//!   changed at run time), in redb or etcd, and the leader election.
 //! - [`api`]: the tonic services, conversions and error mapping.
 //! - [`config`]: layered configuration.
 //! - [`telemetry`]: logs and OTLP traces.
@@ -51,8 +52,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let store = Store::open(config.store.path.as_deref())?;
-    let namespaces = namespaces_at_start(&config, &store)?;
+    let store = Store::open(&config.store).await?;
+    let namespaces = namespaces_at_start(&config, &store).await?;
     let core = Core::new(core_config(&config, namespaces), &boot_id());
     let roles = core.roles();
     let (commands, mesos) = runtime::start(core, store, mesos_config(&config, roles));
@@ -110,13 +111,13 @@ pub enum RunError {
 
 /// The configured namespaces, then what Admin put or deleted at run time,
 /// which wins.
-fn namespaces_at_start(config: &Config, store: &Store) -> Result<Vec<Namespace>, RunError> {
+async fn namespaces_at_start(config: &Config, store: &Store) -> Result<Vec<Namespace>, RunError> {
     let mut namespaces: BTreeMap<String, Namespace> = config
         .core_namespaces()?
         .into_iter()
         .map(|ns| (ns.name.clone(), ns))
         .collect();
-    let stored = store.namespaces()?;
+    let stored = store.namespaces().await?;
     for put in stored.put {
         let invalid = |reason: String| RunError::StoredNamespace {
             name: put.name.clone(),

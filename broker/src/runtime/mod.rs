@@ -197,7 +197,7 @@ impl Runtime {
             timer.as_mut().reset(tokio::time::Instant::now() + sleep);
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => runtime.command(command),
+                    Some(command) => runtime.command(command).await,
                     None => break,
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
@@ -210,7 +210,7 @@ impl Runtime {
                 let Ok(command) = commands.try_recv() else {
                     break;
                 };
-                runtime.command(command);
+                runtime.command(command).await;
             }
             runtime.carry_out().await;
         }
@@ -232,7 +232,7 @@ impl Runtime {
         self.input(Input::Request { ticket, request });
     }
 
-    fn command(&mut self, command: Command) {
+    async fn command(&mut self, command: Command) {
         match command {
             Command::Request { request, reply } => self.request(request, Waiter::Request(reply)),
             Command::Subscribe {
@@ -246,7 +246,7 @@ impl Runtime {
                 self.input(Input::SessionEnded(session));
             }
             Command::Namespace { change, reply } => {
-                match admin::persist(&self.core, &self.store, &change) {
+                match admin::persist(&self.core, &self.store, &change).await {
                     Ok(request) => self.request(request, Waiter::Namespace(reply)),
                     Err(error) => {
                         let _ = reply.send(Err(error));
