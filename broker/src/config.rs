@@ -211,13 +211,48 @@ impl NamespaceSettings {
     }
 }
 
-/// Where state that must survive a restart is kept.
+/// Where state that must survive a restart is kept: an embedded file for a
+/// single replica, or etcd for several replicas with one elected leader.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// The embedded database file; in memory (lost on restart) when unset.
+    /// The embedded database file; in memory (lost on restart) when unset
+    /// and `etcd` is unset too. Excludes `etcd`.
     pub path: Option<PathBuf>,
+    /// `[store.etcd]`: keep state in etcd and elect the leader among
+    /// replicas there. Excludes `path`.
+    pub etcd: Option<EtcdSettings>,
 }
+
+/// The etcd cluster that replicas share for their state and their election.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EtcdSettings {
+    /// Client URLs of the etcd members, such as `http://10.0.0.1:2379`.
+    pub endpoints: Vec<String>,
+    /// What every key of this Agora cluster starts with, so that several
+    /// clusters can share one etcd.
+    pub prefix: String,
+    /// The TTL of the leader's election lease, in whole seconds: a leader
+    /// cut off from etcd stops within it, and a standby takes over after
+    /// it. Shorter fails over faster but makes a slow etcd depose leaders.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for EtcdSettings {
+    fn default() -> Self {
+        EtcdSettings {
+            endpoints: vec!["http://127.0.0.1:2379".into()],
+            prefix: "/agora/".into(),
+            lease_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The shortest lease etcd grants with its default timings; it rounds a
+/// shorter TTL up to this, which would make failover slower than configured.
+const MIN_LEASE_TTL: Duration = Duration::from_secs(2);
 
 /// Timings of the broker's own policies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -497,9 +532,7 @@ impl Config {
         if self.mesos.masters.is_empty() {
             return invalid("mesos.masters", "name at least one master URL");
         }
-        if let Some(bad) = self.mesos.masters.iter().find(|m| {
-            !(m.starts_with("http://") || m.starts_with("https://")) || m.len() <= "https://".len()
-        }) {
+        if let Some(bad) = self.mesos.masters.iter().find(|m| !is_http_url(m)) {
             return invalid(
                 "mesos.masters",
                 &format!("{bad:?} is not an http(s) URL such as http://127.0.0.1:5050"),
@@ -523,7 +556,49 @@ impl Config {
         if self.broker.heartbeat_interval.is_zero() {
             return invalid("broker.heartbeat_interval", "must be positive");
         }
+        self.validate_store()?;
         self.validate_auth()
+    }
+
+    /// One place for the state, and an etcd that can be reached and fenced.
+    fn validate_store(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
+        let Some(etcd) = &self.store.etcd else {
+            return Ok(());
+        };
+        if self.store.path.is_some() {
+            return invalid(
+                "store.etcd",
+                "excludes store.path: state is kept either in etcd or in one file",
+            );
+        }
+        if etcd.endpoints.is_empty() {
+            return invalid("store.etcd.endpoints", "name at least one etcd endpoint");
+        }
+        if let Some(bad) = etcd.endpoints.iter().find(|e| !is_http_url(e)) {
+            return invalid(
+                "store.etcd.endpoints",
+                &format!("{bad:?} is not an http(s) URL such as http://127.0.0.1:2379"),
+            );
+        }
+        if etcd.prefix.is_empty() {
+            return invalid(
+                "store.etcd.prefix",
+                "must not be empty, so that the cluster's keys are told apart, e.g. \"/agora/\"",
+            );
+        }
+        if etcd.lease_ttl < MIN_LEASE_TTL || etcd.lease_ttl.subsec_nanos() != 0 {
+            return invalid(
+                "store.etcd.lease_ttl",
+                "must be whole seconds (etcd's leases are), at least 2s",
+            );
+        }
+        Ok(())
     }
 
     /// Principals must be told apart by name, token and certificate
@@ -602,6 +677,11 @@ impl Config {
     }
 }
 
+/// Whether `url` is an http(s) URL with something after the scheme.
+fn is_http_url(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
+}
+
 #[cfg(test)]
 #[expect(
     clippy::result_large_err,
@@ -664,10 +744,52 @@ mod tests {
                 "[broker]\ndefault_hold = \"10m\"\nmax_hold = \"1m\"",
                 "broker.default_hold",
             ),
+            ("[store]\npath = \"a.redb\"\n[store.etcd]", "store.etcd"),
+            ("[store.etcd]\nendpoints = []", "store.etcd.endpoints"),
+            (
+                "[store.etcd]\nendpoints = [\"127.0.0.1:2379\"]",
+                "store.etcd.endpoints",
+            ),
+            ("[store.etcd]\nprefix = \"\"", "store.etcd.prefix"),
+            ("[store.etcd]\nlease_ttl = \"1s\"", "store.etcd.lease_ttl"),
+            (
+                "[store.etcd]\nlease_ttl = \"2500ms\"",
+                "store.etcd.lease_ttl",
+            ),
+            ("[store.etcd]\nendpoint = [\"http://e:2379\"]", "endpoint"),
         ] {
             let error = load_in_jail(toml, Figment::new()).unwrap_err();
             assert!(error.contains(field), "{toml:?} gave {error}");
         }
+    }
+
+    #[test]
+    fn reads_the_etcd_store() {
+        let mut seen = None;
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "agora.toml",
+                r#"
+                [store.etcd]
+                endpoints = ["http://e1:2379", "http://e2:2379"]
+                prefix = "/prod/agora/"
+                "#,
+            )?;
+            jail.set_env("AGORA_STORE__ETCD__LEASE_TTL", "3s");
+            seen = Some(Config::load(Some(Path::new("agora.toml")), Figment::new()).unwrap());
+            Ok(())
+        });
+        let store = seen.unwrap().store;
+        assert_eq!(store.path, None);
+        assert_eq!(
+            store.etcd,
+            Some(EtcdSettings {
+                endpoints: vec!["http://e1:2379".into(), "http://e2:2379".into()],
+                prefix: "/prod/agora/".into(),
+                lease_ttl: Duration::from_secs(3),
+            })
+        );
     }
 
     const HASH: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

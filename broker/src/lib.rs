@@ -11,7 +11,8 @@
 //!   that can.
 //! - [`mesos`]: the Mesos v1 scheduler HTTP client.
 //! - [`runtime`]: the loop that owns the core and carries out its effects.
-//! - [`store`]: what must survive a restart (namespaces changed at run time).
+//! - [`store`]: what must survive a restart or a failover (namespaces
+//!   changed at run time), in redb or etcd, and the leader election.
 //! - [`api`]: the tonic services, conversions and error mapping.
 //! - [`config`]: layered configuration.
 //! - [`telemetry`]: logs and OTLP traces.
@@ -51,11 +52,29 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let store = Store::open(config.store.path.as_deref())?;
-    let namespaces = namespaces_at_start(&config, &store)?;
+    let store = Store::open(&config.store).await?;
+    let namespaces = namespaces_at_start(&config, &store).await?;
+    let durable = runtime::load(&store).await?;
+    let framework_id = match &config.mesos.framework_id {
+        Some(configured) => Some(configured.clone()),
+        None => runtime::framework_id(&store).await?,
+    };
+    tracing::info!(
+        framework_id = framework_id.as_deref().unwrap_or("(new)"),
+        frontends = durable.frontends.len(),
+        tasks = durable.tasks.len(),
+        leases = durable.leases.len(),
+        "recovering from the store"
+    );
     let core = Core::new(core_config(&config, namespaces), &boot_id());
-    let roles = core.roles();
-    let (commands, mesos) = runtime::start(core, store, mesos_config(&config, roles));
+    let mut mesos_config = mesos_config(&config, core.roles());
+    mesos_config.framework_info.id = framework_id.clone().map(|value| FrameworkId { value });
+    let recovery = runtime::Recovery {
+        store,
+        durable,
+        framework_id,
+    };
+    let (commands, mesos, runtime) = runtime::start(core, recovery, mesos_config);
     if let Some(address) = config.telemetry.metrics_listen {
         let listener = TcpListener::bind(address)
             .await
@@ -70,10 +89,17 @@ pub async fn run(
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
-    Ok(api::server::serve(
+    let serving = api::server::serve(
         broker, admin, security, listener, subscribed, commands, shutdown,
-    )
-    .await?)
+    );
+    tokio::select! {
+        served = serving => Ok(served?),
+        stopped = runtime => match stopped {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.into()),
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        },
+    }
 }
 
 /// Why the broker could not start or stopped with an error.
@@ -85,6 +111,12 @@ pub enum RunError {
     /// The store could not be opened or read at start.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The durable records an earlier run stored do not read back.
+    #[error(transparent)]
+    Journal(#[from] runtime::JournalError),
+    /// The runtime stopped: the store refused a write.
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
     /// A namespace that `Admin` stored in an earlier run fails this run's
     /// checks (a newer Agora may check more).
     #[error("stored namespace {name:?} is no longer valid: {reason}")]
@@ -110,13 +142,13 @@ pub enum RunError {
 
 /// The configured namespaces, then what Admin put or deleted at run time,
 /// which wins.
-fn namespaces_at_start(config: &Config, store: &Store) -> Result<Vec<Namespace>, RunError> {
+async fn namespaces_at_start(config: &Config, store: &Store) -> Result<Vec<Namespace>, RunError> {
     let mut namespaces: BTreeMap<String, Namespace> = config
         .core_namespaces()?
         .into_iter()
         .map(|ns| (ns.name.clone(), ns))
         .collect();
-    let stored = store.namespaces()?;
+    let stored = store.namespaces().await?;
     for put in stored.put {
         let invalid = |reason: String| RunError::StoredNamespace {
             name: put.name.clone(),
@@ -159,9 +191,17 @@ fn core_config(config: &Config, namespaces: Vec<Namespace>) -> CoreConfig {
 /// Why the framework could not be torn down.
 #[derive(Debug, thiserror::Error)]
 pub enum TeardownError {
-    /// The configuration names no framework id.
-    #[error("set mesos.framework_id (or --framework-id): there is no framework to tear down")]
+    /// Neither the configuration nor the store names a framework id.
+    #[error(
+        "set mesos.framework_id (or --framework-id): the store names no framework to tear down"
+    )]
     NoFrameworkId,
+    /// The store, where a run recorded its framework id, cannot be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The store's framework id record does not read back.
+    #[error(transparent)]
+    Journal(#[from] runtime::JournalError),
     /// A configured namespace is invalid, so the framework's roles are
     /// unknown.
     #[error(transparent)]
@@ -177,20 +217,28 @@ pub enum TeardownError {
 
 /// Retires the framework for good: Mesos kills all its tasks and will never
 /// accept its id again. For operators decommissioning an Agora; a normal
-/// shutdown never does this.
+/// shutdown never does this. The framework is the configured one, else the
+/// one the store recorded.
 pub async fn teardown(config: &Config) -> Result<String, TeardownError> {
-    let framework_id = config
-        .mesos
-        .framework_id
-        .clone()
-        .ok_or(TeardownError::NoFrameworkId)?;
+    let framework_id = match &config.mesos.framework_id {
+        Some(id) => id.clone(),
+        None => {
+            let store = Store::open(&config.store).await?;
+            runtime::framework_id(&store)
+                .await?
+                .ok_or(TeardownError::NoFrameworkId)?
+        }
+    };
     let roles = config
         .core_namespaces()
         .map_err(TeardownError::Config)?
         .into_iter()
         .map(|ns| ns.role)
         .collect();
-    let mesos_config = mesos_config(config, roles);
+    let mut mesos_config = mesos_config(config, roles);
+    mesos_config.framework_info.id = Some(FrameworkId {
+        value: framework_id.clone(),
+    });
     let wait = mesos_config.request_timeout;
     let (handle, mut events, _subscription) = mesos::start(mesos_config);
     let subscribed = async {

@@ -6,6 +6,8 @@
 //! test executable (cargo builds a package's binaries for its integration
 //! tests), so no test depends on an installed copy.
 
+pub mod etcd;
+
 use std::{
     future::Future,
     path::{Path, PathBuf},

@@ -35,7 +35,7 @@ pub enum NamespaceChange {
 
 /// Checks `change` against the core and writes it to the store; the
 /// request that applies it is what remains.
-pub(super) fn persist(
+pub(super) async fn persist(
     core: &Core,
     store: &Store,
     change: &NamespaceChange,
@@ -43,12 +43,12 @@ pub(super) fn persist(
     match change {
         NamespaceChange::Put { namespace, stored } => {
             core.check_put_namespace(namespace)?;
-            store.put_namespace(stored)?;
+            store.put_namespace(stored).await?;
             Ok(Request::PutNamespace(namespace.clone()))
         }
         NamespaceChange::Delete(name) => {
             core.check_delete_namespace(name)?;
-            store.delete_namespace(name)?;
+            store.delete_namespace(name).await?;
             Ok(Request::DeleteNamespace(name.clone()))
         }
     }

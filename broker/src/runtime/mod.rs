@@ -16,17 +16,19 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 mod admin;
+mod journal;
 mod pump;
 
 pub use admin::{AdminError, NamespaceChange};
+pub use journal::{JournalError, framework_id, load};
 
 use crate::{
     mesos::{self, MesosEvent, MesosHandle},
-    store::Store,
+    store::{Store, StoreError, Write},
 };
 use agora_core::{
     Answer, Core, CoreError, Effect, FrontendEvent, Input, MesosInput, Request, SessionId, Ticket,
-    Timestamp,
+    Timestamp, durable::Durable,
 };
 
 /// How many events may wait for a slow session before it is closed; the
@@ -147,10 +149,24 @@ enum Waiter {
     Namespace(oneshot::Sender<Result<Answer, AdminError>>),
 }
 
+/// Why the runtime stopped before the server did.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The store refused a write. Nothing decided since may leave the
+    /// broker (it would run ahead of what a restart restores), so the
+    /// broker stops; started again, it recovers from what the store holds.
+    #[error("cannot record the broker's state, so it stops: {0}")]
+    Store(StoreError),
+}
+
 /// Owns the core and everything that talks to it.
 pub struct Runtime {
     core: Core,
     store: Store,
+    /// Writes beside the core's records: the framework id Mesos gave.
+    meta_writes: Vec<Write>,
+    /// The framework id as last stored.
+    framework_id: Option<String>,
     sessions: HashMap<SessionId, SessionSender>,
     waiters: HashMap<Ticket, Waiter>,
     next_ticket: u64,
@@ -162,20 +178,28 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Runs until every command sender is dropped (the server stopped).
+    /// Recovers from `durable`, then runs until every command sender is
+    /// dropped (the server stopped) or the store fails.
     pub async fn run(
         core: Core,
-        store: Store,
+        recovery: Recovery,
         mut commands: mpsc::Receiver<Command>,
         mut mesos_events: mpsc::Receiver<MesosEvent>,
         mesos: MesosHandle,
-    ) {
+    ) -> Result<(), RuntimeError> {
         let (calls, calls_rx) = mpsc::channel(4096);
         let (failures_tx, mut failures) = mpsc::channel(256);
         tokio::spawn(pump::run(mesos, calls_rx, failures_tx));
+        let Recovery {
+            store,
+            durable,
+            framework_id,
+        } = recovery;
         let mut runtime = Runtime {
             core,
             store,
+            meta_writes: Vec::new(),
+            framework_id,
             sessions: HashMap::new(),
             waiters: HashMap::new(),
             next_ticket: 0,
@@ -187,6 +211,8 @@ impl Runtime {
                 reason: "not subscribed yet".into(),
             },
         };
+        runtime.input(Input::Recovered(Box::new(durable)));
+        runtime.persist().await?;
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         loop {
@@ -197,7 +223,7 @@ impl Runtime {
             timer.as_mut().reset(tokio::time::Instant::now() + sleep);
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => runtime.command(command),
+                    Some(command) => runtime.command(command).await,
                     None => break,
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
@@ -210,11 +236,25 @@ impl Runtime {
                 let Ok(command) = commands.try_recv() else {
                     break;
                 };
-                runtime.command(command);
+                runtime.command(command).await;
             }
+            runtime.persist().await?;
             runtime.carry_out().await;
         }
         info!("runtime stopped");
+        Ok(())
+    }
+
+    /// Writes what the batch changed of the durable records, before any of
+    /// its effects leave: an acknowledgement to Mesos, a reply or an event
+    /// never runs ahead of the store.
+    async fn persist(&mut self) -> Result<(), RuntimeError> {
+        let mut writes = journal::writes(self.core.take_changes());
+        writes.append(&mut self.meta_writes);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(writes).await.map_err(RuntimeError::Store)
     }
 
     /// Hands `input` to the core, now, and queues what it decides.
@@ -232,7 +272,7 @@ impl Runtime {
         self.input(Input::Request { ticket, request });
     }
 
-    fn command(&mut self, command: Command) {
+    async fn command(&mut self, command: Command) {
         match command {
             Command::Request { request, reply } => self.request(request, Waiter::Request(reply)),
             Command::Subscribe {
@@ -246,7 +286,7 @@ impl Runtime {
                 self.input(Input::SessionEnded(session));
             }
             Command::Namespace { change, reply } => {
-                match admin::persist(&self.core, &self.store, &change) {
+                match admin::persist(&self.core, &self.store, &change).await {
                     Ok(request) => self.request(request, Waiter::Namespace(reply)),
                     Err(error) => {
                         let _ = reply.send(Err(error));
@@ -263,10 +303,15 @@ impl Runtime {
     fn mesos_event(&mut self, event: MesosEvent) {
         let input = match event {
             MesosEvent::Subscribed {
+                framework_id,
                 resubscribed,
                 roles,
-                ..
             } => {
+                if self.framework_id.as_ref() != Some(&framework_id) {
+                    self.meta_writes
+                        .push(journal::framework_id_write(&framework_id));
+                    self.framework_id = Some(framework_id);
+                }
                 self.connection_changed(true, String::new());
                 MesosInput::Subscribed {
                     resubscribed,
@@ -383,21 +428,37 @@ impl Runtime {
     }
 }
 
+/// What a run starts from: the store, what it held, and the framework id
+/// it recorded.
+pub struct Recovery {
+    /// Where the durable records are written from now on.
+    pub store: Store,
+    /// The records an earlier run left ([`load`]).
+    pub durable: Durable,
+    /// The framework id an earlier run recorded ([`framework_id`]).
+    pub framework_id: Option<String>,
+}
+
 /// Starts the Mesos client and the runtime loop; returns the command sender
-/// for the API and the Mesos handle for health.
+/// for the API, the Mesos handle for health, and the loop, which ends with
+/// an error if the store fails.
 pub fn start(
     core: Core,
-    store: Store,
+    recovery: Recovery,
     mesos_config: mesos::MesosConfig,
-) -> (mpsc::Sender<Command>, MesosHandle) {
+) -> (
+    mpsc::Sender<Command>,
+    MesosHandle,
+    tokio::task::JoinHandle<Result<(), RuntimeError>>,
+) {
     let (commands_tx, commands_rx) = mpsc::channel(1024);
     let (handle, mesos_events, _subscription) = mesos::start(mesos_config);
-    tokio::spawn(Runtime::run(
+    let runtime = tokio::spawn(Runtime::run(
         core,
-        store,
+        recovery,
         commands_rx,
         mesos_events,
         handle.clone(),
     ));
-    (commands_tx, handle)
+    (commands_tx, handle, runtime)
 }

@@ -1,19 +1,66 @@
-//! What must survive a restart, in an embedded redb database: namespaces
-//! put or deleted at run time through Admin. A namespace is kept as its
-//! `agora.v1.Namespace` protobuf encoding, so the record is the API's own
-//! contract and needs no second schema. Deletions are kept too, so that a
-//! namespace of the configuration file deleted at run time stays deleted.
+//! What must survive a restart or a failover, as key/value records: the
+//! broker loads them by key prefix at start and commits a batch of writes
+//! after each turn of its loop.
+//!
+//! Two backends keep them, chosen by `[store]`:
+//!
+//! - **redb** ([`redb`]), a file for a single replica (`store.path`), or in
+//!   memory and lost on restart when no path is set. A commit is one write
+//!   transaction, synced to disk before it returns: all or nothing.
+//! - **etcd** ([`etcd`]), shared by several replicas (`[store.etcd]`), of
+//!   which one, elected through the same etcd ([`election`]), writes. A
+//!   commit is one etcd transaction when it fits etcd's limits (128
+//!   operations, about 1.5 MB), otherwise several, one after the other,
+//!   each all or nothing: a crash between them leaves part of the commit
+//!   written, and the records it wrote whole. A leader's store is
+//!   *fenced*: each of its transactions holds only while its election key
+//!   is the one it created, so a deposed leader writes nothing.
+//!
+//! Keys are strings compared as bytes; values are opaque. Both backends
+//! refuse a record over [`MAX_RECORD_BYTES`], so that what works on one
+//! works on the other.
 
-use std::path::Path;
+mod election;
+mod etcd;
+mod namespaces;
+mod redb;
+#[cfg(test)]
+mod tests;
 
-use agora_proto::agora::v1 as api;
-use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, backends::InMemoryBackend};
+pub use election::{Election, Fence, Leadership, Lost};
+pub use namespaces::StoredNamespaces;
 
-/// Namespaces put at run time, by name.
-const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
-/// Namespaces deleted at run time, by name.
-const DELETED: TableDefinition<&str, ()> = TableDefinition::new("deleted_namespaces");
+use crate::config::StoreSettings;
+
+/// The largest record, key and value together: etcd refuses a request
+/// over about 1.5 MB by default, and one record must fit in one.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// One write in a commit; a commit applies its writes in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Sets `key` to `value`, replacing what it held.
+    Put {
+        /// The record's key.
+        key: String,
+        /// The record's value.
+        value: Vec<u8>,
+    },
+    /// Removes `key`, if it is there.
+    Delete {
+        /// The record's key.
+        key: String,
+    },
+    /// Removes every key in `[start, end)` in byte order; nothing when
+    /// `end` is not after `start`. For dropping a whole prefix of records
+    /// (a frontend's events) in one write.
+    DeleteRange {
+        /// The first key removed.
+        start: String,
+        /// The first key after the range, which stays.
+        end: String,
+    },
+}
 
 /// Why the store could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -21,145 +68,112 @@ pub enum StoreError {
     /// The database file cannot be created or opened (a bad `store.path`,
     /// another broker holding it, a corrupt file), or a read or write
     /// failed (a full disk).
-    #[error("the store failed: {0}")]
-    Database(#[from] redb::Error),
-    /// A stored namespace is not a valid `agora.v1.Namespace`: the file is
+    #[error("the embedded store failed: {0}")]
+    Database(#[from] ::redb::Error),
+    /// etcd could not be reached or refused a request.
+    #[error("etcd failed: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    /// etcd did not answer within the time a request is given.
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// This replica is no longer the leader: its election key expired or
+    /// was replaced. The transaction that found out wrote nothing, and no
+    /// later one will.
+    #[error("this replica is no longer the leader, so the store refused the write")]
+    Fenced,
+    /// A record is over [`MAX_RECORD_BYTES`]; nothing of the commit was
+    /// written.
+    #[error("record {key:?} is {size} bytes, over the store's limit of {limit}")]
+    TooLarge {
+        /// The record's key.
+        key: String,
+        /// Its key and value, in bytes.
+        size: usize,
+        /// The most allowed.
+        limit: usize,
+    },
+    /// A stored key is not UTF-8: something other than Agora wrote under
+    /// its prefix.
+    #[error("stored key {0:?} is not UTF-8; is something else writing under the store's prefix?")]
+    Key(String),
+    /// A stored namespace is not a valid `agora.v1.Namespace`: the store is
     /// damaged or not an Agora store.
     #[error("a stored namespace does not decode: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// The thread doing the embedded store's blocking work panicked.
+    #[error("the embedded store's worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
 }
 
-/// Converts each of redb's error types into [`StoreError`].
-macro_rules! from_redb {
-    ($($kind:ty),*) => {$(
-        impl From<$kind> for StoreError {
-            fn from(error: $kind) -> Self {
-                StoreError::Database(error.into())
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
-
-/// Namespaces changed at run time, as last stored.
-#[derive(Debug, Default, PartialEq)]
-pub struct StoredNamespaces {
-    /// Namespaces put through Admin, in name order; each overrides a
-    /// configured one of the same name.
-    pub put: Vec<api::Namespace>,
-    /// Names deleted through Admin and not put since, in name order; they
-    /// stay deleted even when the configuration declares them.
-    pub deleted: Vec<String>,
-}
-
-/// The embedded store.
+/// The store, on whichever backend the configuration chose. Cloning it is
+/// cheap and shares the database or the etcd connection.
+#[derive(Clone)]
 pub struct Store {
-    db: Database,
+    backend: Backend,
+}
+
+/// The backends; an enum rather than a trait object, as there are two and
+/// their futures then need no boxing.
+#[derive(Clone)]
+enum Backend {
+    Redb(redb::RedbStore),
+    Etcd(etcd::EtcdStore),
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path`, or one in memory that a
-    /// restart loses when `path` is `None`.
-    pub fn open(path: Option<&Path>) -> Result<Store, StoreError> {
-        let db = match path {
-            Some(path) => Database::create(path)?,
-            None => Database::builder().create_with_backend(InMemoryBackend::new())?,
+    /// Opens the store `settings` name: etcd when `[store.etcd]` is set,
+    /// else the redb file at `store.path` (created if missing), else redb
+    /// in memory, which a restart loses.
+    pub async fn open(settings: &StoreSettings) -> Result<Store, StoreError> {
+        let backend = match &settings.etcd {
+            Some(etcd) => Backend::Etcd(etcd::EtcdStore::connect(etcd).await?),
+            None => Backend::Redb(redb::RedbStore::open(settings.path.clone()).await?),
         };
-        let txn = db.begin_write()?;
-        txn.open_table(NAMESPACES)?;
-        txn.open_table(DELETED)?;
-        txn.commit()?;
-        Ok(Store { db })
+        Ok(Store { backend })
     }
 
-    /// Every namespace put and deleted at run time.
-    pub fn namespaces(&self) -> Result<StoredNamespaces, StoreError> {
-        let txn = self.db.begin_read()?;
-        let mut stored = StoredNamespaces::default();
-        for entry in txn.open_table(NAMESPACES)?.iter()? {
-            let (_, value) = entry?;
-            stored.put.push(api::Namespace::decode(value.value())?);
+    /// Every record whose key starts with `prefix`, in key (byte) order.
+    pub async fn load(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        match &self.backend {
+            Backend::Redb(redb) => redb.load(prefix).await,
+            Backend::Etcd(etcd) => etcd.load(prefix).await,
         }
-        for entry in txn.open_table(DELETED)?.iter()? {
-            let (name, ()) = entry.map(|(k, v)| (k, v.value()))?;
-            stored.deleted.push(name.value().to_owned());
-        }
-        Ok(stored)
     }
 
-    /// Records a namespace put at run time, durably, before it takes effect.
-    pub fn put_namespace(&self, namespace: &api::Namespace) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let name = namespace.name.as_str();
-            txn.open_table(NAMESPACES)?
-                .insert(name, namespace.encode_to_vec().as_slice())?;
-            txn.open_table(DELETED)?.remove(name)?;
+    /// Applies `writes` in order and durably (on disk, or agreed by a
+    /// majority of etcd) before returning. A record over
+    /// [`MAX_RECORD_BYTES`] fails the commit before anything is written.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if let Some((key, size)) = writes.iter().find_map(oversized) {
+            return Err(StoreError::TooLarge {
+                key: key.to_owned(),
+                size,
+                limit: MAX_RECORD_BYTES,
+            });
         }
-        txn.commit()?;
-        Ok(())
+        match &self.backend {
+            Backend::Redb(redb) => redb.commit(writes).await,
+            Backend::Etcd(etcd) => etcd.commit(writes).await,
+        }
     }
 
-    /// Records a namespace deleted at run time, durably.
-    pub fn delete_namespace(&self, name: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            txn.open_table(NAMESPACES)?.remove(name)?;
-            txn.open_table(DELETED)?.insert(name, ())?;
+    /// The leader election among the replicas sharing this store's etcd;
+    /// `None` for the embedded store, whose single replica always leads.
+    pub fn election(&self) -> Option<Election> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Etcd(etcd) => Some(Election::new(etcd.clone())),
         }
-        txn.commit()?;
-        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn namespace(name: &str, weight: f64) -> api::Namespace {
-        api::Namespace {
-            name: name.into(),
-            role: format!("agora-{name}"),
-            weight,
-            ..Default::default()
+/// The key and size of a put over [`MAX_RECORD_BYTES`].
+fn oversized(write: &Write) -> Option<(&str, usize)> {
+    match write {
+        Write::Put { key, value } => {
+            let size = key.len() + value.len();
+            (size > MAX_RECORD_BYTES).then_some((key.as_str(), size))
         }
-    }
-
-    #[test]
-    fn namespaces_survive_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agora.redb");
-        {
-            let store = Store::open(Some(&path)).unwrap();
-            store.put_namespace(&namespace("a", 1.0)).unwrap();
-            store.put_namespace(&namespace("b", 2.0)).unwrap();
-            store.delete_namespace("b").unwrap();
-            store.delete_namespace("from-config").unwrap();
-            store.put_namespace(&namespace("a", 3.0)).unwrap();
-        }
-        let store = Store::open(Some(&path)).unwrap();
-        assert_eq!(
-            store.namespaces().unwrap(),
-            StoredNamespaces {
-                put: vec![namespace("a", 3.0)],
-                deleted: vec!["b".into(), "from-config".into()],
-            }
-        );
-    }
-
-    #[test]
-    fn a_put_undoes_a_delete() {
-        let store = Store::open(None).unwrap();
-        store.delete_namespace("a").unwrap();
-        store.put_namespace(&namespace("a", 1.0)).unwrap();
-        let stored = store.namespaces().unwrap();
-        assert_eq!(stored.put.len(), 1);
-        assert!(stored.deleted.is_empty());
+        Write::Delete { .. } | Write::DeleteRange { .. } => None,
     }
 }
