@@ -15,9 +15,10 @@
 //!   framework: `{"calls_per_framework": 10000, "frameworks": {"<id>":
 //!   {"dropped": 0, "calls": [{"type": "ACCEPT", "stream_id": "...",
 //!   "received": 1733059200.5, "status": 202}, ...]}}}`, oldest first. A
-//!   refused call has `"error"`; an ACCEPT whose launches the master
-//!   refused has `"refused_tasks"` (`task_id`, `state`, `reason`,
-//!   `message`). A real master has no such endpoint.
+//!   refused call has `"error"`; an ACCEPT has the ids of the tasks it
+//!   asked to launch in `"tasks"` (a KILL, the task it names), and those
+//!   the master refused in `"refused_tasks"` (`task_id`, `state`,
+//!   `reason`, `message`). A real master has no such endpoint.
 
 use std::sync::Arc;
 

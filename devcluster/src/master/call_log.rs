@@ -1,7 +1,8 @@
 //! The devcluster's own record of the scheduler calls each framework sent,
 //! so that a test can check what a framework did: which calls, from which
 //! connection (its `Mesos-Stream-Id`), when, how the master answered, and
-//! which launches of an ACCEPT it refused. A real master keeps no such
+//! which tasks an ACCEPT asked to launch (and which of them it refused)
+//! or a KILL named. A real master keeps no such
 //! record; it is served at `GET /devcluster/calls`.
 //!
 //! Calls that fail the static checks of the HTTP layer (a body that does
@@ -35,6 +36,9 @@ pub(super) struct CallRecord {
     pub(super) status: u16,
     /// Why it was refused, when it was.
     pub(super) error: Option<String>,
+    /// The ids of the tasks an ACCEPT asked to launch, or the task a KILL
+    /// named.
+    pub(super) tasks: Vec<String>,
     /// The statuses the master sent instead of launching tasks of an
     /// ACCEPT (invalid offers, a task beyond what the offers hold, ...).
     pub(super) refused_tasks: Vec<TaskStatus>,
@@ -91,7 +95,7 @@ impl CallLog {
     /// The record as `GET /devcluster/calls` serves it:
     /// `{"calls_per_framework": N, "frameworks": {"<id>": {"dropped": n,
     /// "calls": [{"type", "stream_id", "received", "status", "error"?,
-    /// "refused_tasks"?}, ...]}}}`, oldest call first.
+    /// "tasks"?, "refused_tasks"?}, ...]}}}`, oldest call first.
     pub(super) fn to_json(&self) -> Value {
         let frameworks: serde_json::Map<String, Value> = self
             .frameworks
@@ -124,6 +128,9 @@ fn record_json(record: &CallRecord) -> Value {
     });
     if let Some(error) = &record.error {
         value["error"] = json!(error);
+    }
+    if !record.tasks.is_empty() {
+        value["tasks"] = json!(record.tasks);
     }
     if !record.refused_tasks.is_empty() {
         let refused: Vec<Value> = record
@@ -158,6 +165,7 @@ mod tests {
             received,
             status: 202,
             error: None,
+            tasks: Vec::new(),
             refused_tasks: Vec::new(),
         }
     }
@@ -212,6 +220,7 @@ mod tests {
             CallRecord {
                 status: 400,
                 error: Some("bad".into()),
+                tasks: vec!["t1".into()],
                 refused_tasks: vec![refused],
                 ..call(call::Type::Accept, 2.0)
             },
@@ -220,7 +229,9 @@ mod tests {
         let calls = &json["frameworks"]["f"]["calls"];
         assert!(calls[0].get("error").is_none());
         assert!(calls[0].get("refused_tasks").is_none());
+        assert!(calls[0].get("tasks").is_none());
         assert_eq!(calls[1]["error"], "bad");
+        assert_eq!(calls[1]["tasks"], json!(["t1"]));
         assert_eq!(
             calls[1]["refused_tasks"][0],
             json!({

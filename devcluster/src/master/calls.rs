@@ -120,6 +120,19 @@ pub fn validate_call(call: &Call) -> Result<(), String> {
     }
 }
 
+/// The ids of the tasks an ACCEPT asks to launch, alone or in groups.
+fn launched_ids(accept: &call::Accept) -> Vec<String> {
+    let tasks = accept.operations.iter().flat_map(|operation| {
+        let alone = operation.launch.iter().flat_map(|l| &l.task_infos);
+        let grouped = operation
+            .launch_group
+            .iter()
+            .flat_map(|g| &g.task_group.tasks);
+        alone.chain(grouped)
+    });
+    tasks.map(|task| task.task_id.value.clone()).collect()
+}
+
 impl Master {
     /// Handles a validated non-SUBSCRIBE call that came with the
     /// `Mesos-Stream-Id` header value `stream_id`, and records it in the
@@ -140,6 +153,11 @@ impl Master {
             .and_then(|t| call::Type::try_from(t).ok())
             .unwrap_or(call::Type::Unknown);
         let known = self.frameworks.contains_key(&framework);
+        let tasks = match (&call.accept, &call.kill) {
+            (Some(accept), _) => launched_ids(accept),
+            (None, Some(kill)) => vec![kill.task_id.value.clone()],
+            (None, None) => Vec::new(),
+        };
         let mut refused_tasks = Vec::new();
         let outcome = self.dispatch(now, &framework, kind, call, stream_id, &mut refused_tasks);
         if known {
@@ -151,6 +169,7 @@ impl Master {
                     .as_ref()
                     .map_or_else(CallError::http_status, |o| o.http_status()),
                 error: outcome.as_ref().err().map(ToString::to_string),
+                tasks,
                 refused_tasks,
             };
             self.calls.record(&framework, record);

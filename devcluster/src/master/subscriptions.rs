@@ -41,6 +41,7 @@ impl Master {
                 received: now.unix,
                 status: 200,
                 error: outcome.as_ref().err().cloned(),
+                tasks: Vec::new(),
                 refused_tasks: Vec::new(),
             };
             self.calls.record(framework, record);

@@ -261,6 +261,16 @@ fn the_call_record_has_each_call_its_stream_time_answer_and_refused_launches() {
         ..too_big
     };
     assert!(master.call(at(base, 2.0), too_big, Some("stream")).is_ok());
+    let kill = agora_proto::mesos::v1::scheduler::Call {
+        kill: Some(call::Kill {
+            task_id: TaskId {
+                value: "big".into(),
+            },
+            ..Default::default()
+        }),
+        ..scheduler_call(&id, call::Type::Kill)
+    };
+    assert!(master.call(at(base, 2.5), kill, Some("stream")).is_ok());
     let stale = scheduler_call(&id, call::Type::Revive);
     assert!(master.call(at(base, 3.0), stale, Some("old")).is_err());
     let unknown = scheduler_call("nobody", call::Type::Revive);
@@ -269,13 +279,14 @@ fn the_call_record_has_each_call_its_stream_time_answer_and_refused_launches() {
     let record = master.calls_json();
     assert_eq!(record["frameworks"].as_object().unwrap().len(), 1);
     let calls = &record["frameworks"][&id]["calls"];
-    assert_eq!(calls.as_array().unwrap().len(), 3, "{calls}");
+    assert_eq!(calls.as_array().unwrap().len(), 4, "{calls}");
     assert_eq!(
         calls[0],
         json!({"type": "SUBSCRIBE", "stream_id": "stream", "received": EPOCH + 1.0, "status": 200})
     );
     assert_eq!(calls[1]["type"], "ACCEPT");
     assert_eq!(calls[1]["status"], 202);
+    assert_eq!(calls[1]["tasks"], json!(["big"]));
     let refused = &calls[1]["refused_tasks"][0];
     assert_eq!(refused["task_id"], "big");
     assert_eq!(refused["state"], "TASK_ERROR");
@@ -287,12 +298,14 @@ fn the_call_record_has_each_call_its_stream_time_answer_and_refused_launches() {
             .contains("more resources"),
         "{refused}"
     );
-    assert_eq!(calls[2]["type"], "REVIVE");
-    assert_eq!(calls[2]["stream_id"], "old");
-    assert_eq!(calls[2]["received"], EPOCH + 3.0);
-    assert_eq!(calls[2]["status"], 400);
+    assert_eq!(calls[2]["type"], "KILL");
+    assert_eq!(calls[2]["tasks"], json!(["big"]));
+    assert_eq!(calls[3]["type"], "REVIVE");
+    assert_eq!(calls[3]["stream_id"], "old");
+    assert_eq!(calls[3]["received"], EPOCH + 3.0);
+    assert_eq!(calls[3]["status"], 400);
     assert!(
-        calls[2]["error"]
+        calls[3]["error"]
             .as_str()
             .unwrap()
             .contains("didn't match the stream ID"),
