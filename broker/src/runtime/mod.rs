@@ -221,6 +221,12 @@ impl Runtime {
                 None => Duration::from_secs(3600),
             };
             timer.as_mut().reset(tokio::time::Instant::now() + sleep);
+            // A deadline already due is a branch of its own, ready now: the
+            // timer, reset at every turn, fires only when tokio's time
+            // driver turns, which a loop kept busy by commands lets happen
+            // hundreds of milliseconds late (lingering launches then wait
+            // that long for their ACCEPT).
+            let due = sleep.is_zero();
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => runtime.command(command).await,
@@ -229,6 +235,7 @@ impl Runtime {
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
                 Some(failed) = failures.recv() => runtime.input(Input::Mesos(failed)),
                 () = &mut timer => runtime.input(Input::Tick),
+                () = std::future::ready(()), if due => runtime.input(Input::Tick),
             }
             // Under load more commands are already queued: taking them now
             // lets one pass over the effects and one deadline serve them all.
