@@ -31,7 +31,7 @@ use agora_tests::{
 };
 use api::{TaskState, lease_lost::Reason};
 use findings::{Findings, Samples};
-use fleet::{Answer, LeaseFate, NAMESPACE, Role, SimFrontend, TaskBook, is_terminal};
+use fleet::{Answer, LeaseFate, NAMESPACE, Role, SimFrontend, TaskBook, is_terminal, unix_now};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -151,32 +151,31 @@ fn tracked(task: &TaskBook) -> bool {
     task.answer == Answer::Ok || !task.states.is_empty()
 }
 
-/// Waits up to a minute until every tracked task of every frontend is
-/// `done`, failing the test with those that are not.
-async fn wait_for_tasks(
-    fleet: &[SimFrontend],
-    seed: u64,
-    what: &str,
-    done: impl Fn(&TaskBook) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+/// Waits up to [`SETTLE`] until every tracked task of every frontend is
+/// `done`; those that are not then, with their states and whether a Kill
+/// of them was answered OK.
+async fn wait_for_tasks(fleet: &[SimFrontend], done: impl Fn(&TaskBook) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + SETTLE;
     loop {
         let mut waiting = Vec::new();
         for frontend in fleet {
             for (client, task) in &frontend.book().tasks {
                 if tracked(task) && !done(task) {
-                    waiting.push(format!("{}/{client}: {:?}", frontend.name, task.states));
+                    let kill = if task.kill_answered_at.is_some() {
+                        ", Kill answered OK"
+                    } else {
+                        ""
+                    };
+                    waiting.push(format!(
+                        "{}/{client}: {:?}{kill}",
+                        frontend.name, task.states
+                    ));
                 }
             }
         }
-        if waiting.is_empty() {
-            return;
+        if waiting.is_empty() || Instant::now() >= deadline {
+            return waiting;
         }
-        assert!(
-            Instant::now() < deadline,
-            "AGORA_CRASH_SEED={seed}: {} tasks never {what}: {waiting:#?}",
-            waiting.len()
-        );
         sleep(Duration::from_millis(100)).await;
     }
 }
@@ -192,6 +191,8 @@ struct CrashLoop {
     held_at_kill: BTreeMap<(usize, String), usize>,
     /// Kills at which the holder held a lease.
     holder_held: usize,
+    /// When each kill was sent, in Unix seconds.
+    kills_at: Vec<f64>,
 }
 
 impl CrashLoop {
@@ -205,6 +206,7 @@ impl CrashLoop {
             rng: StdRng::seed_from_u64(seed),
             held_at_kill: BTreeMap::new(),
             holder_held: 0,
+            kills_at: Vec::new(),
         }
     }
 
@@ -231,6 +233,7 @@ impl CrashLoop {
         for kill in 1..=self.loops as usize {
             let pause = self.rng.random_range(300..2000);
             sleep(Duration::from_millis(pause)).await;
+            self.kills_at.push(unix_now());
             broker.crash().await;
             for (f, frontend) in fleet.iter().enumerate() {
                 let held = frontend.book().held();
@@ -357,9 +360,10 @@ async fn crash_loop_loses_nothing() {
     }
     let samples = sampler.await.expect("the sampler does not panic");
 
-    wait_for_tasks(&fleet, seed, "settled", |task| {
-        task.ended()
-            || (task.long && !task.kill_answered && task.last() == Some(TaskState::Running))
+    // Settled: short tasks ended, long ones ended or run (unless killed).
+    let unsettled = wait_for_tasks(&fleet, |task| {
+        let running = task.last() == Some(TaskState::Running);
+        task.ended() || (task.long && task.kill_answered_at.is_none() && running)
     })
     .await;
     let known: BTreeSet<String> = fleet
@@ -374,7 +378,11 @@ async fn crash_loop_loses_nothing() {
         .collect();
     let running = mesos_and_quota_agree(master.url(), &url, &known, seed).await;
     let killed_at_end = kill_the_rest(&fleet).await;
-    wait_for_tasks(&fleet, seed, "ended", TaskBook::ended).await;
+    let unended = wait_for_tasks(&fleet, TaskBook::ended).await;
+    assert!(
+        unended.is_empty(),
+        "AGORA_CRASH_SEED={seed}: never ended: {unended:#?}"
+    );
     let nothing = mesos_and_quota_agree(master.url(), &url, &known, seed).await;
     assert_eq!(
         nothing, 0,
@@ -390,12 +398,13 @@ async fn crash_loop_loses_nothing() {
         loop_time.as_secs_f64(),
         started.elapsed().as_secs_f64()
     ));
-    findings.tasks(&fleet, &killed_at_end);
+    findings.tasks(&fleet, &killed_at_end, unsettled);
     let (held, holder) = (&crash_loop.held_at_kill, crash_loop.holder_held);
     findings.leases(&fleet, held, holder, vanished);
     let state = get_json(master.url(), "/state").await;
     let record = get_json(master.url(), "/devcluster/calls").await;
     findings.devcluster(&state, &record, &samples, crash_loop.loops as usize + 1);
+    findings.answers_reach_mesos(&fleet, &record, &crash_loop.kills_at);
     findings.report(seed);
 }
 

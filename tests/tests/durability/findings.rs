@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use super::fleet::{Answer, LeaseFate, SimFrontend, is_terminal};
 
+/// How soon a launch answered OK must reach Mesos: the broker's launch
+/// linger (20 ms) and a turn of its loop, with room for a busy machine.
+const TO_MESOS: f64 = 0.25;
+
 /// Numbers and broken promises.
 #[derive(Debug, Default)]
 pub(crate) struct Findings {
@@ -45,13 +49,19 @@ impl Findings {
     }
 
     /// Tasks: every promised one ended at its frontend, statuses in order,
-    /// those killed at the end KILLED; events in sequence, none replayed
-    /// at or below `resume_after`, none about tasks never launched.
+    /// those killed at the end KILLED, none `unsettled` (neither ended nor,
+    /// for a long task no Kill was answered for, running) once the loop
+    /// was over; events in sequence, none replayed at or below
+    /// `resume_after`, none about tasks never launched.
     pub(crate) fn tasks(
         &mut self,
         fleet: &[SimFrontend],
         killed_at_end: &BTreeSet<(usize, String)>,
+        unsettled: Vec<String>,
     ) {
+        for task in unsettled {
+            self.problem("tasks unsettled after the loop", task);
+        }
         let mut terminal: BTreeMap<String, usize> = BTreeMap::new();
         let (mut asked, mut promised, mut failed, mut failed_seen) = (0, 0, 0, 0);
         let (mut statuses, mut sessions, mut not_ready, mut replayed) = (0, 0, 0, 0);
@@ -151,6 +161,7 @@ impl Findings {
             }
         }
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut unknown = 0;
         for frontend in fleet {
             let book = frontend.book();
             for odd in &book.lease_oddities {
@@ -158,6 +169,15 @@ impl Findings {
                     "lease stories that contradict",
                     format!("{}: {odd}", frontend.name),
                 );
+            }
+            unknown += book.unknown_lost.len();
+            if book.unknown_lost.len() as u64 > book.acquires_failed {
+                let what = "leases told lost, more than acquires whose answer was lost";
+                let detail = format!(
+                    "{}: {:?}, {} acquires failed",
+                    frontend.name, book.unknown_lost, book.acquires_failed
+                );
+                self.problem(what, detail);
             }
             for fate in book.leases.values() {
                 if let LeaseFate::Lost(reason) = fate {
@@ -176,7 +196,8 @@ impl Findings {
         }
         self.note(format!(
             "leases: {} held at a kill, {told} told BROKER_RESTARTED; the holder held one at \
-             {holder_held} kills; LeaseLost by reason: {reasons:?}",
+             {holder_held} kills; LeaseLost by reason: {reasons:?}, {unknown} of them for leases \
+             whose Acquire answer died with the broker",
             held_at_kill.len()
         ));
     }
@@ -232,10 +253,118 @@ impl Findings {
             samples.peak_cpus * 100.0,
         ));
     }
+    /// Every launch and every kill answered OK reached Mesos (an ACCEPT
+    /// or a KILL naming the task in the devcluster's `record`) within
+    /// [`TO_MESOS`] of the answer, unless the broker was killed (at
+    /// `kills_at`) first.
+    pub(crate) fn answers_reach_mesos(
+        &mut self,
+        fleet: &[SimFrontend],
+        record: &Value,
+        kills_at: &[f64],
+    ) {
+        let (accepts, kills) = (calls_naming(record, "ACCEPT"), calls_naming(record, "KILL"));
+        let mut launches = Reach::default();
+        let mut killed = Reach::default();
+        for frontend in fleet {
+            for (client, task) in &frontend.book().tasks {
+                let Some(id) = &task.task_id else {
+                    continue;
+                };
+                let name = format!("{}/{client}", frontend.name);
+                if let Some(at) = task.answered_at {
+                    launches.check(&name, at, accepts.get(id), kills_at);
+                }
+                if let Some(at) = task.kill_answered_at {
+                    killed.check(&name, at, kills.get(id), kills_at);
+                }
+            }
+        }
+        for (what, mut reach) in [("launches", launches), ("kills", killed)] {
+            self.note(reach.summary(what));
+            for late in reach.late {
+                self.problem(
+                    "answered OK, not at Mesos in time",
+                    format!("{what}: {late}"),
+                );
+            }
+        }
+    }
 }
 
 fn count(list: &Value) -> usize {
     list.as_array().map_or(0, Vec::len)
+}
+
+/// When the devcluster received each call of `kind`, by the task it names.
+fn calls_naming(record: &Value, kind: &str) -> BTreeMap<String, Vec<f64>> {
+    let mut times: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let frameworks = record["frameworks"].as_object().into_iter().flatten();
+    let calls = frameworks.flat_map(|(_, f)| f["calls"].as_array().into_iter().flatten());
+    for call in calls.filter(|c| c["type"] == kind) {
+        let received = call["received"].as_f64().unwrap_or_default();
+        for task in call["tasks"].as_array().into_iter().flatten() {
+            let id = task.as_str().unwrap_or_default().to_owned();
+            times.entry(id).or_default().push(received);
+        }
+    }
+    times
+}
+
+/// How answers OK of one kind reached Mesos.
+#[derive(Debug, Default)]
+struct Reach {
+    /// Seconds from each answer to its call at the devcluster.
+    delays: Vec<f64>,
+    /// Answers whose call a kill of the broker cut off.
+    cut: usize,
+    /// Answers whose call came late or never.
+    late: Vec<String>,
+}
+
+impl Reach {
+    /// Takes the answer at `at` about task `name`, whose calls reached the
+    /// devcluster at `calls` (a call may arrive just before the answer is
+    /// stamped; one a second earlier was another request's).
+    fn check(&mut self, name: &str, at: f64, calls: Option<&Vec<f64>>, kills_at: &[f64]) {
+        let call = calls
+            .into_iter()
+            .flatten()
+            .copied()
+            .find(|t| *t >= at - 1.0);
+        let crash = kills_at.iter().copied().find(|k| *k >= at);
+        match (call, crash) {
+            (Some(call), _) if call - at <= TO_MESOS => self.delays.push((call - at).max(0.0)),
+            (_, Some(crash)) if crash - at <= TO_MESOS => self.cut += 1,
+            (call, crash) => self.late.push(format!(
+                "{name}: the call came {:?} s after the answer, the broker was killed {:?} s after",
+                call.map(|c| c - at),
+                crash.map(|k| k - at)
+            )),
+        }
+    }
+
+    /// The distribution of delays, for the report.
+    fn summary(&mut self, what: &str) -> String {
+        self.delays.sort_by(f64::total_cmp);
+        let last = self.delays.len().saturating_sub(1);
+        let at = |q: f64| {
+            self.delays
+                .get((last as f64 * q) as usize)
+                .copied()
+                .unwrap_or_default()
+                * 1e3
+        };
+        format!(
+            "{what} answered OK to their call at the devcluster: p50 {:.0} ms, p99 {:.0} ms, max \
+             {:.0} ms ({} calls); {} cut off by a kill of the broker",
+            at(0.5),
+            at(0.99),
+            at(1.0),
+            self.delays.len(),
+            self.cut
+        )
+    }
 }
 
 /// What the devcluster's accounting showed while the broker crashed.

@@ -49,8 +49,10 @@ pub(crate) struct TaskBook {
     pub(crate) states: Vec<TaskState>,
     /// The reason of each status seen.
     pub(crate) reasons: Vec<String>,
-    /// Whether a Kill of it was answered OK.
-    pub(crate) kill_answered: bool,
+    /// When a Kill of it was answered OK, in Unix seconds.
+    pub(crate) kill_answered_at: Option<f64>,
+    /// When the launch was answered OK, in Unix seconds.
+    pub(crate) answered_at: Option<f64>,
 }
 
 impl TaskBook {
@@ -94,8 +96,13 @@ pub(crate) struct Book {
     /// Leases by id.
     pub(crate) leases: BTreeMap<String, LeaseFate>,
     /// What contradicts the leases' story: lost twice, lost after a launch
-    /// answered OK, an unknown lease lost.
+    /// answered OK, launched OK after it was lost.
     pub(crate) lease_oddities: Vec<String>,
+    /// Leases told lost that this frontend never knew: granted by an
+    /// Acquire whose answer died with the broker.
+    pub(crate) unknown_lost: Vec<String>,
+    /// Acquires that failed (an answer may have died with the broker).
+    pub(crate) acquires_failed: u64,
     /// Subscriptions made (the first and every reconnection).
     pub(crate) sessions: u64,
     /// Acquires refused UNAVAILABLE with reason NOT_READY (recovering).
@@ -149,10 +156,9 @@ impl Book {
                 let odd = format!("{} lost ({reason:?}) when {fate:?}", lost.lease_id);
                 self.lease_oddities.push(odd);
             }
-            None => {
-                let odd = format!("unknown lease {} lost ({reason:?})", lost.lease_id);
-                self.lease_oddities.push(odd);
-            }
+            None => self
+                .unknown_lost
+                .push(format!("{} ({reason:?})", lost.lease_id)),
         }
     }
 
@@ -169,7 +175,7 @@ impl Book {
     fn running_long(&self) -> Vec<String> {
         self.tasks
             .values()
-            .filter(|t| t.long && t.answer == Answer::Ok && !t.kill_answered)
+            .filter(|t| t.long && t.answer == Answer::Ok && t.kill_answered_at.is_none())
             .filter(|t| t.last() == Some(TaskState::Running))
             .filter_map(|t| t.task_id.clone())
             .collect()
@@ -185,6 +191,15 @@ impl Book {
             .filter(|t| t.answer != Answer::Failed || !t.states.is_empty())
             .count()
     }
+}
+
+/// The wall clock in Unix seconds, as the devcluster stamps what it
+/// receives.
+pub(crate) fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs_f64()
 }
 
 /// Whether a task state is final.
@@ -395,7 +410,7 @@ impl Driver {
                 .values_mut()
                 .find(|t| t.task_id.as_deref() == Some(task_id.as_str()))
             {
-                task.kill_answered = true;
+                task.kill_answered_at = Some(unix_now());
             }
         }
         let long = live_long < long_cap && self.rng.random_bool(long_share);
@@ -413,6 +428,10 @@ impl Driver {
         );
         {
             let mut book = lock(&self.book);
+            if book.leases.get(&lease) != Some(&LeaseFate::Held) {
+                // Told lost meanwhile: nothing to launch on.
+                return Ok(());
+            }
             book.tasks.insert(
                 client_id.clone(),
                 TaskBook {
@@ -421,7 +440,8 @@ impl Driver {
                     answer: Answer::Waiting,
                     states: Vec::new(),
                     reasons: Vec::new(),
-                    kill_answered: false,
+                    kill_answered_at: None,
+                    answered_at: None,
                 },
             );
             book.leases
@@ -434,6 +454,7 @@ impl Driver {
         let launched = answer.as_ref().ok().map(|l| l.task_id.clone());
         let entry = book.tasks.get_mut(&client_id).expect("inserted above");
         entry.answer = if launched.is_some() {
+            entry.answered_at = Some(unix_now());
             Answer::Ok
         } else {
             Answer::Failed
@@ -487,7 +508,13 @@ impl Driver {
         if let Some(hold_for) = hold_for {
             request = request.hold_for(hold_for);
         }
-        let leases = frontend.acquire(request).await?;
+        let leases = match frontend.acquire(request).await {
+            Ok(leases) => leases,
+            Err(error) => {
+                lock(&self.book).acquires_failed += 1;
+                return Err(error);
+            }
+        };
         let mut book = lock(&self.book);
         for lease in &leases {
             book.leases.insert(lease.id.clone(), LeaseFate::Held);
