@@ -152,24 +152,20 @@ fn tracked(task: &TaskBook) -> bool {
 }
 
 /// Waits up to [`SETTLE`] until every tracked task of every frontend is
-/// `done`; those that are not then, with their states and whether a Kill
-/// of them was answered OK.
-async fn wait_for_tasks(fleet: &[SimFrontend], done: impl Fn(&TaskBook) -> bool) -> Vec<String> {
+/// `done`; those that are not then (frontend/client id: states), each with
+/// whether a Kill of it was answered OK.
+async fn wait_for_tasks(
+    fleet: &[SimFrontend],
+    done: impl Fn(&TaskBook) -> bool,
+) -> Vec<(String, bool)> {
     let deadline = Instant::now() + SETTLE;
     loop {
         let mut waiting = Vec::new();
         for frontend in fleet {
             for (client, task) in &frontend.book().tasks {
                 if tracked(task) && !done(task) {
-                    let kill = if task.kill_answered_at.is_some() {
-                        ", Kill answered OK"
-                    } else {
-                        ""
-                    };
-                    waiting.push(format!(
-                        "{}/{client}: {:?}{kill}",
-                        frontend.name, task.states
-                    ));
+                    let name = format!("{}/{client}: {:?}", frontend.name, task.states);
+                    waiting.push((name, task.kill_answered_at.is_some()));
                 }
             }
         }

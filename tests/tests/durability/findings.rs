@@ -13,6 +13,10 @@ use super::fleet::{Answer, LeaseFate, SimFrontend, is_terminal};
 /// linger (20 ms) and a turn of its loop, with room for a busy machine.
 const TO_MESOS: f64 = 0.25;
 
+/// How long after the broker sends an answer the frontend stamps it, at
+/// most.
+const STAMP_LAG: f64 = 0.1;
+
 /// Numbers and broken promises.
 #[derive(Debug, Default)]
 pub(crate) struct Findings {
@@ -57,10 +61,15 @@ impl Findings {
         &mut self,
         fleet: &[SimFrontend],
         killed_at_end: &BTreeSet<(usize, String)>,
-        unsettled: Vec<String>,
+        unsettled: Vec<(String, bool)>,
     ) {
-        for task in unsettled {
-            self.problem("tasks unsettled after the loop", task);
+        for (task, kill_answered) in unsettled {
+            let what = if kill_answered {
+                "tasks still running after a Kill answered OK (the kill was lost)"
+            } else {
+                "tasks unsettled after the loop"
+            };
+            self.problem(what, task);
         }
         let mut terminal: BTreeMap<String, usize> = BTreeMap::new();
         let (mut asked, mut promised, mut failed, mut failed_seen) = (0, 0, 0, 0);
@@ -324,15 +333,13 @@ struct Reach {
 
 impl Reach {
     /// Takes the answer at `at` about task `name`, whose calls reached the
-    /// devcluster at `calls` (a call may arrive just before the answer is
-    /// stamped; one a second earlier was another request's).
+    /// devcluster at `calls`. The answer is stamped when the frontend has
+    /// it, a little after the broker sent it: its call, and a kill of the
+    /// broker that cut the call off, may come just before the stamp.
     fn check(&mut self, name: &str, at: f64, calls: Option<&Vec<f64>>, kills_at: &[f64]) {
-        let call = calls
-            .into_iter()
-            .flatten()
-            .copied()
-            .find(|t| *t >= at - 1.0);
-        let crash = kills_at.iter().copied().find(|k| *k >= at);
+        let after = |t: &f64| *t >= at - STAMP_LAG;
+        let call = calls.into_iter().flatten().copied().find(after);
+        let crash = kills_at.iter().copied().find(after);
         match (call, crash) {
             (Some(call), _) if call - at <= TO_MESOS => self.delays.push((call - at).max(0.0)),
             (_, Some(crash)) if crash - at <= TO_MESOS => self.cut += 1,
