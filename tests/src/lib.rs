@@ -139,12 +139,22 @@ const SERVING_LOG: &str = "health: SERVING";
 
 /// Like [`broker`], without waiting for the subscription.
 pub async fn unsubscribed_broker(master_url: &str, env: &[(&str, &str)]) -> Process {
+    unsubscribed_broker_at(master_url, "127.0.0.1:0", env).await
+}
+
+/// Like [`unsubscribed_broker`], listening on `listen`: a broker restarted
+/// where it was, as a supervisor restarts a replica.
+pub async fn unsubscribed_broker_at(
+    master_url: &str,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> Process {
     let args = [
         "serve",
         "--master",
         master_url,
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--insecure",
     ];
     Process::start_with_env("agora", &args, env).await
