@@ -58,6 +58,8 @@ pub(crate) struct Follow {
     endpoints: Endpoints,
     options: ConnectOptions,
     request: api::SubscribeRequest,
+    /// The address of the replica that serves the session.
+    leader: String,
     /// Where the frontend's calls learn of each new session.
     sessions: watch::Sender<Session>,
     /// Silence after which the session is taken for gone.
@@ -71,12 +73,14 @@ impl Follow {
         endpoints: Endpoints,
         options: ConnectOptions,
         request: api::SubscribeRequest,
+        leader: String,
         sessions: watch::Sender<Session>,
     ) -> Follow {
         Follow {
             endpoints,
             options,
             request,
+            leader,
             sessions,
             silence: Duration::MAX,
             live: true,
@@ -96,10 +100,12 @@ impl Follow {
     ) -> Result<(Streaming<api::Event>, api::Event), Error> {
         self.request.resume_after = last;
         let request = &self.request;
-        let opened = on_leader(&self.endpoints, &self.options, |client| {
+        let lost = Some(self.leader.as_str());
+        let (leader, opened) = on_leader(&self.endpoints, &self.options, lost, |client| {
             open(client, request.clone())
         })
         .await?;
+        self.leader = leader;
         self.expect_heartbeat(opened.heartbeat);
         self.sessions.send_replace(opened.session);
         self.live = true;

@@ -148,13 +148,16 @@ impl Frontend {
     ) -> Result<(Frontend, Events), Error> {
         let endpoints = endpoints.into();
         let request = subscribe_request(name, namespaces, 0);
-        let opened = on_leader(&endpoints, options, |client| open(client, request.clone())).await?;
+        let (leader, opened) = on_leader(&endpoints, options, None, |client| {
+            open(client, request.clone())
+        })
+        .await?;
         let (sessions, latest) = watch::channel(opened.session.clone());
         let frontend = Frontend {
             session: opened.session,
             latest: Some(latest),
         };
-        let follow = Follow::new(endpoints, options.clone(), request, sessions);
+        let follow = Follow::new(endpoints, options.clone(), request, leader, sessions);
         let events = Events::following(opened.stream, opened.heartbeat, follow);
         Ok((frontend, events))
     }

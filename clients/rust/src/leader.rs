@@ -111,24 +111,27 @@ impl Failover {
 /// succeeds; the leader answers, standbys refuse. A standby that names the
 /// leader sends the search there at once. Errors other than the broker
 /// being away ([`Error::is_unavailable`]) end the search: another replica
-/// would refuse the same way.
+/// would refuse the same way. `failed_leader`, the address of a leader just
+/// lost, is tried last: it may be frozen, and cost a whole attempt timeout.
+/// Returns the address that answered, with its answer.
 pub(crate) async fn on_leader<T, F, Fut>(
     endpoints: &Endpoints,
     options: &ConnectOptions,
+    failed_leader: Option<&str>,
     mut attempt: F,
-) -> Result<T, Error>
+) -> Result<(String, T), Error>
 where
     F: FnMut(Client) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
     let failover = options.failover_settings();
-    let mut search = Search::new(endpoints, failover)?;
+    let mut search = Search::new(endpoints, failover, failed_leader)?;
     loop {
         let address = search.next_address();
         let within = search.time_left().min(ATTEMPT_TIMEOUT);
         let tried = async { attempt(connect_with(&address, options).await?).await };
         let error = match timeout(within, tried).await {
-            Ok(Ok(value)) => return Ok(value),
+            Ok(Ok(value)) => return Ok((address, value)),
             Ok(Err(error)) if !error.is_unavailable() => return Err(error),
             Ok(Err(error)) => error,
             Err(_) => Error::NoAnswer {
@@ -142,8 +145,9 @@ where
 
 /// Where a search stands: whose turn it is, a leader named by the last
 /// standby, and what every endpoint answered.
-struct Search<'a> {
-    endpoints: &'a [String],
+struct Search {
+    /// The endpoints in the order of a round.
+    endpoints: Vec<String>,
     failover: Failover,
     deadline: Instant,
     turn: usize,
@@ -154,13 +158,18 @@ struct Search<'a> {
     tried: Tried,
 }
 
-impl<'a> Search<'a> {
-    fn new(endpoints: &'a Endpoints, failover: Failover) -> Result<Search<'a>, Error> {
+impl Search {
+    fn new(endpoints: &Endpoints, failover: Failover, last: Option<&str>) -> Result<Search, Error> {
         if endpoints.0.is_empty() {
             return Err(Error::NoEndpoints);
         }
+        let (lost, others): (Vec<String>, Vec<String>) = endpoints
+            .0
+            .iter()
+            .cloned()
+            .partition(|address| Some(address.as_str()) == last);
         Ok(Search {
-            endpoints: &endpoints.0,
+            endpoints: others.into_iter().chain(lost).collect(),
             failover,
             deadline: Instant::now() + failover.deadline,
             turn: 0,
@@ -246,13 +255,21 @@ mod tests {
     #[test]
     fn turns_go_round_the_endpoints_and_a_named_leader_jumps_the_queue() {
         let endpoints = Endpoints::from(&["a", "b"]);
-        let mut search = Search::new(&endpoints, Failover::new()).unwrap();
+        let mut search = Search::new(&endpoints, Failover::new(), None).unwrap();
         assert_eq!(search.next_address(), "a");
         search.named = Some("x".into());
         assert_eq!(search.next_address(), "x");
         assert_eq!(search.next_address(), "b");
         assert!(search.round_done);
         assert_eq!(search.next_address(), "a");
+    }
+
+    #[test]
+    fn a_leader_just_lost_is_tried_last() {
+        let endpoints = Endpoints::from(&["a", "b", "c"]);
+        let mut search = Search::new(&endpoints, Failover::new(), Some("a")).unwrap();
+        let round: Vec<String> = (0..3).map(|_| search.next_address()).collect();
+        assert_eq!(round, ["b", "c", "a"]);
     }
 
     #[tokio::test]
@@ -264,7 +281,7 @@ mod tests {
             .backoff(Duration::from_millis(50), Duration::from_millis(100));
         let options = ConnectOptions::new().failover(failover);
         let started = Instant::now();
-        let error = on_leader(&endpoints, &options, |_| async { Ok(()) })
+        let error = on_leader(&endpoints, &options, None, |_| async { Ok(()) })
             .await
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
@@ -294,7 +311,7 @@ mod tests {
     fn no_endpoints_is_an_error_of_its_own() {
         let none = Endpoints::new(Vec::<String>::new());
         assert!(matches!(
-            Search::new(&none, Failover::new()),
+            Search::new(&none, Failover::new(), None),
             Err(Error::NoEndpoints)
         ));
     }
