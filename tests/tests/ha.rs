@@ -28,6 +28,10 @@ use tonic_health::pb::{
 /// takes over about this long after the leader dies.
 const LEASE_TTL: &str = "2s";
 
+/// How often sessions hear from the broker; the SDK leaves a session
+/// silent for three of these.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// What the issue asks of a takeover with a 2 s lease.
 const TAKEOVER_WITHIN: Duration = Duration::from_secs(5);
 
@@ -64,9 +68,11 @@ impl Ha {
     /// leads.
     async fn replica(&self, listen: &str) -> Process {
         let endpoints = format!("[\"{}\"]", self.etcd.endpoint());
+        let heartbeat = format!("{}s", HEARTBEAT.as_secs());
         let env = [
             ("AGORA_STORE__ETCD__ENDPOINTS", endpoints.as_str()),
             ("AGORA_STORE__ETCD__LEASE_TTL", LEASE_TTL),
+            ("AGORA_BROKER__HEARTBEAT_INTERVAL", heartbeat.as_str()),
             ("AGORA_BROKER__WARM_POOL", "10"),
             ("RUST_LOG", "info,agora_broker=debug"),
         ];
@@ -287,6 +293,40 @@ async fn a_frontend_follows_a_new_leader_and_keeps_its_task_and_events() {
         .expect("kill on the new leader");
     assert_eq!(frontend.session_id(), new_session);
     until_state(&mut events, &sleeper, TaskState::Killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frontend_leaves_a_frozen_leader_once_it_falls_silent() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let ha = Ha::start().await;
+    let (mut frontend, mut events) = follow(&ha, "patient").await;
+    let held = one_lease(&mut frontend, 0.5, 64.0).await;
+    // Frozen, the leader keeps its connections open and says nothing: only
+    // the missing heartbeats tell the frontend, and its etcd lease lapses.
+    let frozen = ha.leader().await;
+    let froze = Instant::now();
+    ha.replicas[frozen].pause();
+
+    let lost = async {
+        loop {
+            let (_, lost) = events
+                .next_lease_lost()
+                .await
+                .expect("the stream follows the leader")
+                .expect("a following stream does not end");
+            if lost.lease_id == held.id {
+                return lost;
+            }
+        }
+    };
+    let lost = tokio::time::timeout(SETTLE, lost)
+        .await
+        .expect("the held lease reported lost by the new leader");
+    assert_eq!(lost.reason(), Reason::BrokerRestarted);
+    let left = froze.elapsed();
+    println!("a frozen leader left after {left:?}");
+    assert!(left <= HEARTBEAT * 3 + TAKEOVER_WITHIN, "{left:?}");
+    one_lease(&mut frontend, 0.5, 64.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
