@@ -65,6 +65,9 @@ impl Replica<'_> {
         let follow = tokio::spawn(follow_leader(election.observe(), self.role.clone()));
         let leadership = election.campaign(advertised).await;
         follow.abort();
+        // No longer pointing at the last leader seen, which is gone; not
+        // serving either until recovered.
+        self.role.send_replace(Role::Standby { leader: None });
         info!(
             advertised,
             term = leadership.fence().revision(),
