@@ -28,6 +28,9 @@ pub(crate) struct ClusterArgs {
     pub pool_ttl: Duration,
 }
 
+/// How long the pool may take to fill before a run gives up.
+pub(crate) const WARM_POOL_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Starts a devcluster of `agents` simulated agents.
 pub(crate) async fn devcluster(
     binaries: &Binaries,
@@ -48,14 +51,25 @@ pub(crate) async fn devcluster(
     Process::start(&binaries.devcluster, &args, &[], &binaries.log_dir).await
 }
 
+/// Where the broker keeps its durable records: what the store costs is
+/// measured as the same loop on each, in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Store {
+    /// redb in memory: no disk write on the way of a call.
+    Memory,
+    /// A redb file, synced before each batch's answers leave.
+    File,
+}
+
 /// Starts a broker subscribed to the master at `master_url`, with the
 /// namespaces `namespaces` (written to a TOML file, the only place the
-/// broker reads a namespace list from).
+/// broker reads a namespace list from), keeping its records in `store`.
 pub(crate) async fn broker(
     binaries: &Binaries,
     cluster: &ClusterArgs,
     master_url: &str,
     namespaces: &[String],
+    store: Store,
 ) -> anyhow::Result<Process> {
     let config = binaries
         .log_dir
@@ -73,11 +87,34 @@ pub(crate) async fn broker(
         config.display().to_string(),
         "--insecure".into(),
     ];
-    let env = [(
+    let mut env = vec![(
         "AGORA_BROKER__POOL_TTL".to_owned(),
         millis(cluster.pool_ttl),
     )];
+    if store == Store::File {
+        let path = binaries
+            .log_dir
+            .join(format!("agora-store-{}.redb", std::process::id()));
+        // A fresh store: an old one would make the broker recover its tasks.
+        let _ = std::fs::remove_file(&path);
+        env.push(("AGORA_STORE__PATH".to_owned(), path.display().to_string()));
+    }
     Process::start(&binaries.agora, &args, &env, &binaries.log_dir).await
+}
+
+/// A broker in the one namespace `default`, keeping its records in
+/// `store`, once it has pooled an offer from each of `agents` agents.
+pub(crate) async fn warm_broker(
+    binaries: &Binaries,
+    cluster: &ClusterArgs,
+    master_url: &str,
+    agents: usize,
+    store: Store,
+) -> anyhow::Result<Process> {
+    let namespaces = namespace_names(1);
+    let broker = broker(binaries, cluster, master_url, &namespaces, store).await?;
+    wait_for_warm_pool(broker.url(), &namespaces, agents, WARM_POOL_TIMEOUT).await?;
+    Ok(broker)
 }
 
 /// `default` for one namespace (the broker's own default), else `ns-0`…

@@ -72,15 +72,15 @@ fn acquire_release_reports_its_loops_and_baselines() {
         "2",
     ]);
     assert_eq!(report["scenario"], "acquire-release");
-    assert_sane(&report, 3);
+    assert_sane(&report, 4);
     assert_eq!(report["settings"]["frontends_per_connection"], "2");
 }
 
 #[test]
-fn short_tasks_run_through_agora_and_both_direct_frameworks() {
+fn short_tasks_run_through_agora_with_each_store_and_both_direct_frameworks() {
     let report = run(&["short-tasks", "--clients", "2", "--agents", "4"]);
     assert_eq!(report["scenario"], "short-tasks");
-    assert_sane(&report, 3);
+    assert_sane(&report, 4);
 }
 
 #[test]

@@ -309,6 +309,11 @@ pub struct BrokerSettings {
     /// How often a session's stream carries a heartbeat.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
+    /// The gRPC URL standbys send callers to while this replica leads,
+    /// such as `https://agora-1.example.com:50051`; the address `listen`
+    /// is bound to when unset, which is right only when it is reachable
+    /// by that address (not `0.0.0.0`).
+    pub advertise_url: Option<String>,
 }
 
 /// Logs and traces.
@@ -432,6 +437,7 @@ impl Default for BrokerSettings {
             completed_tasks: core.completed_tasks,
             frontend_retention: core.frontend_retention,
             heartbeat_interval: Duration::from_secs(10),
+            advertise_url: None,
         }
     }
 }

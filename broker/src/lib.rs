@@ -11,6 +11,7 @@
 //!   that can.
 //! - [`mesos`]: the Mesos v1 scheduler HTTP client.
 //! - [`runtime`]: the loop that owns the core and carries out its effects.
+//! - [`replica`]: standby until elected, then recovery and the runtime.
 //! - [`store`]: what must survive a restart or a failover (namespaces
 //!   changed at run time), in redb or etcd, and the leader election.
 //! - [`api`]: the tonic services, conversions and error mapping.
@@ -20,6 +21,7 @@
 pub mod api;
 pub mod config;
 pub mod mesos;
+pub mod replica;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;
@@ -27,25 +29,31 @@ pub mod telemetry;
 use std::{collections::BTreeMap, future::Future, time::Duration};
 
 use agora_proto::mesos::v1::{FrameworkId, FrameworkInfo, framework_info::capability};
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 
 use crate::{
     api::{
         admin::AdminService,
         broker::BrokerService,
-        server::{Security, ServeError},
+        leadership::Role,
+        server::{Readiness, Security, ServeError},
     },
     config::{Config, ConfigError, WireEncoding},
     mesos::{Encoding, MesosConfig, backoff::Backoff},
+    replica::Replica,
     store::{Store, StoreError},
 };
-use agora_core::{Core, CoreConfig, Namespace};
+use agora_core::{CoreConfig, Namespace};
 
 /// Serves the broker on `listener` until `shutdown` resolves, letting in
-/// the callers `security` authenticates. The Mesos subscription is kept in
-/// the background; health reports SERVING only while it is live. The
-/// framework is not torn down on shutdown: Mesos keeps its tasks for the
-/// failover timeout, for the next start.
+/// the callers `security` authenticates. With an etcd store the replica
+/// first stands by (see [`replica`]) until it is elected. The Mesos
+/// subscription is kept in the background; health reports SERVING only
+/// while it is live. The framework is not torn down on shutdown: Mesos
+/// keeps its tasks for the failover timeout, for the next start.
 pub async fn run(
     config: Config,
     security: Security,
@@ -53,52 +61,58 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let store = Store::open(&config.store).await?;
-    let namespaces = namespaces_at_start(&config, &store).await?;
-    let durable = runtime::load(&store).await?;
-    let framework_id = match &config.mesos.framework_id {
-        Some(configured) => Some(configured.clone()),
-        None => runtime::framework_id(&store).await?,
+    let election = store.election();
+    let advertised = advertised_url(&config, &listener, &security);
+    let (commands, commands_rx) = mpsc::channel(runtime::COMMAND_QUEUE);
+    let (subscribed_tx, subscribed) = watch::channel(false);
+    let first_role = match election {
+        Some(_) => Role::Standby { leader: None },
+        None => Role::Leader,
     };
-    tracing::info!(
-        framework_id = framework_id.as_deref().unwrap_or("(new)"),
-        frontends = durable.frontends.len(),
-        tasks = durable.tasks.len(),
-        leases = durable.leases.len(),
-        "recovering from the store"
-    );
-    let core = Core::new(core_config(&config, namespaces), &boot_id());
-    let mut mesos_config = mesos_config(&config, core.roles());
-    mesos_config.framework_info.id = framework_id.clone().map(|value| FrameworkId { value });
-    let recovery = runtime::Recovery {
-        store,
-        durable,
-        framework_id,
-    };
-    let (commands, mesos, runtime) = runtime::start(core, recovery, mesos_config);
-    if let Some(address) = config.telemetry.metrics_listen {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| RunError::Metrics { address, source })?;
-        tracing::info!(address = ?listener.local_addr().ok(), "metrics served at /metrics");
-        tokio::spawn(telemetry::metrics::serve(listener, commands.clone()));
-    }
-    let subscribed = mesos.subscribed();
+    let (role_tx, role) = watch::channel(first_role);
     let admin = AdminService::new(commands.clone(), config.broker.role_prefix.clone());
     let broker = BrokerService::new(
         commands.clone(),
         config.broker.heartbeat_interval,
         subscribed.clone(),
     );
+    let readiness = Readiness { subscribed, role };
     let serving = api::server::serve(
-        broker, admin, security, listener, subscribed, commands, shutdown,
+        broker,
+        admin,
+        security,
+        listener,
+        readiness,
+        commands.clone(),
+        shutdown,
     );
+    let replica = Replica {
+        config: &config,
+        commands,
+        commands_rx,
+        subscribed: subscribed_tx,
+        role: role_tx,
+    };
     tokio::select! {
         served = serving => Ok(served?),
-        stopped = runtime => match stopped {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.into()),
-            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
-        },
+        failed = replica.run(store, election, &advertised) => Err(failed),
+    }
+}
+
+/// The address standbys send callers to while this replica leads:
+/// `broker.advertise_url`, else the address the listener is bound to.
+fn advertised_url(config: &Config, listener: &TcpListener, security: &Security) -> String {
+    if let Some(url) = &config.broker.advertise_url {
+        return url.clone();
+    }
+    let scheme = if security.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    match listener.local_addr() {
+        Ok(address) => format!("{scheme}://{address}"),
+        Err(_) => format!("{scheme}://{}", config.listen),
     }
 }
 
@@ -117,6 +131,10 @@ pub enum RunError {
     /// The runtime stopped: the store refused a write.
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// This replica led and may no longer: it stops at once, so that it
+    /// sends nothing more to Mesos, and is restarted to stand by.
+    #[error("the leadership was lost, so this replica stops: {0}")]
+    LeadershipLost(#[from] store::Lost),
     /// A namespace that `Admin` stored in an earlier run fails this run's
     /// checks (a newer Agora may check more).
     #[error("stored namespace {name:?} is no longer valid: {reason}")]

@@ -66,12 +66,7 @@ impl Etcd {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap_or_else(|error| panic!("run kill -{name}: {error}"));
-        assert!(status.success(), "kill -{name} {} failed", self.pid());
+        crate::signal(self.pid(), name);
     }
 
     fn try_start() -> Result<Etcd, String> {

@@ -102,6 +102,12 @@ impl Process {
             .unwrap_or_else(|| panic!("{} has exited", self.name))
     }
 
+    /// Freezes the process (SIGSTOP): it keeps its sockets open and
+    /// answers nothing, like a host that hangs. The drop still kills it.
+    pub fn pause(&self) {
+        signal(self.pid(), "STOP");
+    }
+
     /// Kills the process and waits until it has exited, so that what it
     /// held (its port, its store's lock) is free when this returns. A drop
     /// kills without waiting.
@@ -111,6 +117,17 @@ impl Process {
             .await
             .unwrap_or_else(|error| panic!("cannot kill {}: {error}", self.name));
     }
+}
+
+/// Sends signal `name` (such as `STOP`) to process `pid`, failing the
+/// test if it cannot be sent.
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap_or_else(|error| panic!("run kill -{name}: {error}"));
+    assert!(status.success(), "kill -{name} {pid} failed");
 }
 
 /// A standalone devcluster on port 0 with `agents` agents.
@@ -139,12 +156,22 @@ const SERVING_LOG: &str = "health: SERVING";
 
 /// Like [`broker`], without waiting for the subscription.
 pub async fn unsubscribed_broker(master_url: &str, env: &[(&str, &str)]) -> Process {
+    unsubscribed_broker_at(master_url, "127.0.0.1:0", env).await
+}
+
+/// Like [`unsubscribed_broker`], listening on `listen`: a broker restarted
+/// where it was, as a supervisor restarts a replica.
+pub async fn unsubscribed_broker_at(
+    master_url: &str,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> Process {
     let args = [
         "serve",
         "--master",
         master_url,
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--insecure",
     ];
     Process::start_with_env("agora", &args, env).await

@@ -5,19 +5,22 @@
 //!
 //! Also measured: Health/Check on the broker itself, which splits Agora's
 //! cost into its server stack (the same for any call) and the trip through
-//! the core.
+//! the core; and the same loop again on a fresh cluster with the broker's
+//! store in a file, synced before each batch's answers leave, which is
+//! what durability costs.
 
 use clap::Args;
 
-use super::{WARM_POOL_TIMEOUT, WindowArgs};
+use super::WindowArgs;
 use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
-    cluster::{self, ClusterArgs},
+    cluster::{self, ClusterArgs, Store},
     connections::Connections,
     cpu::Metered,
     frontends,
     load::{self, Window},
+    process::Process,
     report::{Measured, MemorySample, Report, Target},
 };
 
@@ -50,33 +53,58 @@ pub(crate) async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyho
     let per_connection = args.frontends_per_connection;
     let empty = empty_rpc::baseline(binaries, clients, per_connection, window).await?;
 
-    let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
-    let namespaces = cluster::namespace_names(1);
-    let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
-    cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
-
-    let metered = [
-        broker.metered("broker")?,
-        devcluster.metered("devcluster")?,
-        Metered::this(),
-    ];
-    let health =
-        empty_rpc::measure(broker.url(), clients, per_connection, window, metered[0]).await?;
-    let health = Measured::new(
-        "Health/Check on the broker",
-        clients,
-        window.duration,
-        &health,
-        &[empty_rpc::STEP],
-    );
-    let cycles = measure(broker.url(), clients, per_connection, window, &metered).await?;
-    let memory = MemorySample {
-        process: "broker",
-        when: "after the loops".into(),
-        memory: broker.memory()?,
+    let (health, cycles, memory) = {
+        let (devcluster, broker) = start_warm(args, binaries, Store::Memory).await?;
+        let metered = [
+            broker.metered("broker")?,
+            devcluster.metered("devcluster")?,
+            Metered::this(),
+        ];
+        let health =
+            empty_rpc::measure(broker.url(), clients, per_connection, window, metered[0]).await?;
+        let health = Measured::new(
+            "Health/Check on the broker",
+            clients,
+            window.duration,
+            &health,
+            &[empty_rpc::STEP],
+        );
+        let cycles = measure(
+            "acquire-release",
+            broker.url(),
+            clients,
+            per_connection,
+            window,
+            &metered,
+        )
+        .await?;
+        let memory = MemorySample {
+            process: "broker",
+            when: "after the loops".into(),
+            memory: broker.memory()?,
+        };
+        (health, cycles, memory)
+    };
+    let durable = {
+        let (devcluster, broker) = start_warm(args, binaries, Store::File).await?;
+        let metered = [
+            broker.metered("broker")?,
+            devcluster.metered("devcluster")?,
+            Metered::this(),
+        ];
+        measure(
+            "acquire-release, store in a file",
+            broker.url(),
+            clients,
+            per_connection,
+            window,
+            &metered,
+        )
+        .await?
     };
 
-    let targets = targets(&empty, &cycles, clients);
+    let mut targets = targets(&empty, &cycles, clients);
+    targets.extend(durable_vs_memory(&cycles, &durable));
     Ok(Report {
         scenario: "acquire-release",
         settings: window
@@ -87,15 +115,59 @@ pub(crate) async fn run(args: &AcquireReleaseArgs, binaries: &Binaries) -> anyho
                 ("frontends_per_connection", per_connection.to_string()),
             ])
             .collect(),
-        loops: vec![empty, health, cycles],
+        loops: vec![empty, health, cycles, durable],
         memory: vec![memory],
         targets,
     })
 }
 
+/// A devcluster and a broker keeping its records in `store`, once the
+/// broker has pooled an offer from every agent.
+async fn start_warm(
+    args: &AcquireReleaseArgs,
+    binaries: &Binaries,
+    store: Store,
+) -> anyhow::Result<(Process, Process)> {
+    let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
+    let broker = cluster::warm_broker(
+        binaries,
+        &args.cluster,
+        devcluster.url(),
+        args.agents,
+        store,
+    )
+    .await?;
+    Ok((devcluster, broker))
+}
+
+/// What the file store costs: acquire p50 within 1.2× and at least 0.8 of
+/// the cycles per second of the broker that keeps its store in memory.
+fn durable_vs_memory(memory: &Measured, durable: &Measured) -> Vec<Target> {
+    let mut targets = Vec::new();
+    if let (Some(memory), Some(durable)) = (
+        memory.step(frontends::ACQUIRE),
+        durable.step(frontends::ACQUIRE),
+    ) {
+        targets.push(Target::at_most(
+            "acquire p50, file store / in memory",
+            durable.p50_us / memory.p50_us,
+            1.2,
+            "x",
+        ));
+    }
+    targets.push(Target::at_least(
+        "cycles per second, file store / in memory",
+        durable.ops_per_sec / memory.ops_per_sec,
+        0.8,
+        "x",
+    ));
+    targets
+}
+
 /// `clients` frontends cycling acquire → release in `default`,
 /// `per_connection` of them on each connection.
 async fn measure(
+    name: &str,
     url: &str,
     clients: usize,
     per_connection: usize,
@@ -115,7 +187,7 @@ async fn measure(
     })
     .await?;
     Ok(Measured::new(
-        "acquire-release",
+        name,
         clients,
         window.duration,
         &run,

@@ -38,6 +38,3 @@ impl WindowArgs {
         }
     }
 }
-
-/// How long the pool may take to fill before a run gives up.
-const WARM_POOL_TIMEOUT: Duration = Duration::from_secs(120);

@@ -8,11 +8,11 @@ use agora_client::Frontend;
 use anyhow::ensure;
 use clap::Args;
 
-use super::{WARM_POOL_TIMEOUT, WindowArgs, acquire_release};
+use super::{WindowArgs, acquire_release};
 use crate::{
     baseline::empty_rpc,
     binaries::Binaries,
-    cluster::{self, ClusterArgs},
+    cluster::{self, ClusterArgs, Store},
     cpu::Metered,
     frontends,
     load::{self, Window},
@@ -60,11 +60,22 @@ pub(crate) async fn run(args: &ScaleArgs, binaries: &Binaries) -> anyhow::Result
 
     let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
     let namespaces = cluster::namespace_names(args.namespaces);
-    let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
+    let broker = cluster::broker(
+        binaries,
+        &args.cluster,
+        devcluster.url(),
+        &namespaces,
+        Store::Memory,
+    )
+    .await?;
     let mut memory = vec![sample(&broker, "started")?];
-    let warm =
-        cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT)
-            .await?;
+    let warm = cluster::wait_for_warm_pool(
+        broker.url(),
+        &namespaces,
+        args.agents,
+        cluster::WARM_POOL_TIMEOUT,
+    )
+    .await?;
     memory.push(sample(&broker, &format!("pool of {} agents", args.agents))?);
 
     let idle = subscribe_idle(broker.url(), &namespaces, args.clients, args.frontends).await?;

@@ -14,14 +14,15 @@ use agora_client::{Acquire, Events, Frontend, Slot, Task, api};
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::{WARM_POOL_TIMEOUT, WindowArgs};
+use super::WindowArgs;
 use crate::{
     baseline::direct::{Direct, IdleOffers},
     binaries::Binaries,
-    cluster::{self, ClusterArgs},
+    cluster::{self, ClusterArgs, Store},
     cpu::Metered,
     frontends::{self, SLOT_CPUS, SLOT_MEM_MB},
     load::{self, Run, Window},
+    process::Process,
     report::{Measured, MemorySample, Report, Target},
     stats::Recorder,
 };
@@ -76,29 +77,28 @@ pub(crate) async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::R
         directs.push(Measured::new(name, clients, window.duration, &run, &steps));
     }
 
-    let namespaces = cluster::namespace_names(1);
-    let broker = cluster::broker(binaries, &args.cluster, devcluster.url(), &namespaces).await?;
-    cluster::wait_for_warm_pool(broker.url(), &namespaces, args.agents, WARM_POOL_TIMEOUT).await?;
-    let metered = [
-        broker.metered("broker")?,
-        devcluster.metered("devcluster")?,
-        Metered::this(),
-    ];
-    let agora = measure_agora(broker.url(), clients, window, &metered).await?;
-    let agora = Measured::new(
-        "through Agora",
-        clients,
-        window.duration,
-        &agora,
-        &[ACQUIRE, LAUNCH, TO_RUNNING, TO_FINISHED, ACKNOWLEDGE],
-    );
-    let memory = MemorySample {
-        process: "broker",
-        when: "after the loop".into(),
-        memory: broker.memory()?,
-    };
+    let (agora, memory) =
+        through_agora(args, binaries, &devcluster, Store::Memory, "through Agora").await?;
+    drop(devcluster);
+    // A fresh cluster, so that no task or framework of the first broker is
+    // in the way of the second.
+    let devcluster = cluster::devcluster(binaries, &args.cluster, args.agents).await?;
+    let (durable, _) = through_agora(
+        args,
+        binaries,
+        &devcluster,
+        Store::File,
+        "through Agora, store in a file",
+    )
+    .await?;
 
-    let targets = targets(&directs, &agora);
+    let mut targets = targets(&directs, &agora);
+    targets.push(Target::at_least(
+        "tasks per second, file store / in memory",
+        durable.ops_per_sec / agora.ops_per_sec,
+        0.8,
+        "x",
+    ));
     Ok(Report {
         scenario: "short-tasks",
         settings: window
@@ -109,10 +109,49 @@ pub(crate) async fn run(args: &ShortTasksArgs, binaries: &Binaries) -> anyhow::R
                 humantime::format_duration(args.cluster.allocation_interval).to_string(),
             )])
             .collect(),
-        loops: directs.into_iter().chain([agora]).collect(),
+        loops: directs.into_iter().chain([agora, durable]).collect(),
         memory: vec![memory],
         targets,
     })
+}
+
+/// Starts a broker keeping its records in `store` on `devcluster` and
+/// runs the loop through it, as the loop called `name`.
+async fn through_agora(
+    args: &ShortTasksArgs,
+    binaries: &Binaries,
+    devcluster: &Process,
+    store: Store,
+    name: &str,
+) -> anyhow::Result<(Measured, MemorySample)> {
+    let broker = cluster::warm_broker(
+        binaries,
+        &args.cluster,
+        devcluster.url(),
+        args.agents,
+        store,
+    )
+    .await?;
+    let metered = [
+        broker.metered("broker")?,
+        devcluster.metered("devcluster")?,
+        Metered::this(),
+    ];
+    let window = args.window.window();
+    let run = measure_agora(broker.url(), args.clients, window, &metered).await?;
+    let measured = Measured::new(
+        name,
+        args.clients,
+        window.duration,
+        &run,
+        &[ACQUIRE, LAUNCH, TO_RUNNING, TO_FINISHED, ACKNOWLEDGE],
+    );
+    let memory = MemorySample {
+        process: "broker",
+        when: "after the loop".into(),
+        memory: broker.memory()?,
+    };
+    Ok((measured, memory))
 }
 
 /// `clients` submitters running one task at a time each on the direct

@@ -10,7 +10,7 @@ use super::{
     ownership::OwnershipError,
     status::{invalid_field, with_reason},
 };
-use crate::runtime::AdminError;
+use crate::{runtime::AdminError, store::StoreError};
 use agora_core::CoreError;
 
 impl From<AuthError> for Status {
@@ -178,8 +178,14 @@ impl From<AdminError> for Status {
     fn from(error: AdminError) -> Status {
         match error {
             AdminError::Core(error) => core_status(error),
+            AdminError::Store(StoreError::Fenced) => with_reason(
+                Code::Unavailable,
+                ErrorReason::NotReady,
+                "this replica is no longer the leader; nothing was changed, retry on the leader",
+                &[],
+            ),
             AdminError::Store(error) => Status::internal(format!(
-                "{error}; nothing was changed, retry or check the store's disk"
+                "{error}; nothing was changed, retry or check the store"
             )),
         }
     }

@@ -11,6 +11,7 @@
 //! - [`convert`]: protobuf ↔ domain values.
 //! - [`namespace`]: namespaces and usage ↔ their protobuf form.
 //! - [`errors`]: `CoreError` → `tonic::Status`, one table.
+//! - [`leadership`]: standbys refuse calls, naming the leader.
 //! - [`limits`]: the bounds on every count, list and string of a request.
 //! - [`status`]: statuses with `ErrorInfo` and `BadRequest` details.
 //! - [`session_stream`]: a Subscribe call's response stream.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod broker;
 pub mod convert;
 pub mod errors;
+pub mod leadership;
 pub mod limits;
 pub mod namespace;
 pub mod ownership;

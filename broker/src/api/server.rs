@@ -26,7 +26,11 @@ use tokio::{
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
-use super::{admin::AdminService, auth::Authenticator};
+use super::{
+    admin::AdminService,
+    auth::Authenticator,
+    leadership::{LeaderOnly, Role},
+};
 use crate::{
     config::{Config, TlsSettings},
     runtime::{Command, core_answers},
@@ -133,17 +137,19 @@ pub enum ServeError {
 }
 
 /// Serves `broker` on `listener` with `security` until `shutdown`
-/// resolves, then finishes in-flight calls. Health follows `subscribed`
-/// and whether the runtime behind `commands` answers.
+/// resolves, then finishes in-flight calls. Health follows the Mesos
+/// subscription and whether the runtime behind `commands` answers; Broker
+/// and Admin calls are refused while this replica stands by.
 pub async fn serve<B: Broker>(
     broker: B,
     admin: AdminService,
     security: Security,
     listener: TcpListener,
-    subscribed: watch::Receiver<bool>,
+    readiness: Readiness,
     commands: mpsc::Sender<Command>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    let Readiness { subscribed, role } = readiness;
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -161,13 +167,25 @@ pub async fn serve<B: Broker>(
         .add_service(reflection)
         .add_service(BrokerServer::with_interceptor(
             broker,
-            security.authenticator,
+            LeaderOnly::new(role.clone(), security.authenticator),
         ))
-        .add_service(AdminServer::with_interceptor(admin, admins))
+        .add_service(AdminServer::with_interceptor(
+            admin,
+            LeaderOnly::new(role, admins),
+        ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await;
     health_task.abort();
     Ok(result?)
+}
+
+/// What decides whether this replica serves: whether it leads, and
+/// whether the leader is subscribed to Mesos.
+pub struct Readiness {
+    /// Whether the Mesos subscription is live; health follows it.
+    pub subscribed: watch::Receiver<bool>,
+    /// Whether this replica leads; Broker and Admin calls follow it.
+    pub role: watch::Receiver<Role>,
 }
 
 /// How often health asks the core whether it answers.

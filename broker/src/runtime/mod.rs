@@ -446,26 +446,28 @@ pub struct Recovery {
     pub framework_id: Option<String>,
 }
 
-/// Starts the Mesos client and the runtime loop; returns the command sender
-/// for the API, the Mesos handle for health, and the loop, which ends with
-/// an error if the store fails.
+/// How many commands may wait for the loop before handlers wait to send.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// Starts the Mesos client and the runtime loop, which takes `commands`;
+/// returns the Mesos handle for health, and the loop, which ends with an
+/// error if the store fails.
 pub fn start(
     core: Core,
     recovery: Recovery,
     mesos_config: mesos::MesosConfig,
+    commands: mpsc::Receiver<Command>,
 ) -> (
-    mpsc::Sender<Command>,
     MesosHandle,
     tokio::task::JoinHandle<Result<(), RuntimeError>>,
 ) {
-    let (commands_tx, commands_rx) = mpsc::channel(1024);
     let (handle, mesos_events, _subscription) = mesos::start(mesos_config);
     let runtime = tokio::spawn(Runtime::run(
         core,
         recovery,
-        commands_rx,
+        commands,
         mesos_events,
         handle.clone(),
     ));
-    (commands_tx, handle, runtime)
+    (handle, runtime)
 }

@@ -13,7 +13,7 @@ use tonic::{
 
 use agora_proto::agora::v1::{admin_client::AdminClient, broker_client::BrokerClient};
 
-use crate::error::Error;
+use crate::{error::Error, leader::Failover};
 
 /// A channel whose every call carries the caller's [`Credentials`].
 pub type Authenticated = InterceptedService<Channel, Credentials>;
@@ -43,6 +43,7 @@ pub type Admin = AdminClient<Authenticated>;
 pub struct ConnectOptions {
     token: Option<String>,
     tls: Option<TlsOptions>,
+    failover: Failover,
 }
 
 impl ConnectOptions {
@@ -62,6 +63,17 @@ impl ConnectOptions {
         self.tls = Some(tls);
         self
     }
+
+    /// How long and how often to look for the leader when given several
+    /// [`crate::Endpoints`] ([`crate::Frontend::subscribe_to`]).
+    pub fn failover(mut self, failover: Failover) -> ConnectOptions {
+        self.failover = failover;
+        self
+    }
+
+    pub(crate) fn failover_settings(&self) -> Failover {
+        self.failover
+    }
 }
 
 /// Keeps the token out of logs.
@@ -70,6 +82,7 @@ impl fmt::Debug for ConnectOptions {
         f.debug_struct("ConnectOptions")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
+            .field("failover", &self.failover)
             .finish()
     }
 }
