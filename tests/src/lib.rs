@@ -233,20 +233,12 @@ impl CrashingBroker {
             self.process.is_none(),
             "crash the broker before restarting it"
         );
-        let args = [
-            "serve",
-            "--master",
-            &self.master_url,
-            "--listen",
-            &self.listen,
-            "--insecure",
-        ];
         let env: Vec<(&str, &str)> = self
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let process = Process::start_with_env("agora", &args, &env).await;
+        let process = unsubscribed_broker_at(&self.master_url, &self.listen, &env).await;
         process.wait_for_log(SERVING_LOG, SETTLE).await;
         self.process = Some(process);
     }
