@@ -39,6 +39,9 @@ pub struct Config {
     pub work_dir: Option<PathBuf>,
     /// Hostname reported for the master (and in `/state`).
     pub hostname: String,
+    /// How many scheduler calls of each framework the devcluster's record
+    /// keeps (`GET /devcluster/calls`); older ones are dropped.
+    pub calls_kept: usize,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             offer_timeout: None,
             work_dir: None,
             hostname: "localhost".into(),
+            calls_kept: 10_000,
         }
     }
 }

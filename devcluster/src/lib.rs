@@ -16,7 +16,8 @@
 //!
 //! For tests, the master keeps its own record of what each framework did,
 //! which a real Mesos master has no endpoint for: the last 10,000
-//! scheduler calls of each framework with their type, the
+//! ([`Config::calls_kept`]) scheduler calls of each framework with their
+//! type, the
 //! `Mesos-Stream-Id` of the connection that sent them, when they were
 //! handled, the answer's HTTP status and the launches an ACCEPT was
 //! refused (`GET /devcluster/calls`). `/state` has Mesos's own accounting:

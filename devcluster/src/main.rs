@@ -62,6 +62,9 @@ struct Args {
     /// Hostname the master reports.
     #[arg(long, env = "DEVCLUSTER_HOSTNAME", default_value = "localhost")]
     hostname: String,
+    /// Scheduler calls of each framework kept for `GET /devcluster/calls`.
+    #[arg(long, env = "DEVCLUSTER_CALLS_KEPT", default_value_t = 10_000)]
+    calls_kept: usize,
 }
 
 impl Args {
@@ -78,6 +81,7 @@ impl Args {
             offer_timeout: self.offer_timeout,
             work_dir: self.work_dir,
             hostname: self.hostname,
+            calls_kept: self.calls_kept,
             ..Config::default()
         }
     }

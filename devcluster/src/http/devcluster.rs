@@ -11,10 +11,11 @@
 //!   it died; `404` for an unknown agent.
 //! - `PUT /devcluster/agents/{id}/revocable` with `{"resources": "cpus:2"}`
 //!   → `204`, the agent's revocable estimate changes.
-//! - `GET /devcluster/calls` → the last 10,000 scheduler calls of each
-//!   framework: `{"calls_per_framework": 10000, "frameworks": {"<id>":
-//!   {"dropped": 0, "calls": [{"type": "ACCEPT", "stream_id": "...",
-//!   "received": 1733059200.5, "status": 202}, ...]}}}`, oldest first. A
+//! - `GET /devcluster/calls` → the last scheduler calls of each framework
+//!   (10,000 unless `--calls-kept` says otherwise):
+//!   `{"calls_per_framework": 10000, "frameworks": {"<id>": {"dropped": 0,
+//!   "calls": [{"type": "ACCEPT", "stream_id": "...", "received":
+//!   1733059200.5, "status": 202}, ...]}}}`, oldest first. A
 //!   refused call has `"error"`; an ACCEPT has the ids of the tasks it
 //!   asked to launch in `"tasks"` (a KILL, the task it names), and those
 //!   the master refused in `"refused_tasks"` (`task_id`, `state`,

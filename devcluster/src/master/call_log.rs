@@ -15,9 +15,6 @@ use agora_proto::mesos::v1::scheduler::call;
 use agora_proto::mesos::v1::{TaskState, TaskStatus, task_status::Reason};
 use serde_json::{Value, json};
 
-/// How many calls are kept per framework; older ones are dropped.
-pub(super) const CALLS_PER_FRAMEWORK: usize = 10_000;
-
 /// How many frameworks have a record; the one whose last call is oldest
 /// loses its record when another framework's first call comes.
 pub(super) const FRAMEWORKS: usize = 100;
@@ -85,11 +82,11 @@ impl CallLog {
             }
         }
         let calls = self.frameworks.entry(framework.to_owned()).or_default();
-        if calls.calls.len() >= self.per_framework {
+        calls.calls.push_back(record);
+        while calls.calls.len() > self.per_framework {
             calls.calls.pop_front();
             calls.dropped += 1;
         }
-        calls.calls.push_back(record);
     }
 
     /// The record as `GET /devcluster/calls` serves it:
@@ -189,6 +186,16 @@ mod tests {
         assert_eq!(kinds, ["ACCEPT", "DECLINE"]);
         assert_eq!(json["frameworks"]["f2"]["calls"][0]["received"], 4.0);
         assert_eq!(json["calls_per_framework"], 2);
+    }
+
+    #[test]
+    fn a_record_of_no_calls_counts_them_all_as_dropped() {
+        let mut log = CallLog::new(0, 10);
+        log.record("f", call(call::Type::Subscribe, 1.0));
+        log.record("f", call(call::Type::Revive, 2.0));
+        let json = log.to_json();
+        assert_eq!(json["frameworks"]["f"]["dropped"], 2);
+        assert_eq!(json["frameworks"]["f"]["calls"], json!([]));
     }
 
     #[test]

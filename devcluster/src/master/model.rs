@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::call_log::{CALLS_PER_FRAMEWORK, CallLog, FRAMEWORKS as CALL_LOG_FRAMEWORKS};
+use super::call_log::{CallLog, FRAMEWORKS as CALL_LOG_FRAMEWORKS};
 use crate::agent::Agent;
 use crate::agent::process::LaunchSpec;
 use crate::allocator::Allocator;
@@ -265,7 +265,7 @@ impl Master {
             next_offer: 0,
             allocation_requested: true,
             effects: Vec::new(),
-            calls: CallLog::new(CALLS_PER_FRAMEWORK, CALL_LOG_FRAMEWORKS),
+            calls: CallLog::new(c.calls_kept, CALL_LOG_FRAMEWORKS),
             rng,
         };
         let mut resources = config.resources.clone();
