@@ -47,13 +47,16 @@ const POOL: [(&str, &str); 2] = [
 
 /// A devcluster whose agents retry unacknowledged status updates after 1 s
 /// (Mesos: 10 s), so that an update whose acknowledgement died with a
-/// broker comes again soon.
+/// broker comes again soon, and whose record keeps every call of a long
+/// crash loop.
 async fn cluster(agents: u32) -> agora_tests::Process {
     let args = [
         "--allocation-interval",
         "100ms",
         "--status-update-retry",
         "1s",
+        "--calls-kept",
+        "1000000",
     ];
     devcluster(agents, &args).await
 }

@@ -226,16 +226,25 @@ impl Findings {
             self.problem("frameworks (one expected)", frameworks.to_string());
         }
         let id = state["frameworks"][0]["id"].as_str().unwrap_or_default();
+        let dropped = record["frameworks"][id]["dropped"]
+            .as_u64()
+            .unwrap_or_default();
+        if dropped > 0 {
+            let detail = format!("{dropped} calls dropped: raise --calls-kept");
+            self.problem("the devcluster's record is incomplete", detail);
+        }
         let calls = record["frameworks"][id]["calls"]
             .as_array()
             .cloned()
             .unwrap_or_default();
         let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
-        let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+        // Refused calls by type: how many, and the first one's error.
+        let mut refused: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for call in &calls {
             let kind = call["type"].as_str().unwrap_or_default().to_owned();
             if call["status"].as_u64().unwrap_or_default() >= 400 {
-                *refused.entry(kind.clone()).or_default() += 1;
+                let error = call["error"].as_str().unwrap_or_default().to_owned();
+                refused.entry(kind.clone()).or_insert((0, error)).0 += 1;
             }
             for task in call["refused_tasks"].as_array().into_iter().flatten() {
                 self.problem("launches the devcluster refused", task.to_string());
