@@ -61,17 +61,14 @@ async fn cluster(agents: u32) -> agora_tests::Process {
     devcluster(agents, &args).await
 }
 
-/// The broker's settings with its store at `path`.
-fn broker_env(path: &std::path::Path) -> Vec<(&'static str, String)> {
-    let mut env: Vec<(&str, String)> = POOL.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-    let path = path.to_str().expect("a UTF-8 temporary path").to_owned();
-    env.push(("AGORA_STORE__PATH", path));
-    env
-}
-
-/// [`CrashingBroker::start`] with owned settings.
-async fn crashing_broker(master: &str, env: &[(&'static str, String)]) -> CrashingBroker {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+/// A broker with [`POOL`] settings and its store at `store`, which its
+/// restarts keep.
+async fn crashing_broker(master: &str, store: &std::path::Path) -> CrashingBroker {
+    let mut env: Vec<(&str, &str)> = POOL.to_vec();
+    env.push((
+        "AGORA_STORE__PATH",
+        store.to_str().expect("a UTF-8 temporary path"),
+    ));
     CrashingBroker::start(master, &env).await
 }
 
@@ -345,8 +342,7 @@ async fn crash_loop_loses_nothing() {
     let seed = crash_loop.seed;
     let master = cluster(3).await;
     let store = tempfile::tempdir().expect("a temporary directory");
-    let env = broker_env(&store.path().join("agora.redb"));
-    let mut broker = crashing_broker(master.url(), &env).await;
+    let mut broker = crashing_broker(master.url(), &store.path().join("agora.redb")).await;
     let url = broker.url().to_owned();
     let (stop_tx, stop) = watch::channel(false);
     let mut fleet = crash_loop.fleet(&url, &stop);
@@ -444,8 +440,7 @@ fn cpus(amount: f64) -> Option<api::Resources> {
 async fn a_restarted_broker_keeps_tasks_events_and_quota() {
     let master = cluster(2).await;
     let store = tempfile::tempdir().expect("a temporary directory");
-    let env = broker_env(&store.path().join("agora.redb"));
-    let mut broker = crashing_broker(master.url(), &env).await;
+    let mut broker = crashing_broker(master.url(), &store.path().join("agora.redb")).await;
     let url = broker.url().to_owned();
     let capped = api::Namespace {
         name: "capped".into(),
