@@ -431,6 +431,19 @@ pub struct TaskRecord {
     pub message: Option<String>,
     /// Of the latest status, as in [`StatusUpdate::timestamp`].
     pub timestamp: Option<f64>,
+    /// Set once Agora asked Mesos to kill the task. A KILL in flight when
+    /// the broker dies is lost, so it is sent again on each subscription
+    /// until the task ends: a kill answered OK is kept like the task.
+    #[serde(default)]
+    pub kill: Option<KillRequest>,
+}
+
+/// A kill asked of Mesos for a live task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KillRequest {
+    /// How long the task may take to stop once signalled; `None` keeps
+    /// Mesos's default.
+    pub grace: Option<Duration>,
 }
 
 /// Why a lease ended without being launched or released.

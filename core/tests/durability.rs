@@ -136,11 +136,10 @@ proptest! {
     }
 }
 
-/// A stored core with one running task and one lease, the lease's holder
-/// named `frontend`.
-fn stored_with_a_task_and_a_lease() -> Durable {
+/// A stored core with one running task and one lease, after `more`.
+fn stored_with_a_task_and_a_lease_after(more: &[driver::Step]) -> Durable {
     let mut driver = Driver::new();
-    for step in [
+    let steps = [
         driver::Step::Offer { agent: 0, cpus: 4 },
         driver::Step::Acquire {
             frontend: 0,
@@ -150,14 +149,42 @@ fn stored_with_a_task_and_a_lease() -> Durable {
         },
         driver::Step::Launch { pick: 0 },
         driver::Step::Status { pick: 0, state: 0 },
-    ] {
-        driver.step(&step);
+    ];
+    for step in steps.iter().chain(more) {
+        driver.step(step);
     }
     let mut image = Durable::default();
     write(&mut driver, &mut image);
     assert_eq!(image.tasks.len(), 1);
     assert_eq!(image.leases.len(), 1);
     image
+}
+
+fn stored_with_a_task_and_a_lease() -> Durable {
+    stored_with_a_task_and_a_lease_after(&[])
+}
+
+#[test]
+fn a_kill_asked_before_a_crash_is_sent_again_once_subscribed() {
+    let stored = stored_with_a_task_and_a_lease_after(&[driver::Step::Kill { pick: 0 }]);
+    let task = stored.tasks.values().next().unwrap().id.clone();
+    let mut core = fresh_core();
+    let now = Timestamp(2_000_000);
+    core.handle(now, Input::Recovered(Box::new(stored)));
+    let effects = core.handle(
+        now,
+        Input::Mesos(MesosInput::Subscribed {
+            resubscribed: true,
+            roles: vec!["default".into()],
+        }),
+    );
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::Mesos(MesosCall::Kill { task_id, .. }) if *task_id == task
+        )),
+        "{effects:?}"
+    );
 }
 
 fn acquire_answer(core: &mut agora_core::Core, now: Timestamp) -> Option<CoreError> {

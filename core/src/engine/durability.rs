@@ -340,6 +340,7 @@ impl Core {
             reason: None,
             message: None,
             timestamp: None,
+            kill: None,
         });
     }
 

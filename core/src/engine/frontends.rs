@@ -177,12 +177,8 @@ impl Core {
         for offer in lingering {
             self.flush_accept(now, &offer);
         }
-        for (task_id, agent_id) in &live {
-            self.effects.push(Effect::Mesos(MesosCall::Kill {
-                task_id: task_id.clone(),
-                agent_id: agent_id.clone(),
-                grace: None,
-            }));
+        for (task, _) in &live {
+            self.kill_task(task, None);
         }
         live.len()
     }

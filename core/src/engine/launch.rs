@@ -226,6 +226,7 @@ impl Core {
             reason: None,
             message: None,
             timestamp: None,
+            kill: None,
         });
         launched.push(Launched {
             task_id: task_id.clone(),
@@ -271,14 +272,47 @@ impl Core {
     ) -> Result<(), CoreError> {
         let frontend = self.frontend_of(session)?;
         let records = self.owned_tasks(&frontend, task_ids)?;
-        for record in records.into_iter().filter(|r| !r.state.is_terminal()) {
+        for record in records {
+            self.kill_task(&record.id, grace);
+        }
+        Ok(())
+    }
+
+    /// Asks Mesos to kill a live task, and records that it was asked, so
+    /// that the kill is sent again after a restart (see
+    /// [`TaskRecord::kill`]). A finished task is left alone.
+    pub(super) fn kill_task(&mut self, task: &TaskId, grace: Option<Duration>) {
+        let asked = self.tasks.update_live(task, |record| {
+            record.kill = Some(KillRequest { grace });
+        });
+        if let Some(record) = asked {
             self.effects.push(Effect::Mesos(MesosCall::Kill {
                 task_id: record.id,
                 agent_id: record.agent,
                 grace,
             }));
         }
-        Ok(())
+    }
+
+    /// Sends again every kill asked of Mesos for a task still live: one
+    /// in flight when the broker died or the connection dropped was lost.
+    pub(super) fn resend_kills(&mut self) {
+        let asked: Vec<(TaskId, AgentId, Option<Duration>)> = self
+            .tasks
+            .values()
+            .filter(|task| !task.state.is_terminal())
+            .filter_map(|task| {
+                let kill = task.kill?;
+                Some((task.id.clone(), task.agent.clone(), kill.grace))
+            })
+            .collect();
+        for (task_id, agent_id, grace) in asked {
+            self.effects.push(Effect::Mesos(MesosCall::Kill {
+                task_id,
+                agent_id,
+                grace,
+            }));
+        }
     }
 
     pub(super) fn owned_tasks(

@@ -32,6 +32,7 @@ impl Core {
             self.effects
                 .push(Effect::Mesos(MesosCall::Reconcile { tasks }));
         }
+        self.resend_kills();
         self.reconcile_after_restart(now);
     }
 

@@ -142,14 +142,7 @@ impl Core {
             }
         }
         for task in due {
-            let Some(record) = self.tasks.get(&task).filter(|t| !t.state.is_terminal()) else {
-                continue;
-            };
-            self.effects.push(Effect::Mesos(MesosCall::Kill {
-                task_id: record.id.clone(),
-                agent_id: record.agent.clone(),
-                grace: None,
-            }));
+            self.kill_task(&task, None);
         }
     }
 
