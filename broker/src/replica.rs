@@ -104,6 +104,7 @@ impl Replica<'_> {
             store,
             durable,
             framework_id,
+            journaling: config.store.path.is_some() || config.store.etcd.is_some(),
         };
         let (mesos, runtime) = runtime::start(core, recovery, mesos_config, self.commands_rx);
         tokio::spawn(forward(mesos.subscribed(), self.subscribed));

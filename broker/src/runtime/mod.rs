@@ -167,6 +167,9 @@ pub struct Runtime {
     meta_writes: Vec<Write>,
     /// The framework id as last stored.
     framework_id: Option<String>,
+    /// Whether the store outlives the process; when it does not, nothing
+    /// is worth writing (or waiting for) after each batch.
+    journaling: bool,
     sessions: HashMap<SessionId, SessionSender>,
     waiters: HashMap<Ticket, Waiter>,
     next_ticket: u64,
@@ -194,12 +197,14 @@ impl Runtime {
             store,
             durable,
             framework_id,
+            journaling,
         } = recovery;
         let mut runtime = Runtime {
             core,
             store,
             meta_writes: Vec::new(),
             framework_id,
+            journaling,
             sessions: HashMap::new(),
             waiters: HashMap::new(),
             next_ticket: 0,
@@ -256,6 +261,11 @@ impl Runtime {
     /// its effects leave: an acknowledgement to Mesos, a reply or an event
     /// never runs ahead of the store.
     async fn persist(&mut self) -> Result<(), RuntimeError> {
+        if !self.journaling {
+            self.core.discard_changes();
+            self.meta_writes.clear();
+            return Ok(());
+        }
         let mut writes = journal::writes(self.core.take_changes());
         writes.append(&mut self.meta_writes);
         if writes.is_empty() {
@@ -444,6 +454,9 @@ pub struct Recovery {
     pub durable: Durable,
     /// The framework id an earlier run recorded ([`framework_id`]).
     pub framework_id: Option<String>,
+    /// Whether the store outlives the process (a file or etcd); a store in
+    /// memory gets no journal.
+    pub journaling: bool,
 }
 
 /// How many commands may wait for the loop before handlers wait to send.
