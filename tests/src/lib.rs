@@ -6,6 +6,7 @@
 //! test executable (cargo builds a package's binaries for its integration
 //! tests), so no test depends on an installed copy.
 
+pub mod crash;
 pub mod etcd;
 
 use std::{
