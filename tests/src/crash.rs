@@ -15,6 +15,7 @@ pub mod streams;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -82,15 +83,19 @@ pub fn live_mesos_tasks(state: &Value) -> Vec<MesosTask> {
         .collect()
 }
 
-/// `min … median … max over n` of `values`, with `decimals` digits.
-pub fn spread(values: &mut [f64], decimals: usize) -> String {
+/// `min … median … max over n` of `values`, each with `decimals` digits
+/// and `unit` (such as `" s"`, or `""`).
+pub fn spread(values: &mut [f64], decimals: usize, unit: &str) -> String {
     if values.is_empty() {
         return "(none)".to_owned();
     }
     values.sort_by(f64::total_cmp);
     let n = values.len();
     let (min, median, max) = (values[0], values[n / 2], values[n - 1]);
-    format!("min {min:.decimals$}, median {median:.decimals$}, max {max:.decimals$} over {n}")
+    format!(
+        "min {min:.decimals$}{unit}, median {median:.decimals$}{unit}, max {max:.decimals$}{unit} \
+         over {n}"
+    )
 }
 
 /// How a crash loop is drawn: its seed and how many times the broker is
@@ -199,6 +204,13 @@ impl CrashLoop {
         done
     }
 
+    /// Seconds from the start of the last knock-out to the first launch
+    /// answered OK after it (see [`CrashLoop::first_launch_after`]), once
+    /// there is one.
+    pub fn served_again(&self) -> Option<f64> {
+        self.first_launch_after(*self.kills_at.last()?)
+    }
+
     /// Seconds from Unix time `after` to the first launch the fleet was
     /// answered OK later than a broker knocked out at `after` could have
     /// answered it: the first call served again.
@@ -245,6 +257,10 @@ impl CrashLoop {
             task.ended() || (task.long && task.kill_answered_at.is_none() && running)
         })
         .await;
+        let evidence = match unsettled.is_empty() {
+            true => None,
+            false => Some(save_evidence(master, fleet).await),
+        };
         let known: BTreeSet<String> = fleet
             .iter()
             .flat_map(|f| {
@@ -278,6 +294,13 @@ impl CrashLoop {
             loop_time.as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         ));
+        if let Some(path) = evidence {
+            findings.note(format!(
+                "tasks unsettled: the devcluster's /state and call record and the frontends' \
+                 books when the wait for them ran out are in {}",
+                path.display()
+            ));
+        }
         findings.tasks(fleet, &killed_at_end, unsettled);
         findings.leases(fleet, &self.held_at_kill, self.holder_held, vanished);
         let state = get_json(master, "/state").await;
@@ -287,6 +310,22 @@ impl CrashLoop {
         findings.streams(&Streams::of(&record));
         findings
     }
+}
+
+/// Writes the devcluster's `/state` and call record and the frontends'
+/// books beside the children's logs, to see why tasks did not settle;
+/// where.
+async fn save_evidence(master: &str, fleet: &[SimFrontend]) -> PathBuf {
+    let state = get_json(master, "/state").await;
+    let record = get_json(master, "/devcluster/calls").await;
+    let books: Vec<String> = fleet
+        .iter()
+        .map(|f| format!("{}: {:#?}", f.name, f.book().tasks))
+        .collect();
+    let path = crate::log_path("unsettled");
+    let evidence = format!("{state:#}\n{record:#}\n{}\n", books.join("\n"));
+    std::fs::write(&path, evidence).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
 }
 
 /// The running usage of `namespace` as the broker's Admin reports it:

@@ -109,6 +109,14 @@ impl Process {
         signal(self.pid(), "STOP");
     }
 
+    /// Waits until the process exits by itself; how it ended.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        self.child
+            .wait()
+            .await
+            .unwrap_or_else(|error| panic!("cannot wait for {}: {error}", self.name))
+    }
+
     /// Kills the process and waits until it has exited, so that what it
     /// held (its port, its store's lock) is free when this returns. A drop
     /// kills without waiting.
@@ -433,7 +441,7 @@ pub fn binary_path(name: &str) -> PathBuf {
     path
 }
 
-fn log_path(name: &str) -> PathBuf {
+pub(crate) fn log_path(name: &str) -> PathBuf {
     let dir = target_dir().join("e2e-logs");
     std::fs::create_dir_all(&dir).expect("create target/<profile>/e2e-logs");
     let stamp = std::time::SystemTime::now()

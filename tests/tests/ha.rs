@@ -1,11 +1,27 @@
 //! High availability end to end: a real etcd, a devcluster, three
 //! `agora serve` replicas sharing the etcd, and frontends that follow the
-//! leader through the SDK while leaders are killed with SIGKILL.
+//! leader through the SDK while leaders are killed with SIGKILL, frozen,
+//! or cut off from etcd.
+//!
+//! Two of them are crash loops (`agora_tests::crash`), drawn from
+//! `AGORA_CRASH_SEED` (printed; random when unset): the leader is killed
+//! `AGORA_CRASH_LOOPS` times (10 by default) under a fleet of frontends, or
+//! etcd is frozen under it that many times (5 by default), and afterwards
+//! the promises of the single-broker crash loop are checked, with the
+//! takeover times, and that one replica at a time called Mesos:
+//!
+//! ```text
+//! AGORA_CRASH_SEED=42 cargo test -p agora-tests --test ha -- --nocapture crash_loop
+//! ```
 //!
 //! The tests run one at a time: each starts six processes, and the
 //! takeover test measures time on a machine the others would share.
 
-use std::time::Duration;
+use std::{
+    convert::Infallible,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use agora_tests::{
     Process, SETTLE,
@@ -13,12 +29,22 @@ use agora_tests::{
         self, Acquire, ConnectOptions, Events, Failover, Frontend, Slot, Task, api,
         api::event::Kind,
     },
-    devcluster,
+    crash::{
+        self, Plan,
+        findings::Findings,
+        fleet::{Target, unix_now},
+        streams::Streams,
+    },
     etcd::Etcd,
-    eventually, one_lease, unsubscribed_broker_at,
+    eventually, get_json, one_lease, unsubscribed_broker_at,
 };
 use api::{TaskState, lease_lost::Reason};
-use tokio::{sync::Mutex, time::Instant};
+use serde_json::Value;
+use tokio::{
+    net::TcpStream,
+    sync::Mutex,
+    time::{Instant, sleep, timeout},
+};
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -26,7 +52,7 @@ use tonic_health::pb::{
 
 /// The replicas' etcd lease, the shortest the broker accepts: a standby
 /// takes over about this long after the leader dies.
-const LEASE_TTL: &str = "2s";
+const LEASE_TTL: Duration = Duration::from_secs(2);
 
 /// How often sessions hear from the broker; the SDK leaves a session
 /// silent for three of these.
@@ -47,10 +73,12 @@ struct Ha {
 }
 
 impl Ha {
-    /// Starts everything and waits until one replica serves.
+    /// Starts everything and waits until one replica serves. The
+    /// devcluster and the replicas are set up as the crash loops want
+    /// them ([`crash::cluster`], [`crash::POOL`]).
     async fn start() -> Ha {
         let etcd = Etcd::start();
-        let master = devcluster(3, &["--allocation-interval", "100ms"]).await;
+        let master = crash::cluster(3).await;
         let mut ha = Ha {
             replicas: Vec::new(),
             master,
@@ -69,14 +97,22 @@ impl Ha {
     async fn replica(&self, listen: &str) -> Process {
         let endpoints = format!("[\"{}\"]", self.etcd.endpoint());
         let heartbeat = format!("{}s", HEARTBEAT.as_secs());
-        let env = [
+        let lease_ttl = format!("{}s", LEASE_TTL.as_secs());
+        let mut env = vec![
             ("AGORA_STORE__ETCD__ENDPOINTS", endpoints.as_str()),
-            ("AGORA_STORE__ETCD__LEASE_TTL", LEASE_TTL),
+            ("AGORA_STORE__ETCD__LEASE_TTL", lease_ttl.as_str()),
             ("AGORA_BROKER__HEARTBEAT_INTERVAL", heartbeat.as_str()),
-            ("AGORA_BROKER__WARM_POOL", "10"),
             ("RUST_LOG", "info,agora_broker=debug"),
         ];
+        env.extend(crash::POOL);
         unsubscribed_broker_at(self.master.url(), listen, &env).await
+    }
+
+    /// Starts a replica again at `address`, as a supervisor restarts it
+    /// where it was: a standby, since another replica leads.
+    async fn restart(&mut self, address: &str) {
+        let replica = self.replica(address).await;
+        self.replicas.push(replica);
     }
 
     fn urls(&self) -> Vec<String> {
@@ -373,9 +409,7 @@ async fn a_standby_takes_over_within_five_seconds_of_a_kill() {
         println!("round {round}: serving after {health:?}, first lease after {acquire:?}");
         serving.push(health);
         acquired.push(acquire);
-        // Back where it was, as a supervisor restarts it: a standby now.
-        let replica = ha.replica(&address).await;
-        ha.replicas.push(replica);
+        ha.restart(&address).await;
     }
     assert!(
         !reader.is_finished(),
@@ -384,14 +418,8 @@ async fn a_standby_takes_over_within_five_seconds_of_a_kill() {
     );
     reader.abort();
 
-    println!(
-        "takeover, kill -9 to health SERVING: {}",
-        spread(&mut serving)
-    );
-    println!(
-        "takeover, kill -9 to first lease: {}",
-        spread(&mut acquired)
-    );
+    println!("takeover, kill -9 to health SERVING: {}", spread(&serving));
+    println!("takeover, kill -9 to first lease: {}", spread(&acquired));
     for (round, (health, lease)) in serving.iter().zip(&acquired).enumerate() {
         assert!(
             *health <= TAKEOVER_WITHIN && *lease <= TAKEOVER_WITHIN,
@@ -402,13 +430,296 @@ async fn a_standby_takes_over_within_five_seconds_of_a_kill() {
 }
 
 /// `min … median … max` of `times`.
-fn spread(times: &mut [Duration]) -> String {
-    times.sort();
-    format!(
-        "min {:?}, median {:?}, max {:?} over {}",
-        times[0],
-        times[times.len() / 2],
-        times[times.len() - 1],
-        times.len()
-    )
+fn spread(times: &[Duration]) -> String {
+    let mut seconds: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+    crash::spread(&mut seconds, 3, " s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_crash_loop_loses_nothing_and_takes_over_within_five_seconds() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let plan = Plan::from_env("HA crash loop", "kills of the leader", 10);
+    let mut ha = Ha::start().await;
+    let mut crash_loop = plan.start(&Target::Replicas(ha.urls()), ha.master.url());
+    let (mut serving, mut launched) = (Vec::new(), Vec::new());
+    for _ in 0..plan.loops {
+        crash_loop.pause(300..2000).await;
+        let (killed, address) = crash_loop.knock_out(ha.kill_leader()).await;
+        ha.leader().await;
+        serving.push(killed.elapsed());
+        ha.restart(&address).await;
+        // The fleet is served again before the next kill.
+        let launch = eventually(SETTLE, "a launch answered OK after the kill", || {
+            std::future::ready(crash_loop.served_again())
+        })
+        .await;
+        launched.push(Duration::from_secs_f64(launch));
+    }
+    let leader = ha.replicas[ha.leader().await].url().to_owned();
+    let mut findings = crash_loop.finish(ha.master.url(), &leader).await;
+
+    findings.note(format!(
+        "takeover, kill -9 to a replica's health SERVING: {}",
+        spread(&serving)
+    ));
+    findings.note(format!(
+        "takeover, kill -9 to the fleet's first launch answered OK: {}",
+        spread(&launched)
+    ));
+    for (kill, (health, launch)) in serving.iter().zip(&launched).enumerate() {
+        if *health > TAKEOVER_WITHIN || *launch > TAKEOVER_WITHIN {
+            let what = "takeovers slower than 5 s";
+            let detail = format!(
+                "kill {}: SERVING after {health:?}, a launch after {launch:?}",
+                kill + 1
+            );
+            findings.problem(what, detail);
+        }
+    }
+    findings.report(plan.seed);
+}
+
+/// How long etcd stays frozen once the leader has exited; no other
+/// replica may serve meanwhile.
+const FROZEN_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// What the health of the other replicas said while etcd was frozen.
+#[derive(Debug, Default)]
+struct Health {
+    /// How many checks were made.
+    checks: usize,
+    /// The replicas that answered SERVING, once per answer.
+    served: Vec<String>,
+}
+
+impl Health {
+    /// Checks each of `urls` every 100 ms, for as long as it is polled.
+    async fn watch(&mut self, urls: &[String]) -> Infallible {
+        loop {
+            for url in urls {
+                self.checks += 1;
+                if serving(url).await {
+                    self.served.push(url.clone());
+                }
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The leader cut off from etcd: etcd frozen under it until it exited.
+struct Freeze {
+    /// The address the leader listened on.
+    address: String,
+    /// Its log.
+    log: PathBuf,
+    /// Unix time etcd froze.
+    frozen_at: f64,
+    /// From the freeze to the leader's exit.
+    exit_after: Duration,
+    /// Unix time the exit was seen.
+    exited_at: f64,
+    /// The other replicas' health meanwhile, and for
+    /// [`FROZEN_AFTER_EXIT`] after.
+    health: Health,
+}
+
+impl Ha {
+    /// Freezes etcd (SIGSTOP) under the serving leader, waits until the
+    /// leader's process has exited, and keeps etcd frozen for
+    /// [`FROZEN_AFTER_EXIT`] more, checking the other replicas' health all
+    /// along. etcd is still frozen when this returns.
+    async fn freeze_etcd(&mut self) -> Freeze {
+        let leader = self.leader().await;
+        let mut old = self.replicas.remove(leader);
+        let others = self.urls();
+        let mut health = Health::default();
+        let froze = Instant::now();
+        self.etcd.pause();
+        let frozen_at = unix_now();
+        let exit_after = tokio::select! {
+            _ = old.exited() => froze.elapsed(),
+            never = health.watch(&others) => match never {},
+        };
+        let exited_at = unix_now();
+        let _ = timeout(FROZEN_AFTER_EXIT, health.watch(&others)).await;
+        Freeze {
+            address: old.url().trim_start_matches("http://").to_owned(),
+            log: old.log().to_owned(),
+            frozen_at,
+            exit_after,
+            exited_at,
+            health,
+        }
+    }
+}
+
+/// One partition of the leader from etcd, from the freeze to the fleet
+/// served again.
+struct Cut {
+    freeze: Freeze,
+    /// Whether the old leader's port refused connections once it exited.
+    port_closed: bool,
+    /// Unix time etcd ran again.
+    resumed_at: f64,
+    /// From the resume to a replica's health SERVING.
+    serving_after: Duration,
+    /// From the resume to the fleet's first launch answered OK.
+    launch_after: Duration,
+    /// From the freeze to the fleet's first launch answered OK later than
+    /// the leader could have answered before it.
+    launch_after_freeze: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_etcd_stops_before_another_calls_mesos() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let plan = Plan::from_env("partition loop", "partitions of the leader from etcd", 5);
+    let mut ha = Ha::start().await;
+    let mut crash_loop = plan.start(&Target::Replicas(ha.urls()), ha.master.url());
+    let mut cuts = Vec::new();
+    for _ in 0..plan.loops {
+        crash_loop.pause(1000..3000).await;
+        let freeze = crash_loop.knock_out(ha.freeze_etcd()).await;
+        let port_closed = TcpStream::connect(&freeze.address).await.is_err();
+        let resumed = Instant::now();
+        ha.etcd.resume();
+        let resumed_at = unix_now();
+        ha.leader().await;
+        let serving_after = resumed.elapsed();
+        ha.restart(&freeze.address).await;
+        let launch_after = eventually(SETTLE, "a launch answered OK after etcd resumed", || {
+            std::future::ready(crash_loop.first_launch_after(resumed_at))
+        })
+        .await;
+        let launch_after_freeze = crash_loop
+            .first_launch_after(freeze.frozen_at)
+            .expect("one after the resume");
+        cuts.push(Cut {
+            freeze,
+            port_closed,
+            resumed_at,
+            serving_after,
+            launch_after: Duration::from_secs_f64(launch_after),
+            launch_after_freeze: Duration::from_secs_f64(launch_after_freeze),
+        });
+    }
+    let leader = ha.replicas[ha.leader().await].url().to_owned();
+    let mut findings = crash_loop.finish(ha.master.url(), &leader).await;
+    let record = get_json(ha.master.url(), "/devcluster/calls").await;
+    partitions(&mut findings, &cuts, &record);
+    findings.report(plan.seed);
+}
+
+/// Holds each partition to account: the leader exited within the lease
+/// TTL of the freeze, saying it lost the leadership, and its port closed;
+/// no other replica served while etcd was frozen, and no launch was
+/// answered OK; no call reached Mesos between the leader's exit and the
+/// resume, and no replica subscribed before etcd ran again. With the
+/// numbers.
+fn partitions(findings: &mut Findings, cuts: &[Cut], record: &Value) {
+    let streams = Streams::of(record);
+    for (n, cut) in cuts.iter().enumerate() {
+        let freeze = &cut.freeze;
+        let name = format!("partition {}", n + 1);
+        let why = stop_reason(&freeze.log);
+        if freeze.exit_after > LEASE_TTL {
+            let detail = format!("{name}: {:?}", freeze.exit_after);
+            findings.problem("leaders that ran on past the lease TTL", detail);
+        }
+        if why.is_empty() {
+            let detail = format!("{name}: see {}", freeze.log.display());
+            findings.problem("leaders that stopped without saying so", detail);
+        }
+        if !cut.port_closed {
+            findings.problem("exited leaders whose port still answered", name.clone());
+        }
+        for url in &freeze.health.served {
+            findings.problem(
+                "replicas SERVING while etcd was frozen",
+                format!("{name}: {url}"),
+            );
+        }
+        let frozen_for = cut.resumed_at - freeze.frozen_at;
+        if cut.launch_after_freeze.as_secs_f64() < frozen_for {
+            let detail = format!("{name}: {:?} after the freeze", cut.launch_after_freeze);
+            findings.problem("launches answered OK while etcd was frozen", detail);
+        }
+        let unled = calls_between(record, freeze.exited_at, cut.resumed_at);
+        if !unled.is_empty() {
+            let detail = format!("{name}: {unled:?}");
+            findings.problem("calls to Mesos while no replica led", detail);
+        }
+        // The connection of the moment at the freeze, and the next one.
+        let current = streams
+            .opened
+            .iter()
+            .rev()
+            .find(|s| s.opened < freeze.frozen_at);
+        let next = streams.opened.iter().find(|s| s.opened >= freeze.frozen_at);
+        if let Some(next) = next.filter(|s| s.opened < cut.resumed_at) {
+            let detail = format!("{name}: {} at {:.3}", next.id, next.opened);
+            findings.problem("Mesos subscriptions while etcd was frozen", detail);
+        }
+        let last_call = current.map(|s| (s.last - freeze.frozen_at) * 1e3);
+        findings.note(format!(
+            "{name}: the leader exited {:?} after etcd froze ({why}; its last call to Mesos at \
+             {} from the freeze), its port closed: {}; {} health checks of the others while \
+             frozen ({:.1} s), {} SERVING; after the resume a replica served in {:?}, subscribed \
+             to Mesos in {}, the fleet launched in {:?}",
+            freeze.exit_after,
+            last_call.map_or("none".into(), |at| format!("{at:+.0} ms")),
+            cut.port_closed,
+            freeze.health.checks,
+            frozen_for,
+            freeze.health.served.len(),
+            cut.serving_after,
+            next.map_or("never".into(), |s| format!(
+                "{:.3} s",
+                s.opened - cut.resumed_at
+            )),
+            cut.launch_after,
+        ));
+    }
+    let times = |pick: fn(&Cut) -> Duration| cuts.iter().map(pick).collect::<Vec<_>>();
+    findings.note(format!(
+        "etcd frozen to the leader's exit: {}",
+        spread(&times(|c| c.freeze.exit_after))
+    ));
+    findings.note(format!(
+        "etcd resumed to a replica SERVING: {}",
+        spread(&times(|c| c.serving_after))
+    ));
+    findings.note(format!(
+        "etcd resumed to the fleet's first launch answered OK: {}",
+        spread(&times(|c| c.launch_after))
+    ));
+}
+
+/// The line of a replica's `log` that says it stopped because it lost the
+/// leadership, without the prefix and the repetition of its cause; empty
+/// if there is none.
+fn stop_reason(log: &Path) -> String {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(line) = log.lines().find(|l| l.contains("the leadership was lost")) else {
+        return String::new();
+    };
+    let mut parts: Vec<&str> = line.trim_start_matches("agora: ").split(": ").collect();
+    parts.dedup();
+    parts.join(": ")
+}
+
+/// The calls the devcluster's `record` received between Unix times `from`
+/// and `to`: (type, stream id, when).
+fn calls_between(record: &Value, from: f64, to: f64) -> Vec<(String, String, f64)> {
+    let frameworks = record["frameworks"].as_object().into_iter().flatten();
+    let calls = frameworks.flat_map(|(_, f)| f["calls"].as_array().into_iter().flatten());
+    calls
+        .filter_map(|call| {
+            let received = call["received"].as_f64()?;
+            let kind = call["type"].as_str().unwrap_or_default().to_owned();
+            let stream = call["stream_id"].as_str().unwrap_or_default().to_owned();
+            (from < received && received < to).then_some((kind, stream, received))
+        })
+        .collect()
 }

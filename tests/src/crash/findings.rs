@@ -282,10 +282,10 @@ impl Findings {
         let mut gaps: Vec<f64> = streams.gaps().iter().map(|gap| gap * 1e3).collect();
         self.note(format!(
             "Mesos connections: {} in turn; calls on each: {}; silence between one's last call \
-             and the next one's SUBSCRIBE (ms): {}",
+             and the next one's SUBSCRIBE: {}",
             streams.opened.len(),
-            spread(&mut calls, 0),
-            spread(&mut gaps, 0),
+            spread(&mut calls, 0, ""),
+            spread(&mut gaps, 0, " ms"),
         ));
     }
 
