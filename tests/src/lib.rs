@@ -8,6 +8,7 @@
 
 pub mod crash;
 pub mod etcd;
+pub mod link;
 
 use std::{
     future::Future,

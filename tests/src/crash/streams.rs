@@ -96,6 +96,18 @@ impl Streams {
         }
     }
 
+    /// The stream of the moment at Unix time `at` (the last opened before
+    /// it) and the next one (the first opened at or after it).
+    pub fn around(&self, at: f64) -> (Option<&Stream>, Option<&Stream>) {
+        let next = self.opened.iter().position(|s| s.opened >= at);
+        let current = match next {
+            Some(0) => None,
+            Some(n) => self.opened.get(n - 1),
+            None => self.opened.last(),
+        };
+        (current, next.map(|n| &self.opened[n]))
+    }
+
     /// The seconds each stream stayed silent before the next one's
     /// SUBSCRIBE: from its last call to the next stream's first. Negative
     /// where two streams overlap.
@@ -135,6 +147,19 @@ mod tests {
         let calls: Vec<usize> = streams.opened.iter().map(|s| s.calls).collect();
         assert_eq!(calls, [3, 2]);
         assert_eq!(streams.gaps(), [2.5]);
+        let ids = |(current, next): (Option<&Stream>, Option<&Stream>)| {
+            (current.map(|s| s.id.clone()), next.map(|s| s.id.clone()))
+        };
+        assert_eq!(ids(streams.around(0.5)), (None, Some("a".into())));
+        assert_eq!(
+            ids(streams.around(4.0)),
+            (Some("a".into()), Some("b".into()))
+        );
+        assert_eq!(
+            ids(streams.around(5.5)),
+            (Some("a".into()), Some("b".into()))
+        );
+        assert_eq!(ids(streams.around(9.0)), (Some("b".into()), None));
     }
 
     #[test]
