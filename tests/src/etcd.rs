@@ -1,6 +1,7 @@
 //! A real, single-member etcd for tests: the Debian `etcd` binary on free
 //! loopback ports with a data directory of its own, killed (and its
-//! directory removed) when dropped.
+//! directory removed) when dropped. Its log stays with the other
+//! children's, in `target/<profile>/e2e-logs`.
 //!
 //! It uses only the standard library and blocks, so that any test can use
 //! it — the broker's store tests as well as end-to-end tests here. etcd
@@ -74,7 +75,8 @@ impl Etcd {
         // Left over by a killed run whose process id this one reuses.
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        let log_path = dir.join("etcd.log");
+        // Beside the other children's logs, kept after the test.
+        let log_path = crate::log_path("etcd");
         let log = std::fs::File::create(&log_path)
             .map_err(|e| format!("create {}: {e}", log_path.display()))?;
         let [client, peer] = free_ports()?;

@@ -6,7 +6,9 @@
 //! test executable (cargo builds a package's binaries for its integration
 //! tests), so no test depends on an installed copy.
 
+pub mod crash;
 pub mod etcd;
+pub mod link;
 
 use std::{
     future::Future,
@@ -106,6 +108,14 @@ impl Process {
     /// answers nothing, like a host that hangs. The drop still kills it.
     pub fn pause(&self) {
         signal(self.pid(), "STOP");
+    }
+
+    /// Waits until the process exits by itself; how it ended.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        self.child
+            .wait()
+            .await
+            .unwrap_or_else(|error| panic!("cannot wait for {}: {error}", self.name))
     }
 
     /// Kills the process and waits until it has exited, so that what it
@@ -432,7 +442,7 @@ pub fn binary_path(name: &str) -> PathBuf {
     path
 }
 
-fn log_path(name: &str) -> PathBuf {
+pub(crate) fn log_path(name: &str) -> PathBuf {
     let dir = target_dir().join("e2e-logs");
     std::fs::create_dir_all(&dir).expect("create target/<profile>/e2e-logs");
     let stamp = std::time::SystemTime::now()

@@ -136,6 +136,27 @@ impl StatusUpdates {
         out
     }
 
+    /// Starts the retries of `framework`'s streams over: the update in
+    /// flight of each, to send now, each retried next after the first
+    /// interval again. What a Mesos agent's status update manager does
+    /// when the master tells the agent that the framework subscribed again
+    /// (`Slave::updateFramework` calls `resume()`: "immediately resend any
+    /// pending updates").
+    pub fn resume(&mut self, framework: &str, now: Instant) -> Vec<(StreamKey, TaskStatus)> {
+        let mut out = Vec::new();
+        for (key, stream) in &mut self.streams {
+            if key.0 == framework
+                && let Some(front) = stream.pending.front()
+            {
+                out.push((key.clone(), front.clone()));
+                stream.backoff = self.initial;
+                stream.next_retry = now + self.initial;
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// When the next retry is due, if any update is pending.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.streams.values().map(|s| s.next_retry).min()
@@ -168,6 +189,27 @@ mod tests {
 
     fn key() -> StreamKey {
         ("fw".into(), "t".into())
+    }
+
+    #[test]
+    fn resuming_resends_the_frameworks_updates_in_flight_and_starts_their_retries_over() {
+        let start = Instant::now();
+        let mut updates = StatusUpdates::new(Duration::from_secs(1), Duration::from_secs(600));
+        updates.update(key(), status(TaskState::TaskStarting, 1), start);
+        updates.update(key(), status(TaskState::TaskRunning, 2), start);
+        let other = ("other".to_string(), "t".to_string());
+        updates.update(other, status(TaskState::TaskRunning, 3), start);
+        // Retried twice: the next retry is 4 s away.
+        let later = start + Duration::from_secs(3);
+        assert_eq!(updates.due(start + Duration::from_secs(1)).len(), 2);
+        assert_eq!(updates.due(later).len(), 2);
+
+        let resumed = updates.resume("fw", later);
+        assert_eq!(resumed.len(), 1, "{resumed:?}");
+        assert_eq!(resumed[0].1.uuid, Some(vec![1; 16]), "the update in flight");
+        let due = updates.due(later + Duration::from_secs(1));
+        assert_eq!(due.len(), 1, "only fw's retries start over: {due:?}");
+        assert_eq!(due[0].0, key());
     }
 
     #[test]

@@ -114,6 +114,7 @@ impl Master {
             ..event_of(event::Type::Subscribed)
         };
         self.send(&id, subscribed);
+        self.resume_status_updates(now, &id);
         if let Some(framework) = self.frameworks.get_mut(&id) {
             framework.next_heartbeat = Some(now.instant + self.heartbeat_interval);
         }

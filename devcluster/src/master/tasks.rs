@@ -168,6 +168,23 @@ impl Master {
         self.send(framework, update_event(status));
     }
 
+    /// `framework` subscribed again: every agent resends its pending
+    /// updates at once and starts their retries over, as a Mesos agent
+    /// does when the master tells it of the framework's new subscription
+    /// (see [`StatusUpdates::resume`](crate::agent::status_updates::StatusUpdates::resume)).
+    /// Without it an update whose acknowledgement died with the framework's
+    /// last connection waits out its backoff, which after a few failovers
+    /// is longer than a minute.
+    pub(super) fn resume_status_updates(&mut self, now: Now, framework: &str) {
+        let mut pending = Vec::new();
+        for agent in self.agents.values_mut() {
+            pending.extend(agent.updates.resume(framework, now.instant));
+        }
+        for (_, status) in pending {
+            self.forward(status, framework);
+        }
+    }
+
     pub(super) fn retry_status_updates(&mut self, now: Now) {
         let mut due = Vec::new();
         for agent in self.agents.values_mut() {

@@ -338,3 +338,46 @@ fn a_launch_within_the_offer_is_not_refused_and_is_used_in_state() {
     assert_eq!(task["resources"]["cpus"], 0.5);
     assert_eq!(task["resources"]["mem"], 32.0);
 }
+
+#[test]
+fn a_framework_subscribing_again_gets_the_update_in_flight_at_once() {
+    let base = Instant::now();
+    let mut master = master(at(base, 0.0), Config::default());
+    let (id, mut events_rx) = subscribe(&mut master, at(base, 0.0));
+    master.allocate(at(base, 1.0));
+    let offer = first_offer(&mut events_rx);
+    master.accept(at(base, 2.0), &id, launch_on(&offer, "t", "cpus:1;mem:32"));
+    let in_flight: Vec<_> = std::iter::from_fn(|| events_rx.try_recv().ok())
+        .filter_map(|e| e.update)
+        .collect();
+    assert_eq!(in_flight.len(), 1, "one update of the task at a time");
+    // The connection dies before the framework acknowledged it, and the
+    // framework is back long before the agent's first retry (10 s).
+    master.disconnected(at(base, 2.5), &id, "stream");
+    let (events, mut again_rx) = unbounded_channel();
+    let subscribe = call::Subscribe {
+        framework_info: FrameworkInfo {
+            id: Some(agora_proto::mesos::v1::FrameworkId { value: id.clone() }),
+            user: "u".into(),
+            name: "n".into(),
+            failover_timeout: Some(60.0),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let connection = Connection {
+        stream_id: "again".into(),
+        events,
+    };
+    master
+        .subscribe(at(base, 3.0), subscribe, connection)
+        .expect("subscribed again");
+
+    let events: Vec<Event> = std::iter::from_fn(|| again_rx.try_recv().ok()).collect();
+    assert_eq!(events[0].r#type(), event::Type::Subscribed);
+    let resent: Vec<_> = events[1..]
+        .iter()
+        .filter_map(|e| e.update.clone())
+        .collect();
+    assert_eq!(resent, in_flight, "the same update, uuid and all");
+}

@@ -4,10 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use agora_tests::client::api::{TaskState, lease_lost::Reason};
+use crate::client::api::{TaskState, lease_lost::Reason};
 use serde_json::Value;
 
 use super::fleet::{Answer, LeaseFate, SimFrontend, is_terminal};
+use super::{spread, streams::Streams};
 
 /// How soon a launch answered OK must reach Mesos: the broker's launch
 /// linger (20 ms) and a turn of its loop, with room for a busy machine.
@@ -15,28 +16,28 @@ const TO_MESOS: f64 = 0.25;
 
 /// How long after the broker sends an answer the frontend stamps it, at
 /// most.
-const STAMP_LAG: f64 = 0.1;
+pub(crate) const STAMP_LAG: f64 = 0.1;
 
 /// Numbers and broken promises.
 #[derive(Debug, Default)]
-pub(crate) struct Findings {
+pub struct Findings {
     lines: Vec<String>,
     problems: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Findings {
     /// A line of numbers for the report.
-    pub(crate) fn note(&mut self, line: String) {
+    pub fn note(&mut self, line: String) {
         self.lines.push(line);
     }
 
     /// A broken promise of the kind `what`.
-    fn problem(&mut self, what: &'static str, detail: String) {
+    pub fn problem(&mut self, what: &'static str, detail: String) {
         self.problems.entry(what).or_default().push(detail);
     }
 
     /// Prints the numbers, and fails the test with every broken promise.
-    pub(crate) fn report(self, seed: u64) {
+    pub fn report(self, seed: u64) {
         for line in &self.lines {
             println!("{line}");
         }
@@ -57,7 +58,7 @@ impl Findings {
     /// for a long task no Kill was answered for, running) once the loop
     /// was over; events in sequence, none replayed at or below
     /// `resume_after`, none about tasks never launched.
-    pub(crate) fn tasks(
+    pub fn tasks(
         &mut self,
         fleet: &[SimFrontend],
         killed_at_end: &BTreeSet<(usize, String)>,
@@ -149,7 +150,7 @@ impl Findings {
     /// the holder held one at some crash, none lost twice or after a
     /// launch, and `vanished` (held by the frontends' books, not by the
     /// broker, never told lost) is empty.
-    pub(crate) fn leases(
+    pub fn leases(
         &mut self,
         fleet: &[SimFrontend],
         held_at_kill: &BTreeMap<(usize, String), usize>,
@@ -214,13 +215,7 @@ impl Findings {
     /// The devcluster: one framework throughout, subscribed again after
     /// every crash (`starts` SUBSCRIBE calls at least), no launch refused,
     /// no agent ever using more than it has.
-    pub(crate) fn devcluster(
-        &mut self,
-        state: &Value,
-        record: &Value,
-        samples: &Samples,
-        starts: usize,
-    ) {
+    pub fn devcluster(&mut self, state: &Value, record: &Value, samples: &Samples, starts: usize) {
         let frameworks = count(&state["frameworks"]) + count(&state["completed_frameworks"]);
         if frameworks != 1 {
             self.problem("frameworks (one expected)", frameworks.to_string());
@@ -271,16 +266,34 @@ impl Findings {
             samples.peak_cpus * 100.0,
         ));
     }
+
+    /// Mesos connections: one at a time, each opened by a SUBSCRIBE and
+    /// silent once a newer one has called (see [`Streams`]).
+    pub fn streams(&mut self, streams: &Streams) {
+        for call in &streams.interleaved {
+            let what = "calls of a Mesos connection after a newer one had called (two brokers \
+                        calling Mesos in the same period)";
+            self.problem(what, call.clone());
+        }
+        for call in &streams.unopened {
+            self.problem("calls on a connection no SUBSCRIBE opened", call.clone());
+        }
+        let mut calls: Vec<f64> = streams.opened.iter().map(|s| s.calls as f64).collect();
+        let mut gaps: Vec<f64> = streams.gaps().iter().map(|gap| gap * 1e3).collect();
+        self.note(format!(
+            "Mesos connections: {} in turn; calls on each: {}; silence between one's last call \
+             and the next one's SUBSCRIBE: {}",
+            streams.opened.len(),
+            spread(&mut calls, 0, ""),
+            spread(&mut gaps, 0, " ms"),
+        ));
+    }
+
     /// Every launch and every kill answered OK reached Mesos (an ACCEPT
     /// or a KILL naming the task in the devcluster's `record`) within
     /// [`TO_MESOS`] of the answer, unless the broker was killed (at
     /// `kills_at`) first.
-    pub(crate) fn answers_reach_mesos(
-        &mut self,
-        fleet: &[SimFrontend],
-        record: &Value,
-        kills_at: &[f64],
-    ) {
+    pub fn answers_reach_mesos(&mut self, fleet: &[SimFrontend], record: &Value, kills_at: &[f64]) {
         let (accepts, kills) = (calls_naming(record, "ACCEPT"), calls_naming(record, "KILL"));
         let mut launches = Reach::default();
         let mut killed = Reach::default();
@@ -385,18 +398,18 @@ impl Reach {
 
 /// What the devcluster's accounting showed while the broker crashed.
 #[derive(Debug, Default)]
-pub(crate) struct Samples {
+pub struct Samples {
     /// How many `/state` documents were read.
-    pub(crate) taken: u64,
+    pub taken: u64,
     /// Agents whose used resources exceeded their total, as seen.
-    pub(crate) overused: Vec<String>,
+    pub overused: Vec<String>,
     /// The highest used/total cpu ratio of any agent.
-    pub(crate) peak_cpus: f64,
+    pub peak_cpus: f64,
 }
 
 impl Samples {
     /// Takes one `/state` document.
-    pub(crate) fn take(&mut self, state: &Value) {
+    pub fn take(&mut self, state: &Value) {
         self.taken += 1;
         for agent in state["slaves"].as_array().into_iter().flatten() {
             for resource in ["cpus", "mem"] {
@@ -432,7 +445,7 @@ fn rank(state: TaskState) -> Option<u8> {
 /// Why a task's states are not in order, if they are not: a state with no
 /// place in a run without partitions, a step back, or anything after a
 /// terminal state.
-pub(crate) fn out_of_order(states: &[TaskState]) -> Option<String> {
+pub fn out_of_order(states: &[TaskState]) -> Option<String> {
     if let Some(odd) = states.iter().find(|s| rank(**s).is_none()) {
         return Some(format!("{odd:?} in {states:?}"));
     }
@@ -444,16 +457,21 @@ pub(crate) fn out_of_order(states: &[TaskState]) -> Option<String> {
     None
 }
 
-#[test]
-fn statuses_may_repeat_but_not_go_back_or_follow_an_end() {
-    use TaskState::*;
-    assert_eq!(
-        out_of_order(&[Starting, Running, Running, Killing, Killed]),
-        None
-    );
-    assert_eq!(out_of_order(&[Staging, Finished]), None);
-    assert!(out_of_order(&[Running, Starting]).is_some());
-    assert!(out_of_order(&[Running, Finished, Finished]).is_some());
-    assert!(out_of_order(&[Finished, Running]).is_some());
-    assert!(out_of_order(&[Running, Unreachable]).is_some());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_may_repeat_but_not_go_back_or_follow_an_end() {
+        use TaskState::*;
+        assert_eq!(
+            out_of_order(&[Starting, Running, Running, Killing, Killed]),
+            None
+        );
+        assert_eq!(out_of_order(&[Staging, Finished]), None);
+        assert!(out_of_order(&[Running, Starting]).is_some());
+        assert!(out_of_order(&[Running, Finished, Finished]).is_some());
+        assert!(out_of_order(&[Finished, Running]).is_some());
+        assert!(out_of_order(&[Running, Unreachable]).is_some());
+    }
 }

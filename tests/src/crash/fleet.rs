@@ -1,16 +1,18 @@
-//! Simulated frontends for the crash loop. Each one subscribes under its
-//! name and launches short and long tasks over real gRPC while the broker
-//! is killed under it; when its stream breaks it subscribes again under
-//! the same name with `resume_after` set to the last event it processed,
-//! and it acknowledges every event it processed. It keeps a [`Book`] of
-//! what it was answered and what it saw, which the test checks at the end.
+//! Simulated frontends for crash loops. Each one subscribes under its
+//! name and launches short and long tasks over real gRPC while brokers are
+//! killed under it. Against one broker ([`Target::Broker`]) it subscribes
+//! again itself when its stream breaks, under the same name with
+//! `resume_after` set to the last event it processed; against replicas
+//! ([`Target::Replicas`]) the SDK follows the leader and does the same.
+//! It acknowledges every event it processed, and keeps a [`Book`] of what
+//! it was answered and what it saw, which the test checks at the end.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use agora_tests::client::{self, Acquire, Frontend, Slot, Task, api};
-use agora_tests::has_reason;
+use crate::client::{self, Acquire, ConnectOptions, Failover, Frontend, Slot, Task, api};
+use crate::has_reason;
 use api::{TaskState, event::Kind, lease_lost::Reason};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::sync::watch;
@@ -18,15 +20,15 @@ use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
 /// The namespace every simulated frontend works in.
-pub(crate) const NAMESPACE: &str = "default";
+pub const NAMESPACE: &str = "default";
 
 /// Resources of a short task (`sleep 0.1`) and of a long one (`sleep 600`).
-pub(crate) const SHORT: (f64, f64) = (0.1, 16.0);
-pub(crate) const LONG: (f64, f64) = (0.2, 16.0);
+const SHORT: (f64, f64) = (0.1, 16.0);
+const LONG: (f64, f64) = (0.2, 16.0);
 
 /// How a task's launch was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Answer {
+pub enum Answer {
     /// Not yet.
     Waiting,
     /// OK: the broker promised the task.
@@ -38,38 +40,38 @@ pub(crate) enum Answer {
 
 /// One task a frontend launched, by its client id.
 #[derive(Debug, Clone)]
-pub(crate) struct TaskBook {
+pub struct TaskBook {
     /// A `sleep 600` task, killed through the broker.
-    pub(crate) long: bool,
+    pub long: bool,
     /// Agora's id, from the launch answer or a status.
-    pub(crate) task_id: Option<String>,
+    pub task_id: Option<String>,
     /// How the launch was answered.
-    pub(crate) answer: Answer,
+    pub answer: Answer,
     /// Every state seen on the event stream, in order.
-    pub(crate) states: Vec<TaskState>,
+    pub states: Vec<TaskState>,
     /// The reason of each status seen.
-    pub(crate) reasons: Vec<String>,
+    pub reasons: Vec<String>,
     /// When a Kill of it was answered OK, in Unix seconds.
-    pub(crate) kill_answered_at: Option<f64>,
+    pub kill_answered_at: Option<f64>,
     /// When the launch was answered OK, in Unix seconds.
-    pub(crate) answered_at: Option<f64>,
+    pub answered_at: Option<f64>,
 }
 
 impl TaskBook {
     /// The latest state seen.
-    pub(crate) fn last(&self) -> Option<TaskState> {
+    pub fn last(&self) -> Option<TaskState> {
         self.states.last().copied()
     }
 
     /// Whether a terminal state was seen.
-    pub(crate) fn ended(&self) -> bool {
+    pub fn ended(&self) -> bool {
         self.last().is_some_and(is_terminal)
     }
 }
 
 /// What became of a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LeaseFate {
+pub enum LeaseFate {
     /// Acquired, nothing asked of it yet.
     Held,
     /// A launch of the client task named was asked on it.
@@ -82,31 +84,31 @@ pub(crate) enum LeaseFate {
 
 /// What one frontend was answered and saw.
 #[derive(Debug, Default)]
-pub(crate) struct Book {
+pub struct Book {
     /// The last event sequence processed.
-    pub(crate) last_sequence: u64,
+    pub last_sequence: u64,
     /// Sequences skipped: (expected, received).
-    pub(crate) gaps: Vec<(u64, u64)>,
+    pub gaps: Vec<(u64, u64)>,
     /// Events received again after they were processed.
-    pub(crate) replayed: u64,
+    pub replayed: u64,
     /// Tasks by client id, in launch order.
-    pub(crate) tasks: BTreeMap<String, TaskBook>,
+    pub tasks: BTreeMap<String, TaskBook>,
     /// Statuses of tasks this frontend never launched.
-    pub(crate) strangers: Vec<api::TaskStatus>,
+    pub strangers: Vec<api::TaskStatus>,
     /// Leases by id.
-    pub(crate) leases: BTreeMap<String, LeaseFate>,
+    pub leases: BTreeMap<String, LeaseFate>,
     /// What contradicts the leases' story: lost twice, lost after a launch
     /// answered OK, launched OK after it was lost.
-    pub(crate) lease_oddities: Vec<String>,
+    pub lease_oddities: Vec<String>,
     /// Leases told lost that this frontend never knew: granted by an
     /// Acquire whose answer died with the broker.
-    pub(crate) unknown_lost: Vec<String>,
+    pub unknown_lost: Vec<String>,
     /// Acquires that failed (an answer may have died with the broker).
-    pub(crate) acquires_failed: u64,
+    pub acquires_failed: u64,
     /// Subscriptions made (the first and every reconnection).
-    pub(crate) sessions: u64,
+    pub sessions: u64,
     /// Acquires refused UNAVAILABLE with reason NOT_READY (recovering).
-    pub(crate) not_ready: u64,
+    pub not_ready: u64,
 }
 
 impl Book {
@@ -163,7 +165,7 @@ impl Book {
     }
 
     /// Leases acquired and neither launched on nor lost.
-    pub(crate) fn held(&self) -> Vec<String> {
+    pub fn held(&self) -> Vec<String> {
         self.leases
             .iter()
             .filter(|(_, fate)| matches!(fate, LeaseFate::Held | LeaseFate::Launching(_)))
@@ -195,7 +197,7 @@ impl Book {
 
 /// The wall clock in Unix seconds, as the devcluster stamps what it
 /// receives.
-pub(crate) fn unix_now() -> f64 {
+pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after the epoch")
@@ -203,7 +205,7 @@ pub(crate) fn unix_now() -> f64 {
 }
 
 /// Whether a task state is final.
-pub(crate) fn is_terminal(state: TaskState) -> bool {
+pub fn is_terminal(state: TaskState) -> bool {
     matches!(
         state,
         TaskState::Finished
@@ -219,7 +221,7 @@ pub(crate) fn is_terminal(state: TaskState) -> bool {
 
 /// What a simulated frontend does.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Role {
+pub enum Role {
     /// Launches tasks one after another, a share of them long, keeping at
     /// most `long_cap` long ones alive by killing the oldest.
     Launcher {
@@ -235,9 +237,9 @@ pub(crate) enum Role {
 
 /// One simulated frontend: a listener task that owns the subscription and
 /// a driver task that calls the broker over the listener's session.
-pub(crate) struct SimFrontend {
+pub struct SimFrontend {
     /// Its name.
-    pub(crate) name: String,
+    pub name: String,
     book: Arc<Mutex<Book>>,
     session: watch::Receiver<Option<Frontend>>,
     listener: JoinHandle<()>,
@@ -245,10 +247,10 @@ pub(crate) struct SimFrontend {
 }
 
 impl SimFrontend {
-    /// Starts frontend `name` against the broker at `url`; it drives until
-    /// `stop` turns true.
-    pub(crate) fn start(
-        url: &str,
+    /// Starts frontend `name` against `target`; it drives until `stop`
+    /// turns true.
+    pub fn start(
+        target: &Target,
         name: &str,
         role: Role,
         seed: u64,
@@ -257,7 +259,7 @@ impl SimFrontend {
         let book = Arc::new(Mutex::new(Book::default()));
         let (session_tx, session) = watch::channel(None);
         let listener = tokio::spawn(listen(
-            url.to_owned(),
+            target.clone(),
             name.to_owned(),
             book.clone(),
             session_tx,
@@ -280,17 +282,17 @@ impl SimFrontend {
     }
 
     /// Its book.
-    pub(crate) fn book(&self) -> MutexGuard<'_, Book> {
+    pub fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits until the driver has stopped (after `stop` turned true).
-    pub(crate) async fn stopped(&mut self) {
+    pub async fn stopped(&mut self) {
         (&mut self.driver).await.expect("the driver does not panic");
     }
 
     /// The current session, waiting for one.
-    pub(crate) async fn session(&self) -> Frontend {
+    pub async fn session(&self) -> Frontend {
         let mut session = self.session.clone();
         let current = session
             .wait_for(Option::is_some)
@@ -307,20 +309,50 @@ impl Drop for SimFrontend {
     }
 }
 
-/// Subscribes (again after every break), publishes the session, and takes
-/// and acknowledges every event.
+/// Where the fleet finds the broker.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One broker at this URL, started again there after each crash: each
+    /// frontend subscribes again itself when its stream breaks.
+    Broker(String),
+    /// Replicas at these URLs, one of which leads: each frontend is given
+    /// them all and the SDK follows the leader
+    /// ([`Frontend::subscribe_to`]).
+    Replicas(Vec<String>),
+}
+
+/// How long the SDK looks for a leader before [`client::Events::next`]
+/// gives up for once (and the listener asks again).
+const FOLLOW_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Keeps frontend `name` subscribed to `target`, publishes its session,
+/// and takes and acknowledges every event.
 async fn listen(
-    url: String,
+    target: Target,
     name: String,
     book: Arc<Mutex<Book>>,
     session: watch::Sender<Option<Frontend>>,
 ) {
+    match target {
+        Target::Broker(url) => resubscribe(&url, &name, &book, &session).await,
+        Target::Replicas(urls) => follow(urls, &name, &book, &session).await,
+    }
+}
+
+/// Subscribes (again after every break), publishes the session, and takes
+/// and acknowledges every event.
+async fn resubscribe(
+    url: &str,
+    name: &str,
+    book: &Mutex<Book>,
+    session: &watch::Sender<Option<Frontend>>,
+) {
     let mut backoff = Duration::from_millis(20);
     loop {
-        let resume_after = lock(&book).last_sequence;
+        let resume_after = lock(book).last_sequence;
         let subscribed = async {
-            let client = client::connect(&url).await?;
-            Frontend::subscribe_with(client, &name, &[NAMESPACE], resume_after).await
+            let client = client::connect(url).await?;
+            Frontend::subscribe_with(client, name, &[NAMESPACE], resume_after).await
         };
         let (mut frontend, mut events) = match subscribed.await {
             Ok(pair) => pair,
@@ -331,17 +363,56 @@ async fn listen(
             }
         };
         backoff = Duration::from_millis(20);
-        lock(&book).sessions += 1;
+        lock(book).sessions += 1;
         session.send_replace(Some(frontend.clone()));
         while let Ok(Some(event)) = events.next().await {
-            let sequence = event.sequence;
-            if lock(&book).take(event) {
-                // A lost acknowledgement only means a replay after the
-                // next subscription.
-                let _ = frontend.acknowledge(sequence).await;
-            }
+            take(book, &mut frontend, event).await;
         }
         session.send_replace(None);
+    }
+}
+
+/// Subscribes through whichever of `urls` leads and publishes the
+/// frontend once: from then on the SDK carries the event stream from
+/// leader to leader, resuming after the last event handed out, and the
+/// frontend's calls move with it.
+async fn follow(
+    urls: Vec<String>,
+    name: &str,
+    book: &Mutex<Book>,
+    session: &watch::Sender<Option<Frontend>>,
+) {
+    let options = ConnectOptions::new().failover(Failover::new().deadline(FOLLOW_DEADLINE));
+    let (mut frontend, mut events) = loop {
+        match Frontend::subscribe_to(urls.clone(), name, &[NAMESPACE], &options).await {
+            Ok(pair) => break pair,
+            Err(_) => sleep(Duration::from_millis(100)).await,
+        }
+    };
+    lock(book).sessions += 1;
+    session.send_replace(Some(frontend.clone()));
+    loop {
+        match events.next().await {
+            Ok(Some(event)) => {
+                if matches!(event.kind, Some(Kind::Subscribed(_))) {
+                    lock(book).sessions += 1;
+                }
+                take(book, &mut frontend, event).await;
+            }
+            // No leader within the deadline (a following stream never
+            // ends): the next read searches again.
+            Ok(None) | Err(_) => sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Books `event` and acknowledges it when it was processed.
+async fn take(book: &Mutex<Book>, frontend: &mut Frontend, event: api::Event) {
+    let sequence = event.sequence;
+    if lock(book).take(event) {
+        // A lost acknowledgement only means a replay after the next
+        // subscription.
+        let _ = frontend.acknowledge(sequence).await;
     }
 }
 
