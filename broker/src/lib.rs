@@ -253,10 +253,7 @@ pub async fn teardown(config: &Config) -> Result<String, TeardownError> {
         .into_iter()
         .map(|ns| ns.role)
         .collect();
-    let mut mesos_config = mesos_config(config, roles);
-    mesos_config.framework_info.id = Some(FrameworkId {
-        value: framework_id.clone(),
-    });
+    let mesos_config = mesos_config(config, roles, Some(framework_id.clone()));
     let wait = mesos_config.request_timeout;
     let (handle, mut events, _subscription) = mesos::start(mesos_config);
     let subscribed = async {
@@ -277,7 +274,10 @@ pub async fn teardown(config: &Config) -> Result<String, TeardownError> {
     Ok(framework_id)
 }
 
-fn mesos_config(config: &Config, roles: Vec<String>) -> MesosConfig {
+/// How to reach Mesos as `config` says, subscribing with `roles` as the
+/// framework `framework_id` (the configured or stored one; `None` for a new
+/// framework).
+fn mesos_config(config: &Config, roles: Vec<String>, framework_id: Option<String>) -> MesosConfig {
     let mesos = &config.mesos;
     let capabilities = [
         capability::Type::MultiRole,
@@ -303,10 +303,7 @@ fn mesos_config(config: &Config, roles: Vec<String>) -> MesosConfig {
         framework_info: FrameworkInfo {
             user: mesos.user.clone(),
             name: mesos.framework_name.clone(),
-            id: mesos
-                .framework_id
-                .clone()
-                .map(|value| FrameworkId { value }),
+            id: framework_id.map(|value| FrameworkId { value }),
             failover_timeout: Some(mesos.failover_timeout.as_secs_f64()),
             checkpoint: Some(true),
             roles,

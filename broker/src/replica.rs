@@ -24,7 +24,6 @@ use crate::{
     telemetry,
 };
 use agora_core::Core;
-use agora_proto::mesos::v1::FrameworkId;
 
 /// What the replica hands the API when it starts to lead.
 pub(crate) struct Replica<'a> {
@@ -98,8 +97,7 @@ impl Replica<'_> {
             "recovering from the store"
         );
         let core = Core::new(super::core_config(config, namespaces), &super::boot_id());
-        let mut mesos_config = super::mesos_config(config, core.roles());
-        mesos_config.framework_info.id = framework_id.clone().map(|value| FrameworkId { value });
+        let mesos_config = super::mesos_config(config, core.roles(), framework_id.clone());
         let recovery = runtime::Recovery {
             store,
             durable,

@@ -153,11 +153,11 @@ impl Core {
 
     /// Asks Mesos to kill every live task of `frontend`; how many.
     fn kill_all_tasks_of(&mut self, now: Timestamp, frontend: &FrontendName) -> usize {
-        let live: Vec<(TaskId, AgentId)> = self
+        let live: Vec<TaskId> = self
             .tasks
             .values()
             .filter(|t| &t.frontend == frontend && !t.state.is_terminal())
-            .map(|t| (t.id.clone(), t.agent.clone()))
+            .map(|t| t.id.clone())
             .collect();
         // A launch still lingering for its siblings goes out first: a KILL
         // that reached Mesos before the ACCEPT would find no task to kill,
@@ -166,18 +166,13 @@ impl Core {
             .launches
             .accepts
             .iter()
-            .filter(|(_, pending)| {
-                pending
-                    .task_ids()
-                    .iter()
-                    .any(|id| live.iter().any(|(task, _)| task == id))
-            })
+            .filter(|(_, pending)| pending.task_ids().iter().any(|id| live.contains(id)))
             .map(|(offer, _)| offer.clone())
             .collect();
         for offer in lingering {
             self.flush_accept(now, &offer);
         }
-        for (task, _) in &live {
+        for task in &live {
             self.kill_task(task, None);
         }
         live.len()
