@@ -25,6 +25,7 @@ mod binaries;
 mod cluster;
 mod connections;
 mod cpu;
+mod floor;
 mod frontends;
 mod load;
 mod process;

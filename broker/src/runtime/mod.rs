@@ -6,6 +6,11 @@
 //! to a call pump (`pump`) that keeps their order where it matters, events
 //! to sessions, replies to their callers. It speaks neither protobuf nor
 //! Mesos: each edge converts at its own border.
+//!
+//! With a journal, what a turn decides leaves only once the turn's durable
+//! changes are committed: the loop hands them to the writer (`writer`) and
+//! holds the turn's effects, view answers and connection notices until that
+//! commit, while it goes on with the next turns.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -18,10 +23,12 @@ use tracing::{debug, info, warn};
 mod admin;
 mod journal;
 mod pump;
+mod writer;
 
 pub use admin::{AdminError, NamespaceChange};
 pub use journal::{JournalError, framework_id, load};
 
+use self::writer::Writer;
 use crate::{
     mesos::{self, MesosEvent, MesosHandle},
     store::{Store, StoreError, Write},
@@ -73,7 +80,12 @@ pub type SessionSender = mpsc::Sender<SessionEvent>;
 pub type Reply = oneshot::Sender<Result<Answer, CoreError>>;
 
 /// A read of the core: a view, which changes nothing and so is no input.
-pub type Read = Box<dyn FnOnce(&Core, Timestamp) + Send>;
+/// It returns how to answer its caller, which the runtime does once what
+/// the view saw is committed: no caller sees state a crash could undo.
+pub type Read = Box<dyn FnOnce(&Core, Timestamp) -> Answering + Send>;
+
+/// Gives a view's answer to its caller.
+pub type Answering = Box<dyn FnOnce() + Send>;
 
 /// What a gRPC handler asks of the runtime.
 pub enum Command {
@@ -128,7 +140,10 @@ pub async fn read<T: Send + 'static>(
 ) -> Option<T> {
     let (reply, answer) = oneshot::channel();
     let command = Command::Read(Box::new(move |core, now| {
-        let _ = reply.send(read(core, now));
+        let answer = read(core, now);
+        Box::new(move || {
+            let _ = reply.send(answer);
+        })
     }));
     commands.send(command).await.ok()?;
     answer.await.ok()
@@ -145,7 +160,14 @@ fn now() -> Timestamp {
 /// A caller waiting for the answer to its request.
 enum Waiter {
     Request(Reply),
-    Subscribe { events: SessionSender, reply: Reply },
+    /// An Acknowledge, whose answer need not wait for the commit of its
+    /// turn: were the turn lost, the events it lets go are only replayed,
+    /// which at-least-once delivery allows.
+    Acknowledge(Reply),
+    Subscribe {
+        events: SessionSender,
+        reply: Reply,
+    },
     Namespace(oneshot::Sender<Result<Answer, AdminError>>),
 }
 
@@ -157,6 +179,19 @@ pub enum RuntimeError {
     /// broker stops; started again, it recovers from what the store holds.
     #[error("cannot record the broker's state, so it stops: {0}")]
     Store(StoreError),
+    /// The journal's writer ended without a store error: it panicked.
+    #[error("the journal's writer stopped, so the broker stops: {0:?}")]
+    WriterGone(Option<tokio::task::JoinError>),
+}
+
+/// What the loop decided that leaves the broker once it is committed.
+enum Outgoing {
+    /// An effect of the core's.
+    Effect(Effect),
+    /// The connection to Mesos changed: every session is told.
+    Connection(MesosConnection),
+    /// A view's answer.
+    Answer(Answering),
 }
 
 /// Owns the core and everything that talks to it.
@@ -167,17 +202,25 @@ pub struct Runtime {
     meta_writes: Vec<Write>,
     /// The framework id as last stored.
     framework_id: Option<String>,
-    /// Whether the store outlives the process; when it does not, nothing
-    /// is worth writing (or waiting for) after each batch.
-    journaling: bool,
+    /// The journal's writer; `None` when the store does not outlive the
+    /// process, so nothing is worth writing or waiting for.
+    writer: Option<Writer>,
+    /// The generation committed through, of the turns handed to `writer`.
+    committed: u64,
     sessions: HashMap<SessionId, SessionSender>,
     waiters: HashMap<Ticket, Waiter>,
     next_ticket: u64,
-    /// Effects decided and not carried out yet, oldest first.
-    effects: VecDeque<Effect>,
+    /// Decided in this turn, not yet tied to a commit; oldest first.
+    decided: Vec<Outgoing>,
+    /// Decided, waiting for the commit of the generation each names;
+    /// oldest first, so generations never decrease along it.
+    held: VecDeque<(u64, Outgoing)>,
     calls: mpsc::Sender<agora_core::MesosCall>,
-    /// The last connection change, as frontends are told of it.
+    /// The last connection change, as decided.
     mesos_connection: MesosConnection,
+    /// The last connection change frontends were told of: a notice waits
+    /// for the commit of its turn like the events around it.
+    announced: MesosConnection,
 }
 
 impl Runtime {
@@ -199,25 +242,30 @@ impl Runtime {
             framework_id,
             journaling,
         } = recovery;
+        let writer = journaling.then(|| Writer::start(store.clone()));
+        let not_subscribed = MesosConnection {
+            connected: false,
+            since: now(),
+            reason: "not subscribed yet".into(),
+        };
         let mut runtime = Runtime {
             core,
             store,
             meta_writes: Vec::new(),
             framework_id,
-            journaling,
+            writer,
+            committed: 0,
             sessions: HashMap::new(),
             waiters: HashMap::new(),
             next_ticket: 0,
-            effects: VecDeque::new(),
+            decided: Vec::new(),
+            held: VecDeque::new(),
             calls,
-            mesos_connection: MesosConnection {
-                connected: false,
-                since: now(),
-                reason: "not subscribed yet".into(),
-            },
+            mesos_connection: not_subscribed.clone(),
+            announced: not_subscribed,
         };
         runtime.input(Input::Recovered(Box::new(durable)));
-        runtime.persist().await?;
+        runtime.settle().await?;
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         loop {
@@ -239,6 +287,7 @@ impl Runtime {
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
                 Some(failed) = failures.recv() => runtime.input(Input::Mesos(failed)),
+                committed = committed(&mut runtime.writer) => runtime.committed = committed?,
                 () = &mut timer => runtime.input(Input::Tick),
                 () = std::future::ready(()), if due => runtime.input(Input::Tick),
             }
@@ -250,34 +299,76 @@ impl Runtime {
                 };
                 runtime.command(command).await;
             }
-            runtime.persist().await?;
-            runtime.carry_out().await;
+            runtime.settle().await?;
         }
         info!("runtime stopped");
         Ok(())
     }
 
-    /// Writes what the batch changed of the durable records, before any of
-    /// its effects leave: an acknowledgement to Mesos, a reply or an event
-    /// never runs ahead of the store.
+    /// Ends a turn: hands what it changed of the durable records to the
+    /// writer, holds what it decided until that commit, and carries out
+    /// whatever is committed now. An acknowledgement to Mesos, a reply or
+    /// an event never runs ahead of the store. Carrying out can decide
+    /// more (a slow session is closed), which goes the same way.
+    async fn settle(&mut self) -> Result<(), RuntimeError> {
+        loop {
+            self.persist().await?;
+            let generation = self.writer.as_ref().map_or(0, Writer::handed_over);
+            for outgoing in std::mem::take(&mut self.decided) {
+                if self.waits_for_commit(&outgoing) {
+                    self.held.push_back((generation, outgoing));
+                } else {
+                    self.carry_out(outgoing).await;
+                }
+            }
+            self.release().await;
+            if self.decided.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Hands the turn's durable changes to the writer.
     async fn persist(&mut self) -> Result<(), RuntimeError> {
-        if !self.journaling {
+        let Some(writer) = &mut self.writer else {
             self.core.discard_changes();
             self.meta_writes.clear();
             return Ok(());
-        }
+        };
         let mut writes = journal::writes(self.core.take_changes());
         writes.append(&mut self.meta_writes);
         if writes.is_empty() {
             return Ok(());
         }
-        self.store.commit(writes).await.map_err(RuntimeError::Store)
+        writer.hand_over(writes).await
     }
 
-    /// Hands `input` to the core, now, and queues what it decides.
+    /// Whether `outgoing` must wait for the commit of its turn: all but the
+    /// answer to an Acknowledge do.
+    fn waits_for_commit(&self, outgoing: &Outgoing) -> bool {
+        let Outgoing::Effect(Effect::Reply { ticket, .. }) = outgoing else {
+            return true;
+        };
+        !matches!(self.waiters.get(ticket), Some(Waiter::Acknowledge(_)))
+    }
+
+    /// Carries out, oldest first, what was decided in turns now committed.
+    async fn release(&mut self) {
+        while let Some((generation, _)) = self.held.front() {
+            if *generation > self.committed && self.writer.is_some() {
+                break;
+            }
+            if let Some((_, outgoing)) = self.held.pop_front() {
+                self.carry_out(outgoing).await;
+            }
+        }
+    }
+
+    /// Hands `input` to the core, now, and keeps what it decides.
     fn input(&mut self, input: Input) {
         let effects = self.core.handle(now(), input);
-        self.effects.extend(effects);
+        self.decided
+            .extend(effects.into_iter().map(Outgoing::Effect));
     }
 
     /// Hands `request` to the core under a new ticket; `waiter` gets the
@@ -291,6 +382,10 @@ impl Runtime {
 
     async fn command(&mut self, command: Command) {
         match command {
+            Command::Request {
+                request: request @ Request::Acknowledge { .. },
+                reply,
+            } => self.request(request, Waiter::Acknowledge(reply)),
             Command::Request { request, reply } => self.request(request, Waiter::Request(reply)),
             Command::Subscribe {
                 request,
@@ -310,7 +405,10 @@ impl Runtime {
                     }
                 }
             }
-            Command::Read(read) => read(&self.core, now()),
+            Command::Read(read) => {
+                let answer = read(&self.core, now());
+                self.decided.push(Outgoing::Answer(answer));
+            }
             Command::Probe(reply) => {
                 let _ = reply.send(());
             }
@@ -364,43 +462,47 @@ impl Runtime {
             since: now(),
             reason,
         };
-        let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
-        for session in sessions {
-            let event = SessionEvent::MesosConnection(self.mesos_connection.clone());
-            self.deliver(session, event);
-        }
+        let notice = Outgoing::Connection(self.mesos_connection.clone());
+        self.decided.push(notice);
     }
 
-    /// Carries out the core's effects in the order it decided them,
-    /// including those decided on the way (a session closed for being slow
-    /// ends in the core, which may decide more).
-    async fn carry_out(&mut self) {
-        while let Some(effect) = self.effects.pop_front() {
-            match effect {
-                Effect::Mesos(call) => {
-                    if self.calls.send(call).await.is_err() {
-                        warn!("the Mesos call pump stopped");
-                    }
+    /// Carries out one thing decided; what that decides on the way (a
+    /// session closed for being slow ends in the core, which may decide
+    /// more) waits for the next [`Runtime::settle`] round.
+    async fn carry_out(&mut self, outgoing: Outgoing) {
+        match outgoing {
+            Outgoing::Effect(Effect::Mesos(call)) => {
+                if self.calls.send(call).await.is_err() {
+                    warn!("the Mesos call pump stopped");
                 }
-                Effect::Deliver {
-                    session,
-                    sequence,
-                    event,
-                } => {
-                    if let FrontendEvent::PreemptionNotice(reclaim) = &event {
-                        info!(
-                            owner = %reclaim.owner,
-                            borrower = %reclaim.borrower,
-                            frontend = %reclaim.frontend,
-                            tasks = ?reclaim.tasks,
-                            reason = %reclaim.reason,
-                            "reclaiming lent capacity"
-                        );
-                    }
-                    self.deliver(session, SessionEvent::Event { sequence, event });
-                }
-                Effect::Reply { ticket, answer } => self.reply(ticket, answer),
             }
+            Outgoing::Effect(Effect::Deliver {
+                session,
+                sequence,
+                event,
+            }) => {
+                if let FrontendEvent::PreemptionNotice(reclaim) = &event {
+                    info!(
+                        owner = %reclaim.owner,
+                        borrower = %reclaim.borrower,
+                        frontend = %reclaim.frontend,
+                        tasks = ?reclaim.tasks,
+                        reason = %reclaim.reason,
+                        "reclaiming lent capacity"
+                    );
+                }
+                self.deliver(session, SessionEvent::Event { sequence, event });
+            }
+            Outgoing::Effect(Effect::Reply { ticket, answer }) => self.reply(ticket, answer),
+            Outgoing::Connection(connection) => {
+                let sessions: Vec<SessionId> = self.sessions.keys().cloned().collect();
+                for session in sessions {
+                    let event = SessionEvent::MesosConnection(connection.clone());
+                    self.deliver(session, event);
+                }
+                self.announced = connection;
+            }
+            Outgoing::Answer(answer) => answer(),
         }
     }
 
@@ -412,7 +514,7 @@ impl Runtime {
             return;
         };
         match waiter {
-            Waiter::Request(reply) => {
+            Waiter::Request(reply) | Waiter::Acknowledge(reply) => {
                 let _ = reply.send(answer);
             }
             Waiter::Namespace(reply) => {
@@ -420,8 +522,8 @@ impl Runtime {
             }
             Waiter::Subscribe { events, reply } => {
                 if let Ok(Answer::Subscribed(session)) = &answer {
-                    let lost = (!self.mesos_connection.connected)
-                        .then(|| SessionEvent::MesosConnection(self.mesos_connection.clone()));
+                    let lost = (!self.announced.connected)
+                        .then(|| SessionEvent::MesosConnection(self.announced.clone()));
                     if lost.is_none_or(|lost| events.try_send(lost).is_ok()) {
                         self.sessions.insert(session.clone(), events);
                     }
@@ -483,4 +585,12 @@ pub fn start(
         handle.clone(),
     ));
     (handle, runtime)
+}
+
+/// The next commit of `writer`'s; never, without a writer.
+async fn committed(writer: &mut Option<Writer>) -> Result<u64, RuntimeError> {
+    match writer {
+        Some(writer) => writer.committed().await,
+        None => std::future::pending().await,
+    }
 }
