@@ -92,6 +92,10 @@ async fn write(
     committed: watch::Sender<u64>,
 ) -> Result<(), StoreError> {
     while let Some((mut generation, mut writes)) = queued.recv().await {
+        // A loop that is busy hands over its next turn within a yield:
+        // waiting that long lets one commit, whose sync costs the same
+        // CPU however much it writes, serve it too.
+        tokio::task::yield_now().await;
         while let Ok((next, more)) = queued.try_recv() {
             generation = next;
             writes.extend(more);
