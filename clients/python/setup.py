@@ -65,7 +65,8 @@ def generate(out: Path, requirements: list[str]) -> None:
     root = proto_root()
     sources = sorted(str(path) for path in (root / PACKAGE).glob("*.proto"))
     well_known = resources.files("grpc_tools") / "_proto"
-    (out / PACKAGE).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / PACKAGE, ignore_errors=True)  # no stale stubs of a removed file
+    (out / PACKAGE).mkdir(parents=True)
     command = [
         "grpc_tools.protoc",
         f"-I{root}",
