@@ -27,8 +27,12 @@ from agora.v1 import resources_pb2
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--broker", action="append", help="broker address (repeat for replicas); "
-                        "default $AGORA_ADDRESS or http://127.0.0.1:50051")
+    parser.add_argument(
+        "--broker",
+        action="append",
+        help="broker address (repeat for replicas); "
+        "default $AGORA_ADDRESS or http://127.0.0.1:50051",
+    )
     parser.add_argument("--frontend", default="run-command", help="the frontend's name")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--cpus", type=float, default=0.1)
@@ -47,7 +51,9 @@ def main() -> int:
     credentials = agora.Credentials(token=token, ca_file=args.ca_file)
 
     try:
-        with agora.Frontend(brokers, args.frontend, [args.namespace], credentials=credentials) as frontend:
+        with agora.Frontend(
+            brokers, args.frontend, [args.namespace], credentials=credentials
+        ) as frontend:
             leases = frontend.acquire(
                 args.namespace, [agora.slot(cpus=args.cpus, mem_mb=args.mem)], wait_for=args.wait
             )
@@ -65,8 +71,11 @@ def main() -> int:
                     print(f"{state} {status.message}".rstrip(), flush=True)
                 if event.sequence:
                     frontend.acknowledge(event.sequence)
-                if event.HasField("task_status") and event.task_status.task_id == launched.task_id \
-                        and agora.is_terminal(event.task_status.state):
+                if (
+                    event.HasField("task_status")
+                    and event.task_status.task_id == launched.task_id
+                    and agora.is_terminal(event.task_status.state)
+                ):
                     return 0 if event.task_status.state == resources_pb2.TASK_STATE_FINISHED else 1
     except agora.AgoraError as error:
         print(f"run_command: {error}", file=sys.stderr)

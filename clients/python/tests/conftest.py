@@ -54,8 +54,16 @@ class Broker:
         self.log_path = tmp / "agora-dev.log"
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(agora_bin()), "dev", "--listen", "127.0.0.1:0", "--agents", "2",
-             "--agent-resources", "cpus:4;mem:4096;disk:10000;ports:[31000-31999]"],
+            [
+                str(agora_bin()),
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--agents",
+                "2",
+                "--agent-resources",
+                "cpus:4;mem:4096;disk:10000;ports:[31000-31999]",
+            ],
             stdout=subprocess.PIPE,
             stderr=self.log,
             start_new_session=True,
@@ -87,7 +95,9 @@ class Broker:
     def fail(self, why: str) -> None:
         self.stop()
         tail = self.log_path.read_text(errors="replace")[-4000:]
-        pytest.fail(f"agora dev {why} within {START_TIMEOUT}s; its log ends:\n{tail}", pytrace=False)
+        pytest.fail(
+            f"agora dev {why} within {START_TIMEOUT}s; its log ends:\n{tail}", pytrace=False
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -13,7 +13,9 @@ from google.rpc import error_details_pb2, status_pb2
 
 from agora.v1 import broker_pb2
 
-Subscribe = Callable[[broker_pb2.SubscribeRequest, grpc.ServicerContext], Iterator[broker_pb2.Event]]
+Subscribe = Callable[
+    [broker_pb2.SubscribeRequest, grpc.ServicerContext], Iterator[broker_pb2.Event]
+]
 
 
 class FakeBroker:
@@ -28,7 +30,9 @@ class FakeBroker:
         self.requests: List[broker_pb2.SubscribeRequest] = []
         self.metadata: List[Dict[str, Any]] = []
 
-        def recorded(request: broker_pb2.SubscribeRequest, context: grpc.ServicerContext) -> Iterator[broker_pb2.Event]:
+        def recorded(
+            request: broker_pb2.SubscribeRequest, context: grpc.ServicerContext
+        ) -> Iterator[broker_pb2.Event]:
             self.requests.append(request)
             self.metadata.append(dict(context.invocation_metadata()))
             return subscribe(request, context)
@@ -62,7 +66,9 @@ def standby(leader: Optional[str]) -> Subscribe:
     """Answers as a standby replica does: UNAVAILABLE, ErrorInfo NOT_READY
     with metadata `leader` when one is known."""
 
-    def subscribe(_: broker_pb2.SubscribeRequest, context: grpc.ServicerContext) -> Iterator[broker_pb2.Event]:
+    def subscribe(
+        _: broker_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[broker_pb2.Event]:
         info = error_details_pb2.ErrorInfo(
             reason="NOT_READY",
             domain="agora.v1",

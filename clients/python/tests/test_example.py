@@ -13,9 +13,19 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "run_command.py"
 
 def run(address: str, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(EXAMPLE), "--broker", address, "--frontend", unique("example"),
-         "--", *command],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(EXAMPLE),
+            "--broker",
+            address,
+            "--frontend",
+            unique("example"),
+            "--",
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

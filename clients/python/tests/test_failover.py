@@ -48,7 +48,9 @@ def test_no_leader_within_the_deadline_names_every_endpoint() -> None:
         started = time.monotonic()
         with pytest.raises(agora.NoLeaderError) as raised:
             agora.Frontend(
-                [leaderless.address, nobody], "nobody-leads", ["default"],
+                [leaderless.address, nobody],
+                "nobody-leads",
+                ["default"],
                 failover=agora.Failover(deadline=1.0),
             )
         assert time.monotonic() - started < 5
@@ -68,7 +70,10 @@ def test_the_token_travels_as_a_bearer_header_and_is_never_shown() -> None:
     try:
         with pytest.raises(agora.NoLeaderError):
             agora.Frontend(
-                replica.address, "token", ["default"], credentials=credentials,
+                replica.address,
+                "token",
+                ["default"],
+                credentials=credentials,
                 failover=agora.Failover(deadline=0.2),
             )
         assert replica.metadata[0]["authorization"] == "Bearer s3cret"
@@ -80,28 +85,72 @@ def test_the_token_travels_as_a_bearer_header_and_is_never_shown() -> None:
 @pytest.fixture
 def certificates(tmp_path: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1 and `agora.test`."""
+
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=test CA", "-keyout", "ca.key", "-out", "ca.pem")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=agora.test",
-            "-keyout", "server.key", "-out", "server.csr")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=agora.test",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
     (tmp_path / "san.ext").write_text("subjectAltName=DNS:agora.test,IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", "server.pem")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    )
     return tmp_path
 
 
 def test_tls_with_a_ca_file(certificates: Path) -> None:
-    key_and_chain = ((certificates / "server.key").read_bytes(), (certificates / "server.pem").read_bytes())
+    key_and_chain = (
+        (certificates / "server.key").read_bytes(),
+        (certificates / "server.pem").read_bytes(),
+    )
     replica = FakeBroker(standby(leader=None), tls=key_and_chain)
     failover = agora.Failover(deadline=0.3)
     try:
         # Trusting the CA, the handshake succeeds and the standby answers.
         trusted = agora.Credentials(ca_file=str(certificates / "ca.pem"), token="t")
         with pytest.raises(agora.NoLeaderError) as raised:
-            agora.Frontend(replica.address, "tls", ["default"], credentials=trusted, failover=failover)
+            agora.Frontend(
+                replica.address, "tls", ["default"], credentials=trusted, failover=failover
+            )
         assert raised.value.tried[replica.address].reason == "NOT_READY"
         assert replica.metadata[0]["authorization"] == "Bearer t"
         # Without it, the broker's certificate is refused before any call.
@@ -164,11 +213,14 @@ def test_a_silent_broker_is_left_and_replays_are_dropped() -> None:
         status = resources_pb2.TaskStatus(task_id=task_id, state=resources_pb2.TASK_STATE_RUNNING)
         return broker_pb2.Event(sequence=sequence, task_status=status)
 
-    def subscribe(request: broker_pb2.SubscribeRequest, context: grpc.ServicerContext) -> Iterator[broker_pb2.Event]:
+    def subscribe(
+        request: broker_pb2.SubscribeRequest, context: grpc.ServicerContext
+    ) -> Iterator[broker_pb2.Event]:
         session = f"s{len(fake.requests)}"
         yield broker_pb2.Event(
             subscribed=broker_pb2.Subscribed(
-                frontend_id=request.frontend, session_id=session,
+                frontend_id=request.frontend,
+                session_id=session,
                 heartbeat_interval=duration_pb2.Duration(nanos=100_000_000),
             )
         )
@@ -193,7 +245,13 @@ def test_a_silent_broker_is_left_and_replays_are_dropped() -> None:
                 received = frontend.next_event(timeout=5)
                 assert received is not None
                 got.append(received.WhichOneof("kind") + str(received.sequence))
-            assert got == ["task_status1", "task_status2", "subscribed0", "task_status3", "heartbeat0"]
+            assert got == [
+                "task_status1",
+                "task_status2",
+                "subscribed0",
+                "task_status3",
+                "heartbeat0",
+            ]
             assert frontend.session_id == "s2"
             assert [r.resume_after for r in fake.requests] == [0, 2]
     finally:

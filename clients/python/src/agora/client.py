@@ -125,8 +125,12 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
     def _with_token(self, details: Any) -> Any:
         metadata = list(details.metadata or []) + [self._header]
         return _CallDetails(
-            details.method, details.timeout, metadata, details.credentials,
-            getattr(details, "wait_for_ready", None), getattr(details, "compression", None),
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
         )
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
@@ -141,8 +145,13 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 
 class _CallDetails(grpc.ClientCallDetails):
     def __init__(
-        self, method: str, timeout: Optional[float], metadata: Any,
-        credentials: Any, wait_for_ready: Optional[bool], compression: Any,
+        self,
+        method: str,
+        timeout: Optional[float],
+        metadata: Any,
+        credentials: Any,
+        wait_for_ready: Optional[bool],
+        compression: Any,
     ) -> None:
         self.method = method
         self.timeout = timeout
@@ -399,7 +408,9 @@ class Frontend:
         """
         self._endpoints = [endpoints] if isinstance(endpoints, str) else list(endpoints)
         if not self._endpoints:
-            raise ValueError("no broker endpoints given: name at least one, such as http://127.0.0.1:50051")
+            raise ValueError(
+                "no broker endpoints given: name at least one, such as http://127.0.0.1:50051"
+            )
         self._credentials = credentials or Credentials()
         self._failover = failover or Failover()
         self._follow = follow
@@ -496,8 +507,9 @@ class Frontend:
                 except queue.Empty:
                     if until is not None and time.monotonic() >= until:
                         return None
-                    kind, value = "error", AgoraError(
-                        grpc.StatusCode.UNAVAILABLE, "the broker fell silent"
+                    kind, value = (
+                        "error",
+                        AgoraError(grpc.StatusCode.UNAVAILABLE, "the broker fell silent"),
                     )
                 if kind == "event":
                     if self._is_new(value.sequence):
@@ -550,10 +562,12 @@ class Frontend:
 
     # -- calls ---------------------------------------------------------
 
-    def _call(self, method: str, build: Callable[[str], Any], timeout: Optional[float] = None) -> Any:
+    def _call(self, method: str, build: Callable[[str], Any]) -> Any:
+        """Calls ``method`` of the current session with the request
+        ``build`` makes of its id."""
         session = self._session
         request = build(session.session_id)
-        return _rpc(lambda: getattr(session.stub, method)(request, timeout=timeout))
+        return _rpc(lambda: getattr(session.stub, method)(request))
 
     def acquire(
         self,

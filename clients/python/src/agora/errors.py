@@ -48,7 +48,9 @@ class AgoraError(Exception):
         self.reason = reason
         self.metadata: dict[str, str] = dict(metadata or {})
         self.field_violations: list[tuple[str, str]] = list(field_violations)
-        shown = f"{code.name}: {message}" if reason is None else f"{code.name} ({reason}): {message}"
+        shown = (
+            f"{code.name}: {message}" if reason is None else f"{code.name} ({reason}): {message}"
+        )
         super().__init__(shown)
 
     @classmethod
