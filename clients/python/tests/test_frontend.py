@@ -83,3 +83,35 @@ def test_resubscribing_replays_unacknowledged_events(address: str) -> None:
     with agora.Frontend(address, name, ["default"], resume_after=sequences[0]) as resumed:
         rest = statuses_until_terminal(resumed, launched.task_id, acknowledge=True, timeout=10)
         assert [sequence for sequence, _ in rest] == sequences[1:]
+
+
+def test_hold_release_and_kill(address: str) -> None:
+    with agora.Frontend(address, unique("calls"), ["default"]) as frontend:
+        slots = [agora.slot(cpus=0.1, mem_mb=32, count=2)]
+        leases = frontend.acquire("default", slots, hold_for=5, wait_for=20, request_id="r-1")
+        assert len(leases) == 2
+        # The same request_id answers the same leases.
+        again = frontend.acquire("default", slots, hold_for=5, wait_for=20, request_id="r-1")
+        assert sorted(lease.id for lease in again) == sorted(lease.id for lease in leases)
+
+        held = frontend.hold([leases[0].id], hold_for=60)
+        assert held[0].id == leases[0].id
+        assert held[0].expires_at.ToSeconds() > leases[0].expires_at.ToSeconds()
+
+        frontend.release([leases[1].id], refuse_for=1)
+        assert [lease.id for lease in frontend.list_leases()] == [leases[0].id]
+
+        launched = frontend.launch(
+            leases[0].id, agora.task("sleeper", "sleep 60", cpus=0.1, mem_mb=32)
+        )
+        event = frontend.next_event(timeout=30)
+        while event is not None and not (
+            event.HasField("task_status")
+            and event.task_status.state == resources_pb2.TASK_STATE_RUNNING
+        ):
+            event = frontend.next_event(timeout=30)
+        assert event is not None, "no TASK_RUNNING"
+        frontend.kill([launched.task_id], grace=0.5)
+        seen = statuses_until_terminal(frontend, launched.task_id, acknowledge=True)
+        assert state_names(seen)[-1] == "TASK_STATE_KILLED", state_names(seen)
+        assert frontend.reconcile() == []  # nothing live
