@@ -248,8 +248,8 @@ impl std::fmt::Display for WaitReason {
                 available,
             } => write!(
                 f,
-                "{field} asks {asked} {resource} but the most Agora has seen is {available}: \
-                 it cannot fit until larger agents join"
+                "{field} needs {asked} {resource}, more than the {available} Agora has seen: \
+                 it cannot fit until more capacity joins"
             ),
             WaitReason::Capacity { role, fit, needed } => write!(
                 f,

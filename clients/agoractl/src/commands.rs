@@ -22,7 +22,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         .await
         .map_err(|_| {
             Failure::Connect(anyhow::anyhow!(
-                "no connection to {} within {timeout:?}",
+                "cannot connect to the broker at {} within {timeout:?}",
                 target.server
             ))
         })?

@@ -55,7 +55,9 @@ impl fmt::Display for Failure {
         match self {
             Failure::Refused(status) => f.write_str(&render::status(status)),
             Failure::Usage(error) => write!(f, "error: {error:#}"),
-            Failure::Connect(error) => write!(f, "error: cannot connect: {error:#}"),
+            // The client's error already names the address and the root
+            // cause; its chain would repeat them.
+            Failure::Connect(error) => write!(f, "error: {error}"),
         }
     }
 }
@@ -63,7 +65,10 @@ impl fmt::Display for Failure {
 impl From<tonic::Status> for Failure {
     fn from(status: tonic::Status) -> Failure {
         if failed_in_transport(&status) {
-            Failure::Connect(anyhow::Error::new(status))
+            Failure::Connect(anyhow::anyhow!(
+                "cannot connect: the connection to the broker failed: {}",
+                status.message()
+            ))
         } else {
             Failure::Refused(status)
         }

@@ -174,11 +174,22 @@ fn every_reason_reads_as_a_sentence() {
         },
         WaitReason::Gang { fit: 1, needed: 4 },
         WaitReason::Ready,
+        WaitReason::CannotFit {
+            field: "slots".into(),
+            resource: "cpus".into(),
+            asked: 9.0,
+            available: 8.0,
+        },
     ];
     let shown: Vec<String> = reasons.iter().map(ToString::to_string).collect();
     assert!(shown[0].contains("room for 0 of the 2"), "{}", shown[0]);
     assert!(shown[1].contains("gang of 4"), "{}", shown[1]);
     assert!(shown[2].contains("served next turn"), "{}", shown[2]);
+    assert!(
+        shown[3].starts_with("slots needs 9 cpus, more than the 8 Agora has seen"),
+        "{}",
+        shown[3]
+    );
 }
 
 #[test]
