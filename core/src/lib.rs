@@ -43,7 +43,8 @@ pub use names::{MAX_NAME_BYTES, check_name};
 pub use protocol::{Answer, Effect, Input, MesosInput, Request};
 pub use resources::{InvalidResource, Resources};
 pub use views::{
-    AgentView, DrainReport, FrontendView, Launched, NamespaceUsage, WaitReason, WaitingView,
+    AgentView, DrainReport, FrontendView, Launched, NamespaceUsage, WaitReason, WaitingFilter,
+    WaitingView,
 };
 
 #[cfg(test)]

@@ -108,6 +108,31 @@ pub struct DrainReport {
     pub frontend: FrontendView,
 }
 
+/// Which waiting requests an operator asks about; `None` admits any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingFilter {
+    /// Only those in this namespace.
+    pub namespace: Option<String>,
+    /// Only those of this frontend.
+    pub frontend: Option<String>,
+    /// Only the one with this request id.
+    pub request_id: Option<String>,
+    /// At most this many, the oldest first.
+    pub max: usize,
+}
+
+impl Default for WaitingFilter {
+    /// Every waiting request, however many.
+    fn default() -> WaitingFilter {
+        WaitingFilter {
+            namespace: None,
+            frontend: None,
+            request_id: None,
+            max: usize::MAX,
+        }
+    }
+}
+
 /// An Acquire waiting for capacity, and why it waits, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WaitingView {

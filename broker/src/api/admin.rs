@@ -18,7 +18,7 @@ use super::{
 use crate::runtime::{Command, NamespaceChange};
 use agora_core::{
     self as core, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp, WaitReason,
-    WaitingView,
+    WaitingFilter, WaitingView,
 };
 
 /// Serves `agora.v1.Admin` by talking to the runtime.
@@ -288,50 +288,40 @@ impl Admin for AdminService {
         request: Request<api::ListWaitingRequestsRequest>,
     ) -> Result<Response<api::ListWaitingRequestsResponse>, Status> {
         let request = request.into_inner();
-        let WaitingFilters {
-            namespace,
-            frontend,
-            request_id,
-        } = waiting_filters(&request)?;
-        let requests = self
+        let filter = waiting_filters(&request)?;
+        let (requests, omitted) = self
             .read(move |core, now| {
-                core.waiting_requests(now, namespace.as_deref(), frontend.as_deref())
-                    .iter()
-                    .filter(|w| request_id.is_none() || w.request_id == request_id)
-                    .map(waiting_request)
-                    .collect()
+                let (views, omitted) = core.waiting_requests(now, &filter);
+                (views.iter().map(waiting_request).collect(), omitted)
             })
             .await?;
-        Ok(Response::new(api::ListWaitingRequestsResponse { requests }))
+        Ok(Response::new(api::ListWaitingRequestsResponse {
+            requests,
+            omitted: count(omitted),
+        }))
     }
 }
 
-/// The filters of ListWaitingRequests, each `None` when empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitingFilters {
-    /// Only requests in this namespace.
-    pub namespace: Option<String>,
-    /// Only requests of this frontend.
-    pub frontend: Option<String>,
-    /// Only the request with this request id.
-    pub request_id: Option<String>,
-}
+/// The most waiting requests one ListWaitingRequests answers: each is
+/// explained by dry runs of placement in the core's loop, so the answer's
+/// cost is bounded.
+pub const MAX_WAITING_EXPLAINED: usize = 256;
 
-/// The filters of ListWaitingRequests: those of [`filters`] and a
-/// request id of at most 128 bytes.
-pub fn waiting_filters(
-    request: &api::ListWaitingRequestsRequest,
-) -> Result<WaitingFilters, Status> {
+/// The filters of ListWaitingRequests: those of [`filters`] and a request
+/// id of at most 128 bytes, each `None` when empty; at most
+/// [`MAX_WAITING_EXPLAINED`] requests.
+pub fn waiting_filters(request: &api::ListWaitingRequestsRequest) -> Result<WaitingFilter, Status> {
     let (namespace, frontend) = filters(&request.namespace, &request.frontend)?;
     super::limits::text(
         "request_id",
         &request.request_id,
         super::limits::MAX_ID_BYTES,
     )?;
-    Ok(WaitingFilters {
+    Ok(WaitingFilter {
         namespace,
         frontend,
         request_id: Some(request.request_id.clone()).filter(|id| !id.is_empty()),
+        max: MAX_WAITING_EXPLAINED,
     })
 }
 

@@ -233,6 +233,7 @@ impl Session {
                     .list_waiting_requests(request)
                     .await?
                     .into_inner();
+                warn_omitted(answer.omitted);
                 listing(
                     render::waiting(&answer.requests, now),
                     output::json(&answer),
@@ -374,6 +375,7 @@ impl Session {
             .list_waiting_requests(request)
             .await?
             .into_inner();
+        warn_omitted(answer.omitted);
         let text = if answer.requests.is_empty() {
             let whose = why
                 .frontend
@@ -394,5 +396,15 @@ fn listing(table: Table, answer: Answer, empty: &'static str) -> Output {
         table,
         answer,
         empty,
+    }
+}
+
+/// Says on standard error that the broker left waiting requests out.
+fn warn_omitted(omitted: u32) {
+    if omitted > 0 {
+        eprintln!(
+            "warning: {omitted} more waiting request(s) left out by the broker; narrow with \
+             --namespace or a frontend"
+        );
     }
 }

@@ -8,26 +8,41 @@ use super::*;
 use crate::namespaces::cap_exceeded;
 use crate::placement::place;
 use crate::resources::Resources;
-use crate::views::{WaitReason, WaitingView};
+use crate::views::{WaitReason, WaitingFilter, WaitingView};
 
 impl Core {
-    /// The requests waiting for capacity, in arrival order, each with what
-    /// holds it back; only those of `namespace` and `frontend` when given.
+    /// The requests waiting for capacity that `filter` admits, in arrival
+    /// order, each with what holds it back: at most `filter.max` of them
+    /// (each costs dry runs of placement), and how many more there are.
     pub fn waiting_requests(
         &self,
         now: Timestamp,
-        namespace: Option<&str>,
-        frontend: Option<&str>,
-    ) -> Vec<WaitingView> {
+        filter: &WaitingFilter,
+    ) -> (Vec<WaitingView>, usize) {
         let mut positions: BTreeMap<&str, usize> = BTreeMap::new();
         let mut views = Vec::new();
+        let mut omitted = 0;
         for (index, waiting) in self.queue.waiting.iter().enumerate() {
             let request = &waiting.request;
             let position = positions.entry(request.namespace.as_str()).or_default();
             *position += 1;
-            if namespace.is_some_and(|ns| ns != request.namespace)
-                || frontend.is_some_and(|f| f != waiting.frontend.0)
+            if filter
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| ns != request.namespace)
+                || filter
+                    .frontend
+                    .as_deref()
+                    .is_some_and(|f| f != waiting.frontend.0)
+                || filter
+                    .request_id
+                    .as_ref()
+                    .is_some_and(|id| Some(id) != request.request_id.as_ref())
             {
+                continue;
+            }
+            if views.len() == filter.max {
+                omitted += 1;
                 continue;
             }
             let mut asked = Resources::default();
@@ -51,7 +66,7 @@ impl Core {
                 reasons: self.why_waiting(now, index),
             });
         }
-        views
+        (views, omitted)
     }
 
     /// Why the `index`th waiting request is not served now.

@@ -19,8 +19,13 @@ fn wait(core: &mut Core, ticket: u64, session: &SessionId, request: AcquireReque
     );
 }
 
+/// Every waiting request, with the filter's defaults.
+fn all(core: &Core, now: Timestamp) -> Vec<WaitingView> {
+    core.waiting_requests(now, &WaitingFilter::default()).0
+}
+
 fn reasons(core: &Core, now: Timestamp) -> Vec<WaitReason> {
-    let waiting = core.waiting_requests(now, None, None);
+    let waiting = all(core, now);
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     waiting[0].reasons.clone()
 }
@@ -30,7 +35,7 @@ fn an_empty_pool_is_a_wait_for_capacity() {
     let mut core = core();
     let s = session(&mut core, "spark");
     wait(&mut core, 1, &s, acquire(vec![slot(1.0, 128.0)], WAIT));
-    let waiting = core.waiting_requests(T0, None, None);
+    let waiting = all(&core, T0);
     assert_eq!(waiting.len(), 1);
     let view = &waiting[0];
     assert_eq!(view.frontend, FrontendName("spark".into()));
@@ -151,8 +156,12 @@ fn a_request_behind_one_past_the_backfill_window_waits_in_the_queue() {
         Ok(Outcome::Later),
         "the big request blocks the queue"
     );
-    let waiting = core.waiting_requests(later, None, Some("small"));
-    assert_eq!(waiting.len(), 1);
+    let small_only = WaitingFilter {
+        frontend: Some("small".into()),
+        ..WaitingFilter::default()
+    };
+    let (waiting, omitted) = core.waiting_requests(later, &small_only);
+    assert_eq!((waiting.len(), omitted), (1, 0));
     assert_eq!(waiting[0].position, 2);
     assert_eq!(
         waiting[0].reasons,
@@ -161,7 +170,24 @@ fn a_request_behind_one_past_the_backfill_window_waits_in_the_queue() {
             since: T0
         }]
     );
-    assert!(core.waiting_requests(later, Some("other"), None).is_empty());
+    let other = WaitingFilter {
+        namespace: Some("other".into()),
+        ..WaitingFilter::default()
+    };
+    assert!(core.waiting_requests(later, &other).0.is_empty());
+    // At most `max` are explained, the oldest first; the others counted.
+    let one = WaitingFilter {
+        max: 1,
+        ..WaitingFilter::default()
+    };
+    let (waiting, omitted) = core.waiting_requests(later, &one);
+    assert_eq!(waiting[0].frontend, FrontendName("big".into()));
+    assert_eq!(omitted, 1);
+    let by_id = WaitingFilter {
+        request_id: Some("nope".into()),
+        ..WaitingFilter::default()
+    };
+    assert!(core.waiting_requests(later, &by_id).0.is_empty());
 }
 
 #[test]
@@ -211,4 +237,28 @@ fn operators_see_every_frontends_leases_and_tasks() {
     assert!(core.all_tasks(None, None, true).is_empty());
     assert_eq!(core.all_tasks(None, None, false).len(), 1);
     let _ = s;
+}
+
+#[test]
+fn revocable_use_past_max_borrowed_is_a_wait_for_the_borrowing_cap() {
+    let mut core = TestCore::builder()
+        .warm_pool(0)
+        .namespaces([Namespace::new("default", "default").max_borrowed(res(1.0, 0.0))])
+        .build();
+    let s = session(&mut core, "spark");
+    let request = AcquireRequest {
+        revocable: RevocablePolicy::Require,
+        ..acquire(vec![slot(2.0, 0.0)], WAIT)
+    };
+    wait(&mut core, 1, &s, request);
+    let reasons = reasons(&core, T0);
+    assert!(
+        reasons.contains(&WaitReason::BorrowCap {
+            resource: "cpus".into(),
+            asked: 2.0,
+            used: 0.0,
+            allowed: 1.0
+        }),
+        "{reasons:?}"
+    );
 }
