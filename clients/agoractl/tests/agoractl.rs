@@ -133,7 +133,7 @@ async fn an_operator_session_against_agora_dev() {
         .unwrap();
     web.launch(
         &lease[0].id,
-        Task::shell("sleeper", "sleep 60").resources(1.0, 64.0),
+        Task::shell("sleeper", "sleep 20").resources(1.0, 64.0),
     )
     .await
     .unwrap();
@@ -261,6 +261,51 @@ async fn an_operator_session_against_agora_dev() {
         String::from_utf8_lossy(&typo.stderr).contains("limits"),
         "{typo:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_again_when_something_changed_until_interrupted() {
+    let broker = agora_dev().await;
+    let mut watch = std::process::Command::new(env!("CARGO_BIN_EXE_agoractl"))
+        .args(["get", "frontends", "--watch", "--interval", "200ms"])
+        .env("AGORA_SERVER", broker.url())
+        .env("HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start agoractl --watch");
+    // Its lines, as they come.
+    let stdout = watch.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || {
+        lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("agoractl --watch printed within 30 s")
+    };
+    assert_eq!(next(), "No frontends found.");
+    let (_frontend, _events) = Frontend::subscribe(broker.url(), "spark", &["default"])
+        .await
+        .unwrap();
+    assert_eq!(next(), "", "a blank line between two listings");
+    assert!(next().starts_with("NAME "));
+    let spark = next();
+    assert!(
+        spark.starts_with("spark ") && spark.contains("Active"),
+        "{spark}"
+    );
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    assert_eq!(watch.wait().unwrap().code(), Some(0), "Ctrl-C ends a watch");
 }
 
 #[tokio::test]
