@@ -109,15 +109,12 @@ impl Core {
         let anywhere = Demand {
             constraints: &[],
             refused: None,
-            ..self.accounting.demand(namespace, refused, request, now)
-        };
-        let anywhere = Demand {
             gang: false,
             limit: &unlimited,
             usage: None,
             max_revocable: &unlimited,
             revocable_usage: None,
-            ..anywhere
+            ..self.accounting.demand(namespace, refused, request, now)
         };
         let fit_anywhere = self.dry_run(&anywhere);
         let fit_constrained = self.dry_run(&uncapped);
