@@ -42,7 +42,10 @@ pub use model::*;
 pub use names::{MAX_NAME_BYTES, check_name};
 pub use protocol::{Answer, Effect, Input, MesosInput, Request};
 pub use resources::{InvalidResource, Resources};
-pub use views::{AgentView, DrainReport, FrontendView, Launched, NamespaceUsage};
+pub use views::{
+    AgentView, DrainReport, FrontendView, Launched, NamespaceUsage, WaitReason, WaitingFilter,
+    WaitingView,
+};
 
 #[cfg(test)]
 mod invariants;

@@ -39,12 +39,23 @@ impl Namespace {
         usage: &Resources,
         asked: &Resources,
     ) -> Option<(String, f64, f64, f64)> {
-        self.limit.scalars().find_map(|(name, allowed)| {
-            let (used, wanted) = (usage.scalar(name), asked.scalar(name));
-            (wanted > 0.0 && usage.milli(name) + asked.milli(name) > self.limit.milli(name))
-                .then(|| (name.to_owned(), wanted, used, allowed))
-        })
+        cap_exceeded(&self.limit, usage, asked)
     }
+}
+
+/// The first scalar named by `cap` that `usage` plus `asked` would exceed:
+/// (resource, asked, used, allowed). Scalars `cap` does not name are not
+/// capped.
+pub(super) fn cap_exceeded(
+    cap: &Resources,
+    usage: &Resources,
+    asked: &Resources,
+) -> Option<(String, f64, f64, f64)> {
+    cap.scalars().find_map(|(name, allowed)| {
+        let (used, wanted) = (usage.scalar(name), asked.scalar(name));
+        (wanted > 0.0 && usage.milli(name) + asked.milli(name) > cap.milli(name))
+            .then(|| (name.to_owned(), wanted, used, allowed))
+    })
 }
 
 /// The quota to set in Mesos for the top-level roles of `namespaces`: Mesos

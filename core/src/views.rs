@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Agent, AgentId, FrontendName, LeaseId, Namespace, TaskId, Timestamp};
+use crate::model::{
+    Agent, AgentId, FrontendName, LeaseId, Namespace, RevocablePolicy, TaskId, Timestamp,
+};
 use crate::resources::Resources;
 
 /// A task the runtime launched, as Launch answers it.
@@ -104,4 +106,220 @@ pub struct DrainReport {
     /// The frontend after the drain; [`FrontendView::drained`] tells
     /// whether the drain is complete.
     pub frontend: FrontendView,
+}
+
+/// Which waiting requests an operator asks about; `None` admits any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingFilter {
+    /// Only those in this namespace.
+    pub namespace: Option<String>,
+    /// Only those of this frontend.
+    pub frontend: Option<String>,
+    /// Only the one with this request id.
+    pub request_id: Option<String>,
+    /// At most this many, the oldest first.
+    pub max: usize,
+}
+
+impl Default for WaitingFilter {
+    /// Every waiting request, however many.
+    fn default() -> WaitingFilter {
+        WaitingFilter {
+            namespace: None,
+            frontend: None,
+            request_id: None,
+            max: usize::MAX,
+        }
+    }
+}
+
+/// An Acquire waiting for capacity, and why it waits, for operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingView {
+    /// The frontend that asked.
+    pub frontend: FrontendName,
+    /// The namespace it asked in.
+    pub namespace: String,
+    /// The frontend's request id, when it gave one.
+    pub request_id: Option<String>,
+    /// Its place among the waiting requests of its namespace, from 1.
+    pub position: usize,
+    /// Slots asked, every count counted.
+    pub slots: u32,
+    /// What all its slots together ask (specific ports included, counts
+    /// of any ports not).
+    pub asked: Resources,
+    /// All slots or none.
+    pub gang: bool,
+    /// Whether revocable or borrowed capacity may serve it.
+    pub revocable: RevocablePolicy,
+    /// How many placement constraints it carries.
+    pub constraints: usize,
+    /// When it began to wait.
+    pub since: Timestamp,
+    /// When it is refused unless served first.
+    pub deadline: Timestamp,
+    /// What it waits for, from the core's state at the time asked; at
+    /// least one.
+    pub reasons: Vec<WaitReason>,
+}
+
+/// One thing a waiting request waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WaitReason {
+    /// Larger than the cluster as Agora has seen it: it waits in vain
+    /// until agents with more join.
+    CannotFit {
+        /// The part that cannot fit: `slots[i]`, `slots` or
+        /// `constraints[i]`.
+        field: String,
+        /// What it needs more of.
+        resource: String,
+        /// How much it needs.
+        asked: f64,
+        /// The most Agora has seen.
+        available: f64,
+    },
+    /// The offers Agora holds for the namespace's role have room for
+    /// fewer slots than it needs to be served (all for a gang, one
+    /// otherwise), whatever the constraints: it waits for offers.
+    Capacity {
+        /// The role whose offers were searched.
+        role: String,
+        /// Slots the pool has room for, constraints aside.
+        fit: u32,
+        /// Slots it needs to be served.
+        needed: u32,
+    },
+    /// The pool has room, but not on agents that meet its constraints
+    /// (or that its frontend did not refuse with `refuse_for`).
+    Constraints {
+        /// Slots the pool has room for, constraints aside.
+        fit_anywhere: u32,
+        /// Slots with room on agents that meet the constraints.
+        fit_constrained: u32,
+        /// Slots it needs to be served.
+        needed: u32,
+    },
+    /// The namespace's limit (regular capacity) leaves no room for it:
+    /// it waits for the namespace's own leases and tasks to end.
+    Quota {
+        /// The first resource over the limit.
+        resource: String,
+        /// What the request asks of it (all slots of a gang, else its
+        /// smallest slot).
+        asked: f64,
+        /// What the namespace uses now.
+        used: f64,
+        /// The limit.
+        allowed: f64,
+    },
+    /// The namespace's `max_borrowed` leaves no room for it on revocable
+    /// or borrowed capacity.
+    BorrowCap {
+        /// The first resource over the cap.
+        resource: String,
+        /// What the request asks of it.
+        asked: f64,
+        /// Revocable and borrowed use of the namespace now.
+        used: f64,
+        /// The cap.
+        allowed: f64,
+    },
+    /// A gang takes all its slots at once or none: only `fit` of
+    /// `needed` have room together now.
+    Gang {
+        /// Slots with room now, every rule applied.
+        fit: u32,
+        /// Slots of the gang.
+        needed: u32,
+    },
+    /// An older request of the namespace has waited past the backfill
+    /// window: later ones wait behind it.
+    Queue {
+        /// The frontend of the request ahead.
+        ahead: FrontendName,
+        /// Since when that request waits.
+        since: Timestamp,
+    },
+    /// Nothing holds it back now: it is served on the broker's next turn
+    /// (fair share between namespaces decides the order).
+    Ready,
+}
+
+impl WaitReason {
+    /// A short name for the kind of reason, as operators filter on it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WaitReason::CannotFit { .. } => "cannot-fit",
+            WaitReason::Capacity { .. } => "capacity",
+            WaitReason::Constraints { .. } => "constraints",
+            WaitReason::Quota { .. } => "quota",
+            WaitReason::BorrowCap { .. } => "borrow-cap",
+            WaitReason::Gang { .. } => "gang",
+            WaitReason::Queue { .. } => "queue",
+            WaitReason::Ready => "ready",
+        }
+    }
+}
+
+impl std::fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitReason::CannotFit {
+                field,
+                resource,
+                asked,
+                available,
+            } => write!(
+                f,
+                "{field} needs {asked} {resource}, more than the {available} Agora has seen: \
+                 it cannot fit until more capacity joins"
+            ),
+            WaitReason::Capacity { role, fit, needed } => write!(
+                f,
+                "the offers held for role {role:?} have room for {fit} of the {needed} \
+                 slot(s) it needs: waiting for offers"
+            ),
+            WaitReason::Constraints {
+                fit_anywhere,
+                fit_constrained,
+                needed,
+            } => write!(
+                f,
+                "{fit_anywhere} slot(s) have room in the pool but only {fit_constrained} on \
+                 agents meeting its constraints (and not refused); it needs {needed}"
+            ),
+            WaitReason::Quota {
+                resource,
+                asked,
+                used,
+                allowed,
+            } => write!(
+                f,
+                "the namespace's limit: it asks {asked} {resource}, the namespace uses \
+                 {used} of {allowed}"
+            ),
+            WaitReason::BorrowCap {
+                resource,
+                asked,
+                used,
+                allowed,
+            } => write!(
+                f,
+                "the namespace's max_borrowed: it asks {asked} {resource}, the namespace \
+                 borrows {used} of {allowed}"
+            ),
+            WaitReason::Gang { fit, needed } => write!(
+                f,
+                "a gang of {needed} slots takes all or none: {fit} fit together now"
+            ),
+            WaitReason::Queue { ahead, .. } => write!(
+                f,
+                "behind an older request of frontend {ahead} that has waited past the \
+                 backfill window"
+            ),
+            WaitReason::Ready => write!(f, "nothing holds it back: it is served next turn"),
+        }
+    }
 }

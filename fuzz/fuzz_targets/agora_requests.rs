@@ -20,6 +20,7 @@
 use std::collections::BTreeSet;
 
 use agora_broker::api::{
+    admin,
     auth::{Grant, Principal},
     convert, limits, namespace,
     ownership::Ownership,
@@ -71,6 +72,14 @@ const REQUESTS: &[(&str, fn(&[u8]))] = &[
     }),
     ("Admin.DrainFrontend", |body| run(body, drain_frontend)),
     ("Admin.ListReclaims", |body| run(body, list_reclaims)),
+    ("Admin.ListAllLeases", |body| run(body, list_all_leases)),
+    ("Admin.ListAllTasks", |body| run(body, list_all_tasks)),
+    ("Admin.ListAllAgents", |body| {
+        run::<api::ListAllAgentsRequest>(body, as_is)
+    }),
+    ("Admin.ListWaitingRequests", |body| {
+        run(body, list_waiting_requests)
+    }),
 ];
 
 /// Who the checks run for: a principal granted two namespaces and owning
@@ -254,6 +263,18 @@ fn drain_frontend(request: &api::DrainFrontendRequest, _: &Caller) -> Verdict {
 
 fn list_reclaims(request: &api::ListReclaimsRequest, _: &Caller) -> Verdict {
     field(convert::namespace_filter(&request.namespace)).map(drop)
+}
+
+fn list_all_leases(request: &api::ListAllLeasesRequest, _: &Caller) -> Verdict {
+    field(admin::filters(&request.namespace, &request.frontend)).map(drop)
+}
+
+fn list_all_tasks(request: &api::ListAllTasksRequest, _: &Caller) -> Verdict {
+    field(admin::filters(&request.namespace, &request.frontend)).map(drop)
+}
+
+fn list_waiting_requests(request: &api::ListWaitingRequestsRequest, _: &Caller) -> Verdict {
+    field(admin::waiting_filters(request)).map(drop)
 }
 
 /// The Admin requests with nothing in them to check: only decoding runs.

@@ -276,6 +276,17 @@ async fn tokens_grant_namespaces_and_keep_sessions_leases_and_tasks_private() {
         .await
         .expect_err("bob is no admin");
     assert_eq!(denied.code(), Code::PermissionDenied);
+    // Nor may he see every frontend's tasks or waiting requests.
+    let denied = bob_admin
+        .list_all_tasks(api::ListAllTasksRequest::default())
+        .await
+        .expect_err("bob is no admin");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let denied = bob_admin
+        .list_waiting_requests(api::ListWaitingRequestsRequest::default())
+        .await
+        .expect_err("bob is no admin");
+    assert_eq!(denied.code(), Code::PermissionDenied);
     let mut nobody = connect_admin(url, &ConnectOptions::new())
         .await
         .expect("connect");

@@ -1,5 +1,7 @@
 //! The `Admin` service: namespaces (put, get, list, delete), usage against
-//! quota, recent reclaims, and frontends (list, drain and undo a drain).
+//! quota, recent reclaims, frontends (list, drain and undo a drain), and
+//! the operator's views of every frontend's leases and tasks, the agents,
+//! and the requests that wait with why they wait.
 
 use agora_proto::agora::v1::{self as api, admin_server::Admin};
 use tokio::sync::{mpsc, oneshot};
@@ -14,7 +16,10 @@ use super::{
     status::invalid_field,
 };
 use crate::runtime::{Command, NamespaceChange};
-use agora_core::{self as core, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp};
+use agora_core::{
+    self as core, Answer, Core, CoreError, FrontendName, FrontendView, Timestamp, WaitReason,
+    WaitingFilter, WaitingView,
+};
 
 /// Serves `agora.v1.Admin` by talking to the runtime.
 #[derive(Clone)]
@@ -216,6 +221,216 @@ impl Admin for AdminService {
             .await?;
         Ok(Response::new(api::ListReclaimsResponse { reclaims }))
     }
+
+    #[instrument(skip_all, fields(namespace, frontend))]
+    async fn list_all_leases(
+        &self,
+        request: Request<api::ListAllLeasesRequest>,
+    ) -> Result<Response<api::ListAllLeasesResponse>, Status> {
+        let request = request.into_inner();
+        let (namespace, frontend) = filters(&request.namespace, &request.frontend)?;
+        let leases = self
+            .read(move |core, _| {
+                core.all_leases(namespace.as_deref(), frontend.as_deref())
+                    .iter()
+                    .map(|lease| api::FrontendLease {
+                        frontend: lease.frontend.0.clone(),
+                        lease: Some(super::convert::lease(lease)),
+                    })
+                    .collect()
+            })
+            .await?;
+        Ok(Response::new(api::ListAllLeasesResponse { leases }))
+    }
+
+    #[instrument(skip_all, fields(namespace, frontend))]
+    async fn list_all_tasks(
+        &self,
+        request: Request<api::ListAllTasksRequest>,
+    ) -> Result<Response<api::ListAllTasksResponse>, Status> {
+        let request = request.into_inner();
+        let (namespace, frontend) = filters(&request.namespace, &request.frontend)?;
+        let live_only = request.live_only;
+        let tasks = self
+            .read(move |core, _| {
+                core.all_tasks(namespace.as_deref(), frontend.as_deref(), live_only)
+                    .iter()
+                    .map(|task| api::FrontendTask {
+                        frontend: task.frontend.0.clone(),
+                        status: Some(super::convert::task_status(task)),
+                        resources: Some(super::convert::api_resources(&task.resources)),
+                    })
+                    .collect()
+            })
+            .await?;
+        Ok(Response::new(api::ListAllTasksResponse { tasks }))
+    }
+
+    #[instrument(skip_all)]
+    async fn list_all_agents(
+        &self,
+        _: Request<api::ListAllAgentsRequest>,
+    ) -> Result<Response<api::ListAllAgentsResponse>, Status> {
+        let agents = self
+            .read(|core, _| {
+                core.agents()
+                    .iter()
+                    .map(super::convert::agent_view)
+                    .collect()
+            })
+            .await?;
+        Ok(Response::new(api::ListAllAgentsResponse { agents }))
+    }
+
+    #[instrument(skip_all, fields(namespace, frontend))]
+    async fn list_waiting_requests(
+        &self,
+        request: Request<api::ListWaitingRequestsRequest>,
+    ) -> Result<Response<api::ListWaitingRequestsResponse>, Status> {
+        let request = request.into_inner();
+        let filter = waiting_filters(&request)?;
+        let (requests, omitted) = self
+            .read(move |core, now| {
+                let (views, omitted) = core.waiting_requests(now, &filter);
+                (views.iter().map(waiting_request).collect(), omitted)
+            })
+            .await?;
+        Ok(Response::new(api::ListWaitingRequestsResponse {
+            requests,
+            omitted: count(omitted),
+        }))
+    }
+}
+
+/// The most waiting requests one ListWaitingRequests answers: each is
+/// explained by dry runs of placement in the core's loop, so the answer's
+/// cost is bounded.
+pub const MAX_WAITING_EXPLAINED: usize = 256;
+
+/// The filters of ListWaitingRequests: those of [`filters`] and a request
+/// id of at most 128 bytes, each `None` when empty; at most
+/// [`MAX_WAITING_EXPLAINED`] requests.
+pub fn waiting_filters(request: &api::ListWaitingRequestsRequest) -> Result<WaitingFilter, Status> {
+    let (namespace, frontend) = filters(&request.namespace, &request.frontend)?;
+    super::limits::text(
+        "request_id",
+        &request.request_id,
+        super::limits::MAX_ID_BYTES,
+    )?;
+    Ok(WaitingFilter {
+        namespace,
+        frontend,
+        request_id: Some(request.request_id.clone()).filter(|id| !id.is_empty()),
+        max: MAX_WAITING_EXPLAINED,
+    })
+}
+
+/// The optional namespace and frontend filters of an Admin listing, each
+/// a name when given (INVALID_ARGUMENT naming the field otherwise);
+/// records them on the current span.
+pub fn filters(
+    namespace: &str,
+    frontend: &str,
+) -> Result<(Option<String>, Option<String>), Status> {
+    let namespace = super::convert::namespace_filter(namespace)?;
+    let frontend = if frontend.is_empty() {
+        None
+    } else {
+        super::limits::name("frontend", frontend)?;
+        Some(frontend.to_owned())
+    };
+    let span = tracing::Span::current();
+    span.record("namespace", namespace.as_deref().unwrap_or_default());
+    span.record("frontend", frontend.as_deref().unwrap_or_default());
+    Ok((namespace, frontend))
+}
+
+/// A waiting request as Admin shows it.
+fn waiting_request(view: &WaitingView) -> api::WaitingRequest {
+    let revocable = match view.revocable {
+        core::RevocablePolicy::Deny => api::Revocable::Deny,
+        core::RevocablePolicy::Allow => api::Revocable::Allow,
+        core::RevocablePolicy::Require => api::Revocable::Require,
+    };
+    api::WaitingRequest {
+        frontend: view.frontend.0.clone(),
+        namespace: view.namespace.clone(),
+        request_id: view.request_id.clone().unwrap_or_default(),
+        position: count(view.position),
+        slots: view.slots,
+        asked: Some(super::convert::api_resources(&view.asked)),
+        gang: view.gang,
+        revocable: revocable as i32,
+        constraints: count(view.constraints),
+        since: Some(timestamp(view.since)),
+        deadline: Some(timestamp(view.deadline)),
+        reasons: view.reasons.iter().map(wait_reason).collect(),
+    }
+}
+
+/// One reason a request waits, with its numbers in the fields that apply.
+fn wait_reason(reason: &WaitReason) -> api::WaitReason {
+    use api::wait_reason::Kind;
+    let mut out = api::WaitReason {
+        message: reason.to_string(),
+        ..Default::default()
+    };
+    let kind = match reason {
+        WaitReason::CannotFit {
+            resource,
+            asked,
+            available,
+            ..
+        } => {
+            out.resource.clone_from(resource);
+            out.asked = *asked;
+            out.allowed = *available;
+            Kind::CannotFit
+        }
+        WaitReason::Capacity { fit, needed, .. } => {
+            (out.slots_fit, out.slots_needed) = (*fit, *needed);
+            Kind::Capacity
+        }
+        WaitReason::Constraints {
+            fit_constrained,
+            needed,
+            ..
+        } => {
+            (out.slots_fit, out.slots_needed) = (*fit_constrained, *needed);
+            Kind::Constraints
+        }
+        WaitReason::Quota {
+            resource,
+            asked,
+            used,
+            allowed,
+        }
+        | WaitReason::BorrowCap {
+            resource,
+            asked,
+            used,
+            allowed,
+        } => {
+            out.resource.clone_from(resource);
+            (out.asked, out.used, out.allowed) = (*asked, *used, *allowed);
+            if matches!(reason, WaitReason::Quota { .. }) {
+                Kind::Quota
+            } else {
+                Kind::BorrowCap
+            }
+        }
+        WaitReason::Gang { fit, needed } => {
+            (out.slots_fit, out.slots_needed) = (*fit, *needed);
+            Kind::Gang
+        }
+        WaitReason::Queue { ahead, .. } => {
+            out.ahead_frontend.clone_from(&ahead.0);
+            Kind::Queue
+        }
+        WaitReason::Ready => Kind::Ready,
+    };
+    out.kind = kind as i32;
+    out
 }
 
 /// The frontend named in a request: a name as frontends subscribe with.
@@ -251,6 +466,77 @@ mod tests {
     use tonic::Code;
 
     use super::*;
+
+    #[test]
+    fn listing_filters_are_names_when_given() {
+        assert_eq!(filters("", "").unwrap(), (None, None));
+        assert_eq!(
+            filters("batch", "spark").unwrap(),
+            (Some("batch".into()), Some("spark".into()))
+        );
+        for (namespace, frontend, field) in [("b*d", "", "namespace"), ("", "no pe", "frontend")] {
+            let status = filters(namespace, frontend).unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert!(
+                status.message().starts_with(&format!("{field}: ")),
+                "{}",
+                status.message()
+            );
+        }
+    }
+
+    #[test]
+    fn a_waiting_request_id_is_bounded() {
+        let mut request = api::ListWaitingRequestsRequest {
+            request_id: "job-7".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            waiting_filters(&request).unwrap().request_id.as_deref(),
+            Some("job-7")
+        );
+        request.request_id = "x".repeat(super::super::limits::MAX_ID_BYTES + 1);
+        let status = waiting_filters(&request).unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("request_id: "),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn wait_reasons_carry_their_kind_numbers_and_words() {
+        let quota = wait_reason(&WaitReason::Quota {
+            resource: "cpus".into(),
+            asked: 2.0,
+            used: 1.0,
+            allowed: 2.0,
+        });
+        assert_eq!(quota.kind, api::wait_reason::Kind::Quota as i32);
+        assert_eq!(
+            (
+                quota.resource.as_str(),
+                quota.asked,
+                quota.used,
+                quota.allowed
+            ),
+            ("cpus", 2.0, 1.0, 2.0)
+        );
+        assert!(quota.message.contains("limit"), "{}", quota.message);
+        let gang = wait_reason(&WaitReason::Gang { fit: 1, needed: 3 });
+        assert_eq!(gang.kind, api::wait_reason::Kind::Gang as i32);
+        assert_eq!((gang.slots_fit, gang.slots_needed), (1, 3));
+        let queue = wait_reason(&WaitReason::Queue {
+            ahead: FrontendName("big".into()),
+            since: Timestamp(0),
+        });
+        assert_eq!(queue.ahead_frontend, "big");
+        assert_eq!(
+            wait_reason(&WaitReason::Ready).kind,
+            api::wait_reason::Kind::Ready as i32
+        );
+    }
 
     #[test]
     fn a_frontend_name_must_be_given_and_short() {

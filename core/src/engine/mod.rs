@@ -9,7 +9,8 @@
 //! concern that decides it, each in a file of its own: `acquire` (leases),
 //! `demand` (waiting requests and fair share), `launch` (tasks),
 //! `mesos_events`, `upkeep` (time and the pool), `tenancy` (namespaces),
-//! `frontends` (drains and forgetting), `reclaim` and `views`.
+//! `frontends` (drains and forgetting), `reclaim`, `views` and `waiting`
+//! (why demand waits).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -34,6 +35,7 @@ mod reclaim;
 mod tenancy;
 mod upkeep;
 mod views;
+mod waiting;
 
 /// How a request that may have to wait (Acquire, Launch) was answered.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,6 +83,36 @@ impl Core {
         Ok(report)
     }
 
+    /// Every lease of every frontend, for operators: only those of
+    /// `namespace` and of `frontend` when given.
+    pub fn all_leases(&self, namespace: Option<&str>, frontend: Option<&str>) -> Vec<Lease> {
+        self.leases
+            .values()
+            .map(|s| &s.lease)
+            .filter(|l| namespace.is_none_or(|ns| l.namespace == ns))
+            .filter(|l| frontend.is_none_or(|f| l.frontend.0 == f))
+            .cloned()
+            .collect()
+    }
+
+    /// Every task the core remembers, of every frontend, for operators:
+    /// only those of `namespace` and of `frontend` when given, and only
+    /// live ones (not in a terminal state) with `live_only`.
+    pub fn all_tasks(
+        &self,
+        namespace: Option<&str>,
+        frontend: Option<&str>,
+        live_only: bool,
+    ) -> Vec<TaskRecord> {
+        self.tasks
+            .values()
+            .filter(|t| namespace.is_none_or(|ns| t.namespace == ns))
+            .filter(|t| frontend.is_none_or(|f| t.frontend.0 == f))
+            .filter(|t| !live_only || !t.state.is_terminal())
+            .cloned()
+            .collect()
+    }
+
     /// The session's frontend's leases, optionally of one namespace.
     pub fn leases_of(
         &self,
