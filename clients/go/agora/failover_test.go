@@ -182,6 +182,10 @@ func TestResubscribesWhenTheStreamBreaks(t *testing.T) {
 	firstSession := f.SessionID()
 
 	r.cut()
+	var failed *agora.Error
+	if _, err := f.ListTasks(ctx, ""); !errors.As(err, &failed) || !failed.Unavailable() {
+		t.Fatalf("a call on the broken session: %v, want UNAVAILABLE", err)
+	}
 	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	event, err := f.Next(wait)
@@ -200,5 +204,37 @@ func TestResubscribesWhenTheStreamBreaks(t *testing.T) {
 	after := statusesUntilTerminal(t, ctx, f, again.GetTaskId(), true)
 	if after[0].sequence <= before[len(before)-1].sequence {
 		t.Fatalf("sequences after the break %v, before %v", after, before)
+	}
+}
+
+func TestWithNoFollowTheEventsEndWithTheStream(t *testing.T) {
+	ctx := context.Background()
+	r := startRelay(t, address[len("http://"):])
+	f, err := agora.Subscribe(ctx, []string{r.address(), address}, unique("nofollow"), []string{"default"},
+		&agora.Options{NoFollow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r.cut()
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var ended error
+	for ended == nil {
+		event, err := f.Next(wait)
+		if err == nil && event.GetSubscribed() != nil {
+			t.Fatalf("resubscribed with NoFollow: %v", event)
+		}
+		ended = err
+	}
+	var failed *agora.Error
+	if errors.Is(ended, agora.ErrClosed) || errors.Is(ended, context.DeadlineExceeded) || !errors.As(ended, &failed) || !failed.Unavailable() {
+		t.Fatalf("the stream ended with %v, want UNAVAILABLE", ended)
+	}
+	if _, again := f.Next(wait); again != ended {
+		t.Fatalf("Next after the end: %v, want %v again", again, ended)
+	}
+	if f.Address() != r.address() {
+		t.Fatalf("moved to %s", f.Address())
 	}
 }

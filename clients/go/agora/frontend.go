@@ -51,8 +51,9 @@ type Options struct {
 // Leases do not survive a broker failover (each is reported by LeaseLost
 // with REASON_BROKER_RESTARTED); tasks do.
 //
-// Calls made while the broker is away fail with an *Error whose
-// Unavailable() is true; none is retried behind your back (repeat only
+// Calls made while the broker is away, or while the stream is broken and
+// Next has not resubscribed yet, fail with an *Error whose Unavailable()
+// is true; none is retried behind your back (repeat only
 // what is safe to repeat: not Launch). The calls may be made from any
 // goroutine. Close the Frontend when done.
 type Frontend struct {
@@ -68,12 +69,15 @@ type Frontend struct {
 	live    bool
 	closed  bool
 	last    uint64
+	ended   error // with NoFollow, what ended the stream
 }
 
 // Subscribe opens a session as frontend name in namespaces on whichever
 // of endpoints leads. ctx bounds the search for the leader (as does
 // opts.Failover.Deadline); it does not bound the session. opts may be nil.
-// Errors are *Error (*NoLeaderError when no endpoint led in time).
+// The broker's refusals are *Error (*NoLeaderError when no endpoint led in
+// time); settings that cannot work (no endpoint, an unreadable CA file, a
+// token that cannot travel as a header) are plain errors.
 func Subscribe(ctx context.Context, endpoints []string, name string, namespaces []string, opts *Options) (*Frontend, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -108,6 +112,25 @@ func (f *Frontend) current() *session {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.session
+}
+
+// callable is the session to call, or why there is none: the Frontend
+// is closed (CANCELLED, unwrapping to ErrClosed), or its stream broke and
+// Next has not found the leader again yet (UNAVAILABLE).
+func (f *Frontend) callable() (*session, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return nil, &Error{Code: codes.Canceled, Message: ErrClosed.Error(), Metadata: map[string]string{}, cause: ErrClosed}
+	case !f.live:
+		return nil, &Error{
+			Code:     codes.Unavailable,
+			Message:  fmt.Sprintf("the session's stream from %s broke; Next subscribes again", f.session.address),
+			Metadata: map[string]string{},
+		}
+	}
+	return f.session, nil
 }
 
 // FrontendID is the broker's id for this frontend (its name).
@@ -158,14 +181,17 @@ func (f *Frontend) Close() error {
 // it) when ctx ends first; a *NoLeaderError when the stream broke and no
 // leader answered within the failover deadline (the next call searches
 // again); with Options.NoFollow, io.EOF or the error that ended the
-// stream. Call it from one goroutine at a time.
+// stream, then the same again. Call it from one goroutine at a time.
 func (f *Frontend) Next(ctx context.Context) (*agorav1.Event, error) {
 	for {
 		f.mu.Lock()
-		closed, s, live := f.closed, f.session, f.live
+		closed, s, live, ended := f.closed, f.session, f.live, f.ended
 		f.mu.Unlock()
 		if closed {
 			return nil, ErrClosed
+		}
+		if ended != nil {
+			return nil, ended
 		}
 		if live {
 			it, err := f.wait(ctx, s)
@@ -178,12 +204,15 @@ func (f *Frontend) Next(ctx context.Context) (*agorav1.Event, error) {
 				}
 				continue
 			}
+			f.mu.Lock()
+			f.live = false
+			if !f.follow {
+				f.ended = it.err
+			}
+			f.mu.Unlock()
 			if !f.follow {
 				return nil, it.err
 			}
-			f.mu.Lock()
-			f.live = false
-			f.mu.Unlock()
 		}
 		subscribed, err := f.resubscribe(ctx, s)
 		if err != nil {
@@ -254,8 +283,11 @@ func (f *Frontend) isNew(sequence uint64) bool {
 // Acknowledge confirms every event up to upTo (usually the sequence of
 // the event just processed): the broker no longer replays them.
 func (f *Frontend) Acknowledge(ctx context.Context, upTo uint64) error {
-	s := f.current()
-	_, err := s.client.Acknowledge(ctx, &agorav1.AcknowledgeRequest{SessionId: sessionID(s), UpToSequence: upTo})
+	s, err := f.callable()
+	if err != nil {
+		return err
+	}
+	_, err = s.client.Acknowledge(ctx, &agorav1.AcknowledgeRequest{SessionId: sessionID(s), UpToSequence: upTo})
 	return asError(err)
 }
 
@@ -300,7 +332,10 @@ func (f *Frontend) Acquire(ctx context.Context, namespace string, slots []*agora
 	if opts == nil {
 		opts = &AcquireOptions{}
 	}
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.Acquire(ctx, &agorav1.AcquireRequest{
 		SessionId:   sessionID(s),
 		Namespace:   namespace,
@@ -321,7 +356,10 @@ func (f *Frontend) Acquire(ctx context.Context, namespace string, slots []*agora
 // Hold extends leases to expire holdFor from now (capped by the
 // namespace's maximum hold); returns them as extended.
 func (f *Frontend) Hold(ctx context.Context, leaseIDs []string, holdFor time.Duration) ([]*agorav1.Lease, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.Hold(ctx, &agorav1.HoldRequest{
 		SessionId: sessionID(s), LeaseIds: leaseIDs, HoldFor: seconds(holdFor),
 	})
@@ -334,8 +372,11 @@ func (f *Frontend) Hold(ctx context.Context, leaseIDs []string, holdFor time.Dur
 // Release gives leases back; their agents are not leased to this frontend
 // again for refuseFor (0: no such refusal).
 func (f *Frontend) Release(ctx context.Context, leaseIDs []string, refuseFor time.Duration) error {
-	s := f.current()
-	_, err := s.client.Release(ctx, &agorav1.ReleaseRequest{
+	s, err := f.callable()
+	if err != nil {
+		return err
+	}
+	_, err = s.client.Release(ctx, &agorav1.ReleaseRequest{
 		SessionId: sessionID(s), LeaseIds: leaseIDs, RefuseFor: seconds(refuseFor),
 	})
 	return asError(err)
@@ -364,7 +405,10 @@ func (f *Frontend) LaunchGroup(ctx context.Context, leaseID string, specs []*ago
 // LaunchMany makes several launches in one call, started whole or not at
 // all.
 func (f *Frontend) LaunchMany(ctx context.Context, launches []*agorav1.Launch) ([]*agorav1.LaunchedTask, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.Launch(ctx, &agorav1.LaunchRequest{SessionId: sessionID(s), Launches: launches})
 	if err != nil {
 		return nil, asError(err)
@@ -376,15 +420,21 @@ func (f *Frontend) LaunchMany(ctx context.Context, launches []*agorav1.Launch) (
 // grace between the polite signal and the forced kill (0: Mesos's
 // default).
 func (f *Frontend) Kill(ctx context.Context, taskIDs []string, grace time.Duration) error {
-	s := f.current()
-	_, err := s.client.Kill(ctx, &agorav1.KillRequest{SessionId: sessionID(s), TaskIds: taskIDs, Grace: seconds(grace)})
+	s, err := f.callable()
+	if err != nil {
+		return err
+	}
+	_, err = s.client.Kill(ctx, &agorav1.KillRequest{SessionId: sessionID(s), TaskIds: taskIDs, Grace: seconds(grace)})
 	return asError(err)
 }
 
 // Reconcile returns the latest recorded statuses of these tasks (every
 // live one when none is named); fresher ones follow as events.
 func (f *Frontend) Reconcile(ctx context.Context, taskIDs []string) ([]*agorav1.TaskStatus, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.Reconcile(ctx, &agorav1.ReconcileRequest{SessionId: sessionID(s), TaskIds: taskIDs})
 	if err != nil {
 		return nil, asError(err)
@@ -394,7 +444,10 @@ func (f *Frontend) Reconcile(ctx context.Context, taskIDs []string) ([]*agorav1.
 
 // ListLeases returns the frontend's live leases (in namespace, unless "").
 func (f *Frontend) ListLeases(ctx context.Context, namespace string) ([]*agorav1.Lease, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.ListLeases(ctx, &agorav1.ListLeasesRequest{SessionId: sessionID(s), Namespace: namespace})
 	if err != nil {
 		return nil, asError(err)
@@ -405,7 +458,10 @@ func (f *Frontend) ListLeases(ctx context.Context, namespace string) ([]*agorav1
 // ListTasks returns the latest status of each task the broker remembers
 // (in namespace, unless "").
 func (f *Frontend) ListTasks(ctx context.Context, namespace string) ([]*agorav1.TaskStatus, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.ListTasks(ctx, &agorav1.ListTasksRequest{SessionId: sessionID(s), Namespace: namespace})
 	if err != nil {
 		return nil, asError(err)
@@ -416,7 +472,10 @@ func (f *Frontend) ListTasks(ctx context.Context, namespace string) ([]*agorav1.
 // ListAgents returns the agents Agora holds capacity of, with what it
 // holds.
 func (f *Frontend) ListAgents(ctx context.Context) ([]*agorav1.AgentView, error) {
-	s := f.current()
+	s, err := f.callable()
+	if err != nil {
+		return nil, err
+	}
 	response, err := s.client.ListAgents(ctx, &agorav1.ListAgentsRequest{SessionId: sessionID(s)})
 	if err != nil {
 		return nil, asError(err)
