@@ -6,9 +6,20 @@ package agora_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +27,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/agora-broker/agora/clients/go/agora"
@@ -27,9 +40,16 @@ import (
 type standby struct {
 	agorav1.UnimplementedBrokerServer
 	leader string
+
+	mu            sync.Mutex
+	authorization []string // the header of each Subscribe
 }
 
-func (s *standby) Subscribe(*agorav1.SubscribeRequest, agorav1.Broker_SubscribeServer) error {
+func (s *standby) Subscribe(_ *agorav1.SubscribeRequest, stream agorav1.Broker_SubscribeServer) error {
+	incoming, _ := metadata.FromIncomingContext(stream.Context())
+	s.mu.Lock()
+	s.authorization = append(s.authorization, incoming.Get("authorization")...)
+	s.mu.Unlock()
 	refusal, err := status.New(codes.Unavailable, "this replica is a standby").WithDetails(&errdetails.ErrorInfo{
 		Reason:   "NOT_READY",
 		Domain:   agora.Domain,
@@ -41,17 +61,24 @@ func (s *standby) Subscribe(*agorav1.SubscribeRequest, agorav1.Broker_SubscribeS
 	return refusal.Err()
 }
 
-func startStandby(t *testing.T, leader string) string {
+// startStandby serves a standby naming leader ("" for itself), with
+// opts (such as TLS); returns its address and the standby.
+func startStandby(t *testing.T, leader string, opts ...grpc.ServerOption) (string, *standby) {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := grpc.NewServer()
-	agorav1.RegisterBrokerServer(server, &standby{leader: leader})
+	own := "http://" + listener.Addr().String()
+	if leader == "" {
+		leader = own
+	}
+	fake := &standby{leader: leader}
+	server := grpc.NewServer(opts...)
+	agorav1.RegisterBrokerServer(server, fake)
 	go func() { _ = server.Serve(listener) }()
 	t.Cleanup(server.Stop)
-	return "http://" + listener.Addr().String()
+	return own, fake
 }
 
 // closedPort is an address nobody listens on.
@@ -68,8 +95,9 @@ func closedPort(t *testing.T) string {
 
 func TestFollowsTheLeaderAStandbyNames(t *testing.T) {
 	ctx := context.Background()
-	standbyAddress := startStandby(t, address)
-	f, err := agora.Subscribe(ctx, []string{standbyAddress}, unique("follow"), []string{"default"}, nil)
+	standbyAddress, fake := startStandby(t, address)
+	f, err := agora.Subscribe(ctx, []string{standbyAddress}, unique("follow"), []string{"default"},
+		&agora.Options{Credentials: agora.Credentials{Token: "s3cret"}})
 	if err != nil {
 		t.Fatalf("subscribe through a standby: %v", err)
 	}
@@ -77,6 +105,11 @@ func TestFollowsTheLeaderAStandbyNames(t *testing.T) {
 	if f.Address() != address {
 		t.Fatalf("serving from %s, want the leader %s", f.Address(), address)
 	}
+	fake.mu.Lock()
+	if len(fake.authorization) != 1 || fake.authorization[0] != "Bearer s3cret" {
+		t.Errorf("the standby saw authorization %q, want [Bearer s3cret]", fake.authorization)
+	}
+	fake.mu.Unlock()
 	launched := launch(t, ctx, f, "followed", "true")
 	got := statusesUntilTerminal(t, ctx, f, launched.GetTaskId(), true)
 	if last := got[len(got)-1].state; last != agorav1.TaskState_TASK_STATE_FINISHED {
@@ -236,5 +269,55 @@ func TestWithNoFollowTheEventsEndWithTheStream(t *testing.T) {
 	}
 	if f.Address() != r.address() {
 		t.Fatalf("moved to %s", f.Address())
+	}
+}
+
+// selfSigned writes a CA certificate for "standby.test" (its own key) to
+// dir and returns the certificate's path and the server's TLS pair.
+func selfSigned(t *testing.T, dir string) (string, tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "standby.test"},
+		DNSNames:              []string{"standby.test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestSpeaksTLSWithACAFileAndSendsTheToken(t *testing.T) {
+	caFile, pair := selfSigned(t, t.TempDir())
+	standbyAddress, fake := startStandby(t, "", grpc.Creds(credentials.NewServerTLSFromCert(&pair)))
+	creds := agora.Credentials{Token: "tls-token", CAFile: caFile, ServerName: "standby.test"}
+	_, err := agora.Subscribe(context.Background(), []string{standbyAddress}, unique("tls"), []string{"default"},
+		&agora.Options{Credentials: creds, Failover: agora.Failover{Deadline: time.Second}})
+	var noLeader *agora.NoLeaderError
+	if !errors.As(err, &noLeader) || noLeader.Tried[standbyAddress].Reason != "NOT_READY" {
+		t.Fatalf("subscribe over TLS to a standby naming itself: %v", err)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.authorization) == 0 || fake.authorization[0] != "Bearer tls-token" {
+		t.Fatalf("the standby saw authorization %q", fake.authorization)
+	}
+	if !strings.Contains(creds.String(), "<redacted>") || strings.Contains(creds.String(), "tls-token") {
+		t.Fatalf("Credentials.String() = %s", creds)
 	}
 }
