@@ -241,3 +241,63 @@ async fn health_is_serving_only_while_subscribed_to_mesos() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_services_in_v1_and_v1alpha() {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let (_master, broker) = cluster().await;
+    let channel = tonic::transport::Endpoint::from_shared(broker.url().to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let wanted = ["agora.v1.Admin", "agora.v1.Broker", "grpc.health.v1.Health"];
+
+    let request = v1::ServerReflectionRequest {
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+        ..Default::default()
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap().message_response;
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) = answer
+    else {
+        panic!("v1 answered {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in wanted {
+        assert!(names.iter().any(|n| n == service), "v1 lists {names:?}");
+    }
+
+    let request = v1alpha::ServerReflectionRequest {
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+        ..Default::default()
+    };
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap().message_response;
+    let Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        answer
+    else {
+        panic!("v1alpha answered {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in wanted {
+        assert!(
+            names.iter().any(|n| n == service),
+            "v1alpha lists {names:?}"
+        );
+    }
+}

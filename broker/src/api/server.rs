@@ -151,10 +151,10 @@ pub async fn serve<B: Broker>(
 ) -> Result<(), ServeError> {
     let Readiness { subscribed, role } = readiness;
     let (reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = reflection_builder().build_v1()?;
+    // Python's grpcio-reflection, grpc_cli and several GUI clients speak
+    // only the older v1alpha.
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
     let health_task = tokio::spawn(follow_health(reporter, subscribed, commands));
     let mut server = Server::builder();
     if let Some(tls) = security.tls {
@@ -165,6 +165,7 @@ pub async fn serve<B: Broker>(
         .trace_fn(grpc_request_span)
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(BrokerServer::with_interceptor(
             broker,
             LeaderOnly::new(role.clone(), security.authenticator),
@@ -177,6 +178,14 @@ pub async fn serve<B: Broker>(
         .await;
     health_task.abort();
     Ok(result?)
+}
+
+/// Server reflection over Agora's services and health, before a version
+/// is chosen.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// What decides whether this replica serves: whether it leads, and
