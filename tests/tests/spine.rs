@@ -208,11 +208,7 @@ async fn health_is_serving_only_while_subscribed_to_mesos() {
         HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
     };
     let (master, broker) = cluster().await;
-    let channel = tonic::transport::Endpoint::from_shared(broker.url().to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel_to(broker.url()).await;
     let health = HealthClient::new(channel);
     let status_is = |wanted: ServingStatus| {
         let health = health.clone();
@@ -246,11 +242,7 @@ async fn health_is_serving_only_while_subscribed_to_mesos() {
 async fn reflection_lists_the_services_in_v1_and_v1alpha() {
     use tonic_reflection::pb::{v1, v1alpha};
     let (_master, broker) = cluster().await;
-    let channel = tonic::transport::Endpoint::from_shared(broker.url().to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel_to(broker.url()).await;
     let wanted = ["agora.v1.Admin", "agora.v1.Broker", "grpc.health.v1.Health"];
 
     let request = v1::ServerReflectionRequest {
@@ -300,4 +292,14 @@ async fn reflection_lists_the_services_in_v1_and_v1alpha() {
             "v1alpha lists {names:?}"
         );
     }
+}
+
+/// A plain gRPC channel to the broker at `url`, for the services the SDK
+/// does not wrap (health, reflection).
+async fn channel_to(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
