@@ -27,6 +27,8 @@ pub mod render;
 
 use std::fmt;
 
+use agora_client::failed_in_transport;
+
 /// How a run failed; each kind has its exit code (0 is success).
 #[derive(Debug)]
 pub enum Failure {
@@ -73,20 +75,6 @@ impl From<tonic::Status> for Failure {
             Failure::Refused(status)
         }
     }
-}
-
-/// Whether a call failed on the way rather than at the broker: tonic
-/// reports a connection lost mid-call with the transport's error as the
-/// status's source, which a broker's own statuses never have.
-fn failed_in_transport(status: &tonic::Status) -> bool {
-    let mut cause = std::error::Error::source(status);
-    while let Some(error) = cause {
-        if error.is::<tonic::transport::Error>() || error.is::<std::io::Error>() {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
 }
 
 /// A usage failure with `message`.

@@ -96,7 +96,7 @@ impl Error {
 /// Whether the call failed on the way rather than at the broker: tonic
 /// reports a connection reset mid-call as UNKNOWN "transport error", with
 /// the transport's error as its source (a broker's own statuses have none).
-fn failed_in_transport(status: &tonic::Status) -> bool {
+pub fn failed_in_transport(status: &tonic::Status) -> bool {
     let mut cause = std::error::Error::source(status);
     while let Some(error) = cause {
         if error.is::<tonic::transport::Error>() || error.is::<std::io::Error>() {

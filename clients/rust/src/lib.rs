@@ -80,7 +80,7 @@ pub use connect::{
     Admin, Authenticated, Client, ConnectOptions, Credentials, TlsOptions, connect_admin,
     connect_with,
 };
-pub use error::{Error, Tried};
+pub use error::{Error, Tried, failed_in_transport};
 pub use events::Events;
 pub use frontend::Frontend;
 pub use leader::{Endpoints, Failover};
