@@ -205,8 +205,6 @@ pub struct Runtime {
     /// The journal's writer; `None` when the store does not outlive the
     /// process, so nothing is worth writing or waiting for.
     writer: Option<Writer>,
-    /// The generation committed through, of the turns handed to `writer`.
-    committed: u64,
     sessions: HashMap<SessionId, SessionSender>,
     waiters: HashMap<Ticket, Waiter>,
     next_ticket: u64,
@@ -254,7 +252,6 @@ impl Runtime {
             meta_writes: Vec::new(),
             framework_id,
             writer,
-            committed: 0,
             sessions: HashMap::new(),
             waiters: HashMap::new(),
             next_ticket: 0,
@@ -287,7 +284,7 @@ impl Runtime {
                 },
                 Some(event) = mesos_events.recv() => runtime.mesos_event(event),
                 Some(failed) = failures.recv() => runtime.input(Input::Mesos(failed)),
-                committed = committed(&mut runtime.writer) => runtime.committed = committed?,
+                committed = next_commit(&mut runtime.writer) => committed?,
                 () = &mut timer => runtime.input(Input::Tick),
                 () = std::future::ready(()), if due => runtime.input(Input::Tick),
             }
@@ -355,7 +352,11 @@ impl Runtime {
     /// Carries out, oldest first, what was decided in turns now committed.
     async fn release(&mut self) {
         while let Some((generation, _)) = self.held.front() {
-            if *generation > self.committed && self.writer.is_some() {
+            if !self
+                .writer
+                .as_ref()
+                .is_none_or(|w| w.is_committed(*generation))
+            {
                 break;
             }
             if let Some((_, outgoing)) = self.held.pop_front() {
@@ -588,9 +589,9 @@ pub fn start(
 }
 
 /// The next commit of `writer`'s; never, without a writer.
-async fn committed(writer: &mut Option<Writer>) -> Result<u64, RuntimeError> {
+async fn next_commit(writer: &mut Option<Writer>) -> Result<(), RuntimeError> {
     match writer {
-        Some(writer) => writer.committed().await,
+        Some(writer) => writer.next_commit().await,
         None => std::future::pending().await,
     }
 }

@@ -62,13 +62,17 @@ impl Writer {
         self.handed_over
     }
 
-    /// Waits for the next commit and returns the generation it covers
-    /// through.
-    pub(super) async fn committed(&mut self) -> Result<u64, RuntimeError> {
+    /// Waits for the next commit.
+    pub(super) async fn next_commit(&mut self) -> Result<(), RuntimeError> {
         if self.committed.changed().await.is_err() {
             return Err(self.failure().await);
         }
-        Ok(*self.committed.borrow_and_update())
+        Ok(())
+    }
+
+    /// Whether every turn up to `generation` is committed.
+    pub(super) fn is_committed(&self, generation: u64) -> bool {
+        *self.committed.borrow() >= generation
     }
 
     /// Why the writer stopped: the store refused a commit, or it panicked.
